@@ -1,0 +1,62 @@
+"""Order columns as the feature code sees them: enriched and turned into arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.ipclusters import lookup
+from features.schema import DECLINE_DELAY, TIMESTAMP
+from features.spec import VALUE_SCALE, Columns
+
+DERIVED_COLUMNS: tuple[str, ...] = ("ip_cluster", "ip_country", "ip_is_hosting")
+
+
+def enrich(orders: pd.DataFrame) -> pd.DataFrame:
+    """Return canonical orders with the IP cluster, IP country and hosting flag added."""
+    out = orders.copy()
+    unique_ips = out["ip"].dropna().unique()
+    infos = {ip: lookup(str(ip)) for ip in unique_ips}
+    ips = out["ip"]
+    out["ip_cluster"] = ips.map({ip: i.cluster for ip, i in infos.items()}).astype("string")
+    out["ip_country"] = ips.map({ip: i.country for ip, i in infos.items()}).astype("string")
+    out["ip_is_hosting"] = ips.map({ip: i.is_hosting for ip, i in infos.items()}).astype("boolean")
+    return out
+
+
+def available(orders: pd.DataFrame) -> list[str]:
+    """Return the columns that hold at least one value."""
+    return [name for name in orders.columns if orders[name].notna().any()]
+
+
+def epoch_ms(values: pd.Series) -> np.ndarray:
+    """Return timestamps as float milliseconds since the epoch, NaN where missing."""
+    as_int = values.astype("datetime64[ms, UTC]").astype("int64").to_numpy().astype(float)
+    as_int[values.isna().to_numpy()] = np.nan
+    return as_int
+
+
+def to_columns(orders: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Return the frame as arrays: numbers and flags as float (NaN missing), text as objects."""
+    columns: dict[str, np.ndarray] = {}
+    for name in orders.columns:
+        series = orders[name]
+        if isinstance(series.dtype, pd.DatetimeTZDtype) or str(series.dtype) == str(TIMESTAMP):
+            columns[name] = epoch_ms(series)
+        elif pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+            columns[name] = series.astype(object).where(series.notna(), None).to_numpy()
+        else:
+            columns[name] = series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    return columns
+
+
+def scaled_integers(name: str, values: np.ndarray) -> np.ndarray:
+    """Return a summed column as exact integers (amounts in cents)."""
+    return np.rint(values * VALUE_SCALE.get(name, 1)).astype(np.int64)
+
+
+def decline_times(orders: Columns) -> np.ndarray:
+    """Return when each order's decline became known, NaN for orders not declined."""
+    declined = orders["payment_declined"] == 1.0
+    delay = DECLINE_DELAY / pd.Timedelta(milliseconds=1)
+    return np.where(declined, orders["created_at"] + delay, np.nan)

@@ -1,0 +1,61 @@
+"""IP clustering from the geo/ASN database shipped inside the geoip2fast package.
+
+A cluster is the announced network prefix the address belongs to (the ASN's
+CIDR block); addresses the database does not know fall back to their /24
+(IPv4) or /48 (IPv6). No lookup leaves the machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+from geoip2fast import GeoIP2Fast
+
+# Substrings of AS names of hosting providers, VPN and proxy networks: traffic
+# from them is rarely a shopper at home.
+HOSTING_AS_MARKERS: tuple[str, ...] = (
+    "AMAZON", "GOOGLE-CLOUD", "MICROSOFT", "DIGITALOCEAN", "OVH", "HETZNER", "LINODE",
+    "AKAMAI", "CHOOPA", "VULTR", "M247", "LEASEWEB", "CONTABO", "SCALEWAY", "ONLINE S.A.S",
+    "ALIBABA", "TENCENT", "ORACLE", "IONOS", "HOSTINGER", "DATACAMP", "CDN77", "HOSTWINDS",
+    "COLOCROSSING", "QUADRANET", "PSYCHZ", "CLOUDFLARE", "ZENLAYER", "G-CORE", "GCORE",
+    "NFORCE", "WORLDSTREAM", "PACKET", "EQUINIX", "CONSTANT", "HOSTING", "SERVER", "VPN",
+    "PROXY", "DATACENTER", "DATA CENTER",
+)
+
+
+@dataclass(frozen=True)
+class IpInfo:
+    """What the offline database says of one address."""
+
+    cluster: str | None
+    country: str | None
+    is_hosting: bool | None
+
+
+@lru_cache(maxsize=1)
+def _database() -> GeoIP2Fast:
+    return GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz", verbose=False)
+
+
+def _fallback_prefix(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    length = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{length}", strict=False))
+
+
+@lru_cache(maxsize=200_000)
+def lookup(ip: str) -> IpInfo:
+    """Return the cluster, country and hosting flag of an address (all None if unparsable)."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return IpInfo(None, None, None)
+    found = _database().lookup(str(address))
+    country = found.country_code if len(found.country_code or "") == 2 and found.country_code != "--" else None
+    asn_name = (found.asn_name or "").upper()
+    cluster = found.asn_cidr or found.cidr or _fallback_prefix(address)
+    if address.is_private or address.is_loopback:
+        cluster = _fallback_prefix(address)
+    is_hosting = any(marker in asn_name for marker in HOSTING_AS_MARKERS) if asn_name else False
+    return IpInfo(cluster, country, is_hosting)

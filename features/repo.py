@@ -1,0 +1,131 @@
+"""The Feast feature repo, generated from the feature spec.
+
+Per entity there are two feature views:
+- `<entity>_aggregates`: offline only; one row per order with the entity's
+  aggregates as of just before the order. Training reads them through Feast's
+  point-in-time join (`features.training_frame`).
+- `<entity>_state`: online; the entity's bucketed aggregate state
+  (`features.state`), materialized from the log's last snapshot and updated by
+  every scored order through its push source. Scoring reads it and evaluates the
+  windows at the moment of the order, so served values decay like offline ones.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
+from feast.types import Float64, String
+
+from features.aggregates import AGGREGATES
+from features.settings import Settings
+from features.spec import ENTITIES
+from features.spec import Entity as SpecEntity
+
+PROJECT = "ordershield"
+FEATURE_SERVICE = "ordershield_model"
+TIMESTAMP_FIELD = "event_timestamp"
+STATE_FIELD = "state"
+
+
+def aggregates_view_name(entity: SpecEntity) -> str:
+    """Return the name of an entity's offline aggregates view."""
+    return f"{entity.name}_aggregates"
+
+
+def state_view_name(entity: SpecEntity) -> str:
+    """Return the name of an entity's online state view."""
+    return f"{entity.name}_state"
+
+
+def push_source_name(entity: SpecEntity) -> str:
+    """Return the name of the push source that updates an entity's state."""
+    return f"{entity.name}_state_push"
+
+
+def aggregates_path(settings: Settings, entity: SpecEntity) -> Path:
+    """Return the parquet file behind an entity's aggregates view."""
+    return settings.offline_dir / f"{entity.name}_aggregates.parquet"
+
+
+def state_path(settings: Settings, entity: SpecEntity) -> Path:
+    """Return the parquet file behind an entity's state view."""
+    return settings.offline_dir / f"{entity.name}_state.parquet"
+
+
+def definitions(settings: Settings) -> list[object]:
+    """Return every Feast object of the repo."""
+    objects: list[object] = []
+    aggregate_views = []
+    for spec_entity in ENTITIES:
+        entity = Entity(name=spec_entity.name, join_keys=[spec_entity.key],
+                        value_type=ValueType.STRING, description=spec_entity.description)
+        names = [f.name for f in AGGREGATES if f.entity == spec_entity]
+        aggregates = FeatureView(
+            name=aggregates_view_name(spec_entity),
+            entities=[entity],
+            ttl=timedelta(0),
+            schema=[Field(name=name, dtype=Float64) for name in names],
+            source=FileSource(name=f"{spec_entity.name}_aggregates_source",
+                              path=str(aggregates_path(settings, spec_entity)),
+                              timestamp_field=TIMESTAMP_FIELD),
+            online=False,
+        )
+        push = PushSource(
+            name=push_source_name(spec_entity),
+            batch_source=FileSource(name=f"{spec_entity.name}_state_source",
+                                    path=str(state_path(settings, spec_entity)),
+                                    timestamp_field=TIMESTAMP_FIELD),
+        )
+        state = FeatureView(
+            name=state_view_name(spec_entity),
+            entities=[entity],
+            ttl=timedelta(0),
+            schema=[Field(name=STATE_FIELD, dtype=String)],
+            source=push,
+            online=True,
+        )
+        aggregate_views.append(aggregates)
+        objects += [entity, aggregates, push, state]
+    objects.append(FeatureService(name=FEATURE_SERVICE, features=aggregate_views,
+                                  description="entity aggregates the model is trained on"))
+    return objects
+
+
+def store_config(settings: Settings) -> dict[str, object]:
+    """Return feature_store.yaml's content for the configured online store."""
+    online: dict[str, object]
+    if settings.online_store == "redis":
+        online = {"type": "redis", "connection_string": settings.feast_redis_connection()}
+    else:
+        online = {"type": "sqlite", "path": str(settings.feature_repo / "online.db")}
+    return {
+        "project": PROJECT,
+        "provider": "local",
+        "registry": {"registry_type": "file", "path": str(settings.feature_repo / "registry.db"),
+                     "cache_ttl_seconds": 0},
+        "online_store": online,
+        "offline_store": {"type": "duckdb"},
+        "entity_key_serialization_version": 3,
+    }
+
+
+DEFINITIONS_PY = '''"""Feast definitions of OrderShield, generated from the feature spec."""
+
+from features.repo import definitions
+from features.settings import Settings
+
+for _object in definitions(Settings()):
+    globals()[f"{type(_object).__name__}_{_object.name}"] = _object
+'''
+
+
+def write_repo(settings: Settings) -> Path:
+    """Write feature_store.yaml (and a definitions module for the feast CLI); return the folder."""
+    settings.feature_repo.mkdir(parents=True, exist_ok=True)
+    settings.offline_dir.mkdir(parents=True, exist_ok=True)
+    (settings.feature_repo / "feature_store.yaml").write_text(yaml.safe_dump(store_config(settings)))
+    (settings.feature_repo / "definitions.py").write_text(DEFINITIONS_PY)
+    return settings.feature_repo

@@ -1,0 +1,66 @@
+"""OrderShield's settings: environment variables prefixed `ORDERSHIELD_`.
+
+The settings live in the lowest package so that every layer reads the same
+object; `ordershield config` prints them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where OrderShield keeps its state and which production parts it talks to."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERSHIELD_", extra="ignore")
+
+    data_dir: Path = Field(Path(".ordershield"), description="all state of the embedded defaults")
+    online_store: Literal["sqlite", "redis"] = Field("sqlite", description="Feast online store")
+    redis_url: str = Field("redis://localhost:6379/0", description="Redis for the online store")
+    mlflow_tracking_uri: str | None = Field(None, description="default: SQLite under the data dir")
+    model_name: str = Field("ordershield", description="registered model name in MLflow")
+    database_url: str | None = Field(None, description="decisions DB; default: SQLite under the data dir")
+
+    @property
+    def feature_repo(self) -> Path:
+        """Return the folder of the generated Feast repo."""
+        return self.data_dir.resolve() / "feature_repo"
+
+    @property
+    def offline_dir(self) -> Path:
+        """Return the folder of the offline sources (parquet)."""
+        return self.data_dir.resolve() / "offline"
+
+    @property
+    def orders_path(self) -> Path:
+        """Return the canonical order log the features are computed from."""
+        return self.data_dir.resolve() / "orders.parquet"
+
+    @property
+    def tracking_uri(self) -> str:
+        """Return the MLflow tracking URI (a SQLite store under the data dir by default)."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Return where the embedded MLflow store keeps artifacts."""
+        return self.data_dir.resolve() / "mlartifacts"
+
+    def feast_redis_connection(self) -> str:
+        """Return the Redis URL in Feast's `host:port,db=N,password=P` form."""
+        url = urlparse(self.redis_url)
+        parts = [f"{url.hostname or 'localhost'}:{url.port or 6379}"]
+        db = (url.path or "/0").lstrip("/") or "0"
+        parts.append(f"db={db}")
+        if url.password:
+            parts.append(f"password={url.password}")
+        if url.scheme == "rediss":
+            parts.append("ssl=true")
+        return ",".join(parts)

@@ -1,0 +1,79 @@
+"""The online state of every entity as of one moment, built from the event log at once.
+
+`ordershield features materialize` loads these states into the online store;
+from then on each scored order updates them (`features.state.apply_event`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from features.columns import scaled_integers
+from features.offline import stream_times, window_start
+from features.spec import Agg, Aggregate, Columns, Entity
+from features.state import EntityState
+
+
+def _events(orders: Columns, feature: Aggregate, as_of_ms: int) -> pd.DataFrame:
+    times = stream_times(orders, feature.stream)
+    keys = orders[feature.entity.key]
+    mask = ~np.isnan(times) & (times < as_of_ms) & np.array([k is not None for k in keys])
+    frame = pd.DataFrame({"key": keys[mask], "time": times[mask].astype(np.int64)})
+    if feature.of is not None:
+        frame["value"] = orders[feature.of][mask]
+        frame = frame[frame["value"].notna()]
+    if feature.bucket_ms is not None:
+        oldest = int(window_start(np.array([as_of_ms]), feature)[0])
+        frame = frame[frame["time"] >= oldest]
+        frame["bucket"] = (frame["time"] // feature.bucket_ms * feature.bucket_ms).astype(str)
+    return frame
+
+
+def _partials(feature: Aggregate, frame: pd.DataFrame) -> pd.Series:
+    """Return, per key (and bucket), the partial aggregate the online state keeps."""
+    by = ["key", "bucket"] if feature.bucket_ms is not None else ["key"]
+    grouped = frame.groupby(by, sort=False)
+    if feature.agg is Agg.COUNT:
+        return grouped.size()
+    if feature.agg is Agg.HOURS_SINCE_FIRST:
+        return grouped["time"].min()
+    if feature.agg is Agg.HOURS_SINCE_LAST:
+        return grouped["time"].max()
+    if feature.agg is Agg.DISTINCT:
+        return grouped["value"].unique().map(list)
+    if feature.agg is Agg.MAX:
+        return grouped["value"].max().astype(float)
+    assert feature.of is not None
+    frame = frame.assign(scaled=scaled_integers(feature.of, frame["value"].to_numpy(dtype=float)))
+    sums = frame.groupby(by, sort=False)["scaled"].agg(["size", "sum"])
+    return pd.Series([[int(c), int(s)] for c, s in zip(sums["size"], sums["sum"], strict=True)],
+                     index=sums.index)
+
+
+def snapshot(orders: Columns, entity: Entity, aggregates: Iterable[Aggregate],
+             as_of_ms: int) -> dict[str, EntityState]:
+    """Return each entity's online state as of `as_of_ms` (events strictly before it)."""
+    states: dict[str, EntityState] = {}
+    for feature in aggregates:
+        if feature.entity != entity:
+            continue
+        partials = _partials(feature, _events(orders, feature, as_of_ms))
+        if feature.bucket_ms is None:
+            for key, partial in partials.items():
+                states.setdefault(str(key), {})[feature.name] = _plain(partial)
+        else:
+            for (key, bucket), partial in partials.items():  # type: ignore[misc]
+                states.setdefault(str(key), {}).setdefault(feature.name, {})[bucket] = _plain(partial)
+    return states
+
+
+def _plain(value: object) -> object:
+    """Return numpy scalars as plain Python values for JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
