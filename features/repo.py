@@ -28,6 +28,7 @@ PROJECT = "ordershield"
 FEATURE_SERVICE = "ordershield_model"
 TIMESTAMP_FIELD = "event_timestamp"
 STATE_FIELD = "state"
+AGGREGATES_TTL = timedelta(seconds=1)
 
 
 def aggregates_view_name(entity: SpecEntity) -> str:
@@ -66,7 +67,11 @@ def definitions(settings: Settings) -> list[object]:
         aggregates = FeatureView(
             name=aggregates_view_name(spec_entity),
             entities=[entity],
-            ttl=timedelta(0),
+            # A row holds the entity's aggregates at the instant of one order; later
+            # instants are served from the state view. The short TTL also keeps
+            # Feast's point-in-time join from pairing every order with every
+            # earlier row of a busy entity.
+            ttl=AGGREGATES_TTL,
             schema=[Field(name=name, dtype=Float64) for name in names],
             source=FileSource(name=f"{spec_entity.name}_aggregates_source",
                               path=str(aggregates_path(settings, spec_entity)),

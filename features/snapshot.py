@@ -20,7 +20,7 @@ from features.state import EntityState
 def _events(orders: Columns, feature: Aggregate, as_of_ms: int) -> pd.DataFrame:
     times = stream_times(orders, feature.stream)
     keys = orders[feature.entity.key]
-    mask = ~np.isnan(times) & (times < as_of_ms) & np.array([k is not None for k in keys])
+    mask = ~np.isnan(times) & (times < as_of_ms) & pd.notna(keys)
     frame = pd.DataFrame({"key": keys[mask], "time": times[mask].astype(np.int64)})
     if feature.of is not None:
         frame["value"] = orders[feature.of][mask]
@@ -43,7 +43,7 @@ def _partials(feature: Aggregate, frame: pd.DataFrame) -> pd.Series:
     if feature.agg is Agg.HOURS_SINCE_LAST:
         return grouped["time"].max()
     if feature.agg is Agg.DISTINCT:
-        return grouped["value"].unique().map(list)
+        return _value_sets(frame.drop_duplicates([*by, "value"]), by)
     if feature.agg is Agg.MAX:
         return grouped["value"].max().astype(float)
     assert feature.of is not None
@@ -51,6 +51,21 @@ def _partials(feature: Aggregate, frame: pd.DataFrame) -> pd.Series:
     sums = frame.groupby(by, sort=False)["scaled"].agg(["size", "sum"])
     return pd.Series([[int(c), int(s)] for c, s in zip(sums["size"], sums["sum"], strict=True)],
                      index=sums.index)
+
+
+def _value_sets(frame: pd.DataFrame, by: list[str]) -> pd.Series:
+    """Return, per group, the list of its distinct values (frame already de-duplicated)."""
+    if frame.empty:
+        return pd.Series([], dtype=object)
+    frame = frame.sort_values(by, kind="stable")
+    keys = frame[by].to_numpy()
+    change = np.ones(len(frame), dtype=bool)
+    change[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    starts = np.flatnonzero(change)
+    groups = np.split(frame["value"].to_numpy(), starts[1:])
+    index = pd.MultiIndex.from_arrays([frame[c].to_numpy()[starts] for c in by]) if len(by) > 1 \
+        else pd.Index(frame[by[0]].to_numpy()[starts])
+    return pd.Series([g.tolist() for g in groups], index=index, dtype=object)
 
 
 def snapshot(orders: Columns, entity: Entity, aggregates: Iterable[Aggregate],

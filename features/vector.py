@@ -1,0 +1,27 @@
+"""Feature vectors: aggregates and request-time features laid out in a model's order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from features.catalog import BY_NAME
+from features.spec import Aggregate, Columns
+
+
+def feature_matrix(columns: Columns, aggregates: Mapping[str, np.ndarray],
+                   names: Sequence[str]) -> np.ndarray:
+    """Return the rows x features matrix for `names`, computing request-time features.
+
+    `columns` are the orders' own columns, `aggregates` their entity aggregates
+    (from Feast offline, or evaluated from online state).
+    """
+    known: dict[str, np.ndarray] = {**columns, **aggregates}
+    out = np.empty((len(columns["created_at"]), len(names)))
+    for j, name in enumerate(names):
+        feature = BY_NAME[name]
+        if not isinstance(feature, Aggregate) and name not in aggregates:
+            known[name] = np.asarray(feature.compute(known), dtype=float)
+        out[:, j] = known[name]
+    return out

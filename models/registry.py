@@ -1,0 +1,94 @@
+"""The MLflow model registry: register a trained scorer, load by alias, promote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import mlflow
+from mlflow import MlflowClient
+
+from features.settings import Settings
+from models.scorer import ModelCard, Scorer
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+EXPERIMENT = "ordershield"
+
+
+class RegistryError(RuntimeError):
+    """Raised when the registry has no model where one was asked for."""
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured tracking store and make sure the experiment exists."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        location = None if settings.mlflow_tracking_uri else settings.artifact_root.as_uri()
+        client.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return client
+
+
+def log_scorer(booster: lgb.Booster, card: ModelCard, settings: Settings) -> str:
+    """Log the booster with its card in the active run, register it as challenger; return version."""
+    info = mlflow.lightgbm.log_model(booster, name="model", metadata={"card": card.to_dict()},
+                                     registered_model_name=settings.model_name)
+    version = str(info.registered_model_version)
+    MlflowClient().set_registered_model_alias(settings.model_name, CHALLENGER, version)
+    return version
+
+
+def load_scorer(settings: Settings, alias: str = CHAMPION) -> Scorer:
+    """Load the model version an alias points to."""
+    client = connect(settings)
+    try:
+        version = client.get_model_version_by_alias(settings.model_name, alias)
+    except mlflow.exceptions.MlflowException as error:
+        raise RegistryError(
+            f"no version of model {settings.model_name!r} has the alias {alias!r}: "
+            "train one (`ordershield train`) and promote it (`ordershield models promote VERSION`)"
+        ) from error
+    uri = f"models:/{settings.model_name}/{version.version}"
+    booster = mlflow.lightgbm.load_model(uri)
+    metadata = mlflow.models.get_model_info(uri).metadata or {}
+    if "card" not in metadata:
+        raise RegistryError(f"model {uri} carries no OrderShield model card")
+    return Scorer(booster, ModelCard.from_dict(metadata["card"]), settings.model_name, str(version.version))
+
+
+def promote(settings: Settings, version: str, alias: str = CHAMPION) -> None:
+    """Point an alias (champion by default) at a version."""
+    client = connect(settings)
+    try:
+        client.get_model_version(settings.model_name, version)
+    except mlflow.exceptions.MlflowException as error:
+        raise RegistryError(f"model {settings.model_name!r} has no version {version}") from error
+    client.set_registered_model_alias(settings.model_name, alias, version)
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One registered version with its aliases and headline metrics."""
+
+    version: str
+    aliases: list[str]
+    created: int
+    metrics: dict[str, Any]
+
+
+def list_versions(settings: Settings) -> list[VersionSummary]:
+    """Return every version of the model, newest first, with headline test metrics."""
+    client = connect(settings)
+    versions = client.search_model_versions(f"name='{settings.model_name}'")
+    out = []
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        run = client.get_run(v.run_id) if v.run_id else None
+        metrics = {k: round(val, 4) for k, val in (run.data.metrics if run else {}).items()
+                   if k.startswith("test_")}
+        out.append(VersionSummary(str(v.version), list(v.aliases), int(v.creation_timestamp), metrics))
+    return out

@@ -1,0 +1,116 @@
+"""The scorer: a LightGBM booster with its feature order and tier thresholds.
+
+Everything the service needs to turn a feature vector into a decision travels
+with the model: feature order, thresholds and the hash of the feature spec it
+was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+
+class Tier(StrEnum):
+    """Risk tiers, from the least to the most risky."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Action(StrEnum):
+    """What the order system should do with the order."""
+
+    APPROVE = "approve"
+    REVIEW = "review"
+    DECLINE = "decline"
+
+
+# Tier policy: high orders wait for a reviewer with their stock frozen, critical
+# ones are declined outright, medium ones pass with a flag.
+ACTIONS: dict[Tier, Action] = {
+    Tier.LOW: Action.APPROVE,
+    Tier.MEDIUM: Action.APPROVE,
+    Tier.HIGH: Action.REVIEW,
+    Tier.CRITICAL: Action.DECLINE,
+}
+FREEZES_STOCK: frozenset[Tier] = frozenset({Tier.HIGH, Tier.CRITICAL})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Score cut points: a score at or above a cut point is in that tier (or higher)."""
+
+    medium: float
+    high: float
+    critical: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.medium <= self.high <= self.critical <= 1.0:
+            raise ValueError(f"thresholds must rise within [0, 1]: {self}")
+
+    def tier(self, score: float) -> Tier:
+        """Return the tier of one score."""
+        if score >= self.critical:
+            return Tier.CRITICAL
+        if score >= self.high:
+            return Tier.HIGH
+        if score >= self.medium:
+            return Tier.MEDIUM
+        return Tier.LOW
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What travels with the booster: feature order, thresholds, spec hash, trade-offs."""
+
+    features: list[str]
+    thresholds: Thresholds
+    spec_hash: str
+    tradeoffs: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the card as plain data for the model's metadata."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """Read a card back from the model's metadata."""
+        return cls(list(data["features"]), Thresholds(**data["thresholds"]), str(data["spec_hash"]),
+                   list(data.get("tradeoffs", [])))
+
+
+class SpecMismatchError(RuntimeError):
+    """Raised when a model was trained on another feature spec than the running one."""
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A loaded model: scores feature matrices and turns scores into decisions."""
+
+    booster: lgb.Booster
+    card: ModelCard
+    name: str = "ordershield"
+    version: str = "local"
+
+    def check_spec(self, running_spec_hash: str) -> None:
+        """Refuse to serve a model trained on another feature spec."""
+        if self.card.spec_hash != running_spec_hash:
+            raise SpecMismatchError(
+                f"model {self.name} v{self.version} was trained on feature spec {self.card.spec_hash}, "
+                f"but this OrderShield runs spec {running_spec_hash}: retrain it "
+                "(`ordershield train`) or run the OrderShield release it was trained with")
+
+    def score(self, matrix: np.ndarray) -> np.ndarray:
+        """Return fraud probabilities for rows laid out in the card's feature order."""
+        return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=float)
+
+    def raw_score(self, matrix: np.ndarray) -> np.ndarray:
+        """Return log-odds scores."""
+        return np.asarray(self.booster.predict(matrix, raw_score=True, num_threads=1), dtype=float)

@@ -1,0 +1,46 @@
+"""A small random order log with dense entity reuse, for exercising the aggregation maths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.columns import enrich, to_columns
+from features.schema import conform
+
+
+def random_orders(n: int = 3000, seed: int = 0, days: int = 40) -> pd.DataFrame:
+    """Return canonical orders over `days` days that share few entities (so windows fill)."""
+    rng = np.random.default_rng(seed)
+    offsets = np.sort(rng.choice(days * 86_400_000, n, replace=False))
+    created = pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(offsets, unit="ms")
+
+    def pick(prefix: str, k: int, missing: float = 0.0) -> list[str | None]:
+        values: list[str | None] = [f"{prefix}{i}" for i in rng.integers(0, k, n)]
+        for i in np.flatnonzero(rng.random(n) < missing):
+            values[i] = None
+        return values
+
+    amount = np.round(rng.exponential(50, n), 2)
+    label = rng.choice([0.0, 1.0, np.nan], n, p=[0.6, 0.2, 0.2])
+    frame = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(n)],
+        "created_at": created,
+        "customer_id": pick("c", 40),
+        "device_id": pick("d", 6, missing=0.1),
+        "ip": [f"81.2.{64 + i % 3}.{i % 250}" for i in rng.integers(0, 1000, n)],
+        "payment_id": pick("p", 12, missing=0.05),
+        "shipping_address_id": pick("a", 8),
+        "amount": amount,
+        "limited_quantity": rng.integers(0, 3, n),
+        "payment_declined": rng.random(n) < 0.3,
+        "label": label,
+        "label_known_at": created + pd.to_timedelta(rng.integers(1, 20 * 86_400_000, n), unit="ms"),
+    })
+    frame.loc[np.isnan(label), "label_known_at"] = pd.NaT
+    return conform(frame)
+
+
+def random_columns(n: int = 3000, seed: int = 0) -> dict[str, np.ndarray]:
+    """Return a random log as the feature code's column arrays."""
+    return to_columns(enrich(random_orders(n, seed)))

@@ -1,0 +1,5 @@
+"""The `ordershield` command line."""
+
+from training.cli.main import app
+
+__all__ = ["app"]

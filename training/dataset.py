@@ -1,0 +1,77 @@
+"""The training frame: orders, their features through Feast's point-in-time join, labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.aggregates import AGGREGATES
+from features.build import computable
+from features.catalog import supported
+from features.columns import available, to_columns
+from features.repo import TIMESTAMP_FIELD, aggregates_path
+from features.settings import Settings
+from features.spec import ENTITIES
+from features.store import FeatureStoreError, historical_features, open_store
+from features.vector import feature_matrix
+
+ENRICHED = "orders_enriched.parquet"
+
+
+@dataclass(frozen=True)
+class TrainingFrame:
+    """One row per labelled order: its features, label, scenario and time."""
+
+    features: list[str]
+    matrix: np.ndarray
+    labels: np.ndarray
+    scenarios: pd.Series
+    created_at: pd.Series
+    order_ids: pd.Series
+
+
+def load_enriched(settings: Settings) -> pd.DataFrame:
+    """Return the enriched order log the offline sources were built from."""
+    path = settings.data_dir.resolve() / ENRICHED
+    missing = [e.name for e in ENTITIES if not aggregates_path(settings, e).exists()]
+    if not path.exists() or missing:
+        raise FeatureStoreError("no offline features yet: run `ordershield features apply` first")
+    return pd.read_parquet(path)
+
+
+def model_features(orders: pd.DataFrame) -> list[str]:
+    """Return the features this order log supports (what it lacks stays out, never faked)."""
+    aggregates = {f.name for f in computable(orders)}
+    names = supported([*available(orders), *aggregates])
+    return [n for n in names if n in aggregates or n not in {f.name for f in AGGREGATES}]
+
+
+def training_frame(settings: Settings, start: pd.Timestamp | None = None,
+                   end: pd.Timestamp | None = None) -> TrainingFrame:
+    """Join every labelled order in [start, end) to its features through Feast."""
+    orders = load_enriched(settings)
+    labelled = orders[orders["label"].notna()]
+    if start is not None:
+        labelled = labelled[labelled["created_at"] >= start]
+    if end is not None:
+        labelled = labelled[labelled["created_at"] < end]
+    if labelled.empty:
+        raise ValueError("no labelled orders in the requested range")
+    keys = [e.key for e in ENTITIES]
+    entity_rows = labelled[["order_id", *keys]].astype(object).copy()
+    entity_rows[TIMESTAMP_FIELD] = labelled["created_at"].to_numpy()
+    joined = historical_features(open_store(settings), entity_rows).set_index("order_id")
+    joined = joined.loc[labelled["order_id"]]
+    names = model_features(orders)
+    aggregates = {f.name: joined[f.name].to_numpy(dtype=float) for f in AGGREGATES if f.name in names}
+    matrix = feature_matrix(to_columns(labelled.reset_index(drop=True)), aggregates, names)
+    return TrainingFrame(
+        features=names,
+        matrix=matrix,
+        labels=labelled["label"].to_numpy(dtype=int),
+        scenarios=labelled["scenario"].reset_index(drop=True),
+        created_at=labelled["created_at"].reset_index(drop=True),
+        order_ids=labelled["order_id"].reset_index(drop=True),
+    )

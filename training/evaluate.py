@@ -1,0 +1,58 @@
+"""Honest evaluation on a period neither the model nor its thresholds saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve  # noqa: E402
+
+from models.scorer import Thresholds  # noqa: E402
+
+FPR_POINTS = (0.005, 0.01)
+
+
+def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_target: float) -> float:
+    """Return the share of fraud caught while flagging at most `fpr_target` of honest orders."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(tpr[fpr <= fpr_target].max())
+
+
+def metrics(labels: np.ndarray, scores: np.ndarray, scenarios: pd.Series,
+            thresholds: Thresholds) -> dict[str, float]:
+    """Return ROC AUC, AP, recall at fixed FPRs, and recall per fraud scenario."""
+    out = {"roc_auc": float(roc_auc_score(labels, scores)),
+           "average_precision": float(average_precision_score(labels, scores)),
+           "fraud_rate": float(labels.mean()),
+           "honest_flagged_high": float((scores[labels == 0] >= thresholds.high).mean()),
+           "recall_high": float((scores[labels == 1] >= thresholds.high).mean())}
+    for point in FPR_POINTS:
+        out[f"recall_at_fpr_{point * 100:g}pct"] = recall_at_fpr(labels, scores, point)
+    honest = scores[labels == 0]
+    one_pct_cut = np.quantile(honest, 0.99)
+    for scenario in sorted(scenarios[labels == 1].dropna().unique()):
+        mine = (scenarios == scenario).to_numpy() & (labels == 1)
+        out[f"recall_high_{scenario}"] = float((scores[mine] >= thresholds.high).mean())
+        out[f"recall_at_fpr_1pct_{scenario}"] = float((scores[mine] > one_pct_cut).mean())
+        out[f"count_{scenario}"] = float(mine.sum())
+    return out
+
+
+def pr_curve_plot(labels: np.ndarray, scores: np.ndarray, path: Path) -> Path:
+    """Save the precision-recall curve of the test period."""
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(recall, precision)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"test period, AP = {average_precision_score(labels, scores):.3f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
