@@ -45,6 +45,14 @@ class Stream(StrEnum):
     FRAUD = "fraud"  # confirmed fraud labels, at label_known_at
 
 
+# The order columns each stream is made of.
+STREAM_COLUMNS: Mapping[Stream, tuple[str, ...]] = {
+    Stream.ORDERS: ("created_at",),
+    Stream.DECLINES: ("payment_declined",),
+    Stream.FRAUD: ("label", "label_known_at"),
+}
+
+
 @dataclass(frozen=True)
 class Entity:
     """A thing orders share and features aggregate over."""
@@ -88,7 +96,8 @@ class Aggregate:
     @property
     def needs(self) -> tuple[str, ...]:
         """Return the order columns this feature cannot be computed without."""
-        return tuple(c for c in (self.entity.key, self.of) if c is not None)
+        columns = (self.entity.key, *STREAM_COLUMNS[self.stream], self.of)
+        return tuple(c for c in columns if c is not None)
 
 
 Columns = Mapping[str, np.ndarray]

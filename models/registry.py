@@ -9,6 +9,7 @@ import lightgbm as lgb
 import mlflow
 from mlflow import MlflowClient
 
+from features.catalog import spec_hash
 from features.settings import Settings
 from models.scorer import ModelCard, Scorer
 
@@ -43,8 +44,8 @@ def log_scorer(booster: lgb.Booster, card: ModelCard, settings: Settings) -> str
     return version
 
 
-def load_scorer(settings: Settings, alias: str = CHAMPION) -> Scorer:
-    """Load the model version an alias points to."""
+def load_scorer(settings: Settings, alias: str = CHAMPION, running_spec: str | None = None) -> Scorer:
+    """Load the model version an alias points to, refusing one built for another feature spec."""
     client = connect(settings)
     try:
         version = client.get_model_version_by_alias(settings.model_name, alias)
@@ -58,7 +59,10 @@ def load_scorer(settings: Settings, alias: str = CHAMPION) -> Scorer:
     metadata = mlflow.models.get_model_info(uri).metadata or {}
     if "card" not in metadata:
         raise RegistryError(f"model {uri} carries no OrderShield model card")
-    return Scorer(booster, ModelCard.from_dict(metadata["card"]), settings.model_name, str(version.version))
+    scorer = Scorer(booster, ModelCard.from_dict(metadata["card"]), settings.model_name,
+                    str(version.version))
+    scorer.check_spec(running_spec or spec_hash())
+    return scorer
 
 
 def promote(settings: Settings, version: str, alias: str = CHAMPION) -> None:
@@ -85,10 +89,14 @@ def list_versions(settings: Settings) -> list[VersionSummary]:
     """Return every version of the model, newest first, with headline test metrics."""
     client = connect(settings)
     versions = client.search_model_versions(f"name='{settings.model_name}'")
+    aliases: dict[str, list[str]] = {}
+    if versions:
+        for alias, version in client.get_registered_model(settings.model_name).aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
     out = []
     for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
         run = client.get_run(v.run_id) if v.run_id else None
         metrics = {k: round(val, 4) for k, val in (run.data.metrics if run else {}).items()
                    if k.startswith("test_")}
-        out.append(VersionSummary(str(v.version), list(v.aliases), int(v.creation_timestamp), metrics))
+        out.append(VersionSummary(str(v.version), sorted(aliases.get(str(v.version), [])), int(v.creation_timestamp), metrics))
     return out

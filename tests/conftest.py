@@ -46,3 +46,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Train the session's small model once (see tests/trained.py)."""
+    from tests.trained import train_on_history
+
+    return train_on_history(tmp_path_factory.mktemp("trained"))

@@ -238,6 +238,20 @@ def _localise(stamps: pd.Series, mapping: Mapping) -> pd.Series:
 def _items(column: _Input) -> pd.DataFrame:
     text = _text(column.values)
     present = np.flatnonzero(text.notna().to_numpy())
+    items = _basket_items(column, text, present)
+    items["limited"] = items["quantity"].where(items["limited"], 0.0)
+    counts = items.groupby("row").agg(
+        item_count=("quantity", "sum"), limited_quantity=("limited", "sum")
+    )
+    per_sku = items.groupby(["row", "sku"])["quantity"].sum()
+    counts["max_item_quantity"] = per_sku.groupby("row").max()
+    totals = pd.DataFrame(0.0, index=present, columns=list(ITEM_FIELDS))
+    totals.loc[counts.index, list(ITEM_FIELDS)] = counts[list(ITEM_FIELDS)]
+    # Rows without a basket stay unknown; an empty basket is a known zero.
+    return totals.reindex(range(len(text))).set_axis(text.index).astype("Int32")
+
+
+def _basket_items(column: _Input, text: pd.Series, present: np.ndarray) -> pd.DataFrame:
     try:
         # pandas has no vectorised JSON decoder: each cell is decoded once, arrow does the rest.
         baskets = pa.array([json.loads(cell) for cell in text.iloc[present]], type=pa.list_(_ITEM))
@@ -256,26 +270,26 @@ def _items(column: _Input) -> pd.DataFrame:
     )
     quantity = items["quantity"]
     whole = (quantity % 1 == 0) & (quantity >= 1) & (quantity <= _MAX_QUANTITY)
-    for bad, problem in (
-        (items["sku"].fillna("").str.strip() == "", "has no sku"),
-        (quantity.isna(), "has no quantity"),
-        (~whole, f"quantity must be a whole number from 1 to {_MAX_QUANTITY:,}"),
-        (items["unit_price"] < 0, "unit_price must not be negative"),
-    ):
-        if bad.any():
-            first = int(bad.to_numpy().argmax())
-            number = int(items["row"].iloc[: first + 1].eq(items["row"].iloc[first]).sum())
-            raise column.error(int(items["row"].iloc[first]), f"item {number} {problem}")
-    items["limited"] = quantity.where(items["limited"], 0.0)
-    counts = items.groupby("row").agg(
-        item_count=("quantity", "sum"), limited_quantity=("limited", "sum")
+    problems = np.select(
+        [
+            items["sku"].fillna("").str.strip() == "",
+            quantity.isna(),
+            ~whole,
+            items["unit_price"] < 0,
+        ],
+        [
+            "has no sku",
+            "has no quantity",
+            f"quantity must be a whole number from 1 to {_MAX_QUANTITY:,}",
+            "unit_price must not be negative",
+        ],
+        default="",
     )
-    per_sku = items.groupby(["row", "sku"])["quantity"].sum()
-    counts["max_item_quantity"] = per_sku.groupby("row").max()
-    totals = pd.DataFrame(0.0, index=present, columns=list(ITEM_FIELDS))
-    totals.loc[counts.index, list(ITEM_FIELDS)] = counts[list(ITEM_FIELDS)]
-    # Rows without a basket stay unknown; an empty basket is a known zero.
-    return totals.reindex(range(len(text))).set_axis(text.index).astype("Int32")
+    bad = np.flatnonzero(problems != "")
+    if bad.size:
+        number = items.groupby("row").cumcount().iloc[bad[0]] + 1
+        raise column.error(int(items["row"].iloc[bad[0]]), f"item {number} {problems[bad[0]]}")
+    return items
 
 
 def _basket_error(column: _Input, text: pd.Series, error: Exception) -> HistoryImportError:

@@ -53,6 +53,11 @@ BLOCKS: tuple[Block, ...] = (
     Block("62.42.0.0/16", "ES", "residential", "Vodafone Ono"),
     Block("87.0.0.0/13", "IT", "residential", "Telecom Italia"),
     Block("2.224.0.0/12", "IT", "residential", "Fastweb"),
+    Block("31.60.0.0/14", "PL", "residential", "Orange Polska"),
+    Block("152.240.0.0/15", "BR", "residential", "TELEFONICA BRASIL"),
+    Block("72.136.0.0/14", "CA", "residential", "ROGERS"),
+    Block("58.160.0.0/12", "AU", "residential", "Telstra"),
+    Block("78.180.0.0/16", "TR", "residential", "Turk Telekom"),
     Block("46.114.0.0/15", "DE", "mobile", "Telefonica Germany"),
     Block("31.100.0.0/14", "GB", "mobile", "EE Limited"),
     Block("82.132.224.0/20", "GB", "mobile", "Telefonica O2 UK"),
@@ -95,15 +100,28 @@ BLOCKS: tuple[Block, ...] = (
 
 # ASN name fragments of cloud and hosting providers, as an ASN-based classifier would list them.
 HOSTING_OWNERS: tuple[str, ...] = (
-    "AMAZON", "GOOGLE-CLOUD", "MICROSOFT", "DIGITALOCEAN", "OVH", "HETZNER",
-    "LINODE", "AKAMAI", "CHOOPA", "VULTR", "M247", "LEASEWEB",
+    "AMAZON",
+    "GOOGLE-CLOUD",
+    "MICROSOFT",
+    "DIGITALOCEAN",
+    "OVH",
+    "HETZNER",
+    "LINODE",
+    "AKAMAI",
+    "CHOOPA",
+    "VULTR",
+    "M247",
+    "LEASEWEB",
 )
 
 
-def blocks(kind: Kind, country: str | None = None, *, ipv6: bool | None = None) -> tuple[Block, ...]:
+def blocks(
+    kind: Kind, country: str | None = None, *, ipv6: bool | None = None
+) -> tuple[Block, ...]:
     """Return the blocks of one kind, optionally of one country and one IP version."""
     return tuple(
-        b for b in BLOCKS
+        b
+        for b in BLOCKS
         if b.kind == kind
         and (country is None or b.country == country)
         and (ipv6 is None or (":" in b.network) == ipv6)

@@ -36,7 +36,9 @@ def main() -> None:
     orders = orders.sort_values("order_time", kind="stable").reset_index(drop=True)
     orders.insert(0, "order_number", [f"SO-{100_001 + n}" for n in range(len(orders))])
     _label(rng, orders)
-    orders["sales_channel"] = rng.choice(["web", "ios", "android"], len(orders), p=[0.6, 0.25, 0.15])
+    orders["sales_channel"] = rng.choice(
+        ["web", "ios", "android"], len(orders), p=[0.6, 0.25, 0.15]
+    )
     orders.drop(columns="fraud").to_parquet(
         HERE / "history_mapped.parquet", index=False, compression="zstd"
     )
@@ -53,7 +55,14 @@ def _catalog(rng: np.random.Generator) -> pd.DataFrame:
     )
     limited = pd.DataFrame(
         {
-            "sku": ["SNKR-LTD-01", "SNKR-LTD-02", "CONSOLE-X", "GPU-4090", "TCG-BOX-01", "WATCH-LTD"],
+            "sku": [
+                "SNKR-LTD-01",
+                "SNKR-LTD-02",
+                "CONSOLE-X",
+                "GPU-4090",
+                "TCG-BOX-01",
+                "WATCH-LTD",
+            ],
             "price": [189.0, 219.0, 499.0, 1649.0, 129.0, 349.0],
             "limited": True,
         }
@@ -92,7 +101,9 @@ def _legit(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
     who = rng.choice(CUSTOMERS, LEGIT_ORDERS, p=activity / activity.sum())
     second_device = rng.random(LEGIT_ORDERS) < 0.12
     rows = []
-    for time, customer, other in zip(_times(rng, LEGIT_ORDERS, night=False), who, second_device):
+    for time, customer, other in zip(
+        _times(rng, LEGIT_ORDERS, night=False), who, second_device, strict=True
+    ):
         rows.append(
             {
                 "order_time": time,
@@ -134,7 +145,9 @@ def _bursts(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
 def _takeovers(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
     victims = rng.choice(CUSTOMERS, TAKEOVERS, replace=False)
     rows = []
-    for n, (time, victim) in enumerate(zip(_times(rng, TAKEOVERS, night=False), victims)):
+    for n, (time, victim) in enumerate(
+        zip(_times(rng, TAKEOVERS, night=False), victims, strict=True)
+    ):
         rows.append(
             {
                 "order_time": time,
