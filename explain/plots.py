@@ -8,11 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import shap  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import shap
 
-from explain.contributions import Explanation  # noqa: E402
+from explain.contributions import Explanation
 
 
 def global_importance(explanation: Explanation, features: list[str]) -> dict[str, float]:
@@ -22,12 +22,18 @@ def global_importance(explanation: Explanation, features: list[str]) -> dict[str
     return {features[i]: float(means[i]) for i in order}
 
 
-def summary_plot(explanation: Explanation, matrix: np.ndarray, features: list[str], path: Path,
-                 max_display: int = 20) -> Path:
+def summary_plot(
+    explanation: Explanation,
+    matrix: np.ndarray,
+    features: list[str],
+    path: Path,
+    max_display: int = 20,
+) -> Path:
     """Save a SHAP beeswarm summary plot to `path`."""
     plt.figure()
-    shap.summary_plot(explanation.values, matrix, feature_names=features, show=False,
-                      max_display=max_display)
+    shap.summary_plot(
+        explanation.values, matrix, feature_names=features, show=False, max_display=max_display
+    )
     plt.tight_layout()
     plt.savefig(path, dpi=110)
     plt.close("all")

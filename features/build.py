@@ -25,8 +25,9 @@ def computable(orders: pd.DataFrame) -> tuple[Aggregate, ...]:
     return tuple(f for f in AGGREGATES if all(n in have for n in f.needs))
 
 
-def build_offline_sources(orders: pd.DataFrame, settings: Settings,
-                          progress: Progress | None = None) -> dict[str, int]:
+def build_offline_sources(
+    orders: pd.DataFrame, settings: Settings, progress: Progress | None = None
+) -> dict[str, int]:
     """Write each entity's aggregates and state snapshot as parquet; return rows written.
 
     Aggregates that the log cannot support (no device column, say) are written as
@@ -45,8 +46,12 @@ def build_offline_sources(orders: pd.DataFrame, settings: Settings,
             progress(entity.name)
         keys = enriched[entity.key]
         mask = keys.notna().to_numpy()
-        frame = pd.DataFrame({entity.key: keys[mask].astype(str).to_numpy(),
-                              TIMESTAMP_FIELD: enriched["created_at"][mask].to_numpy()})
+        frame = pd.DataFrame(
+            {
+                entity.key: keys[mask].astype(str).to_numpy(),
+                TIMESTAMP_FIELD: enriched["created_at"][mask].to_numpy(),
+            }
+        )
         for feature in AGGREGATES:
             if feature.entity == entity:
                 column = values.get(feature.name, np.full(len(enriched), np.nan))
@@ -55,9 +60,13 @@ def build_offline_sources(orders: pd.DataFrame, settings: Settings,
         frame = frame.drop_duplicates([entity.key, TIMESTAMP_FIELD])
         frame.to_parquet(aggregates_path(settings, entity), index=False)
         states = snapshot(columns, entity, supported, as_of_ms)
-        state_frame = pd.DataFrame({entity.key: list(states),
-                                    STATE_FIELD: [dumps(s) for s in states.values()],
-                                    TIMESTAMP_FIELD: as_of})
+        state_frame = pd.DataFrame(
+            {
+                entity.key: list(states),
+                STATE_FIELD: [dumps(s) for s in states.values()],
+                TIMESTAMP_FIELD: as_of,
+            }
+        )
         state_frame.to_parquet(state_path(settings, entity), index=False)
         written[entity.name] = len(frame)
     enriched.to_parquet(settings.data_dir.resolve() / "orders_enriched.parquet", index=False)

@@ -29,7 +29,7 @@ def _describe(feature: Feature) -> dict[str, object]:
 
 
 def spec_hash() -> str:
-    """Return a short hash of every feature's definition; a model records the one it was trained on."""
+    """Return a short hash of every feature's definition (a model records its own)."""
     payload = json.dumps([_describe(f) for f in FEATURES], sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]
 
@@ -39,7 +39,6 @@ def supported(available_columns: Iterable[str]) -> tuple[str, ...]:
     have = set(available_columns)
     names: list[str] = []
     for feature in FEATURES:
-        needs = feature.needs if isinstance(feature, Aggregate) else feature.needs
-        if all(n in have or n in names for n in needs):
+        if all(n in have or n in names for n in feature.needs):
             names.append(feature.name)
     return tuple(names)

@@ -16,12 +16,47 @@ from geoip2fast import GeoIP2Fast
 # Substrings of AS names of hosting providers, VPN and proxy networks: traffic
 # from them is rarely a shopper at home.
 HOSTING_AS_MARKERS: tuple[str, ...] = (
-    "AMAZON", "GOOGLE-CLOUD", "MICROSOFT", "DIGITALOCEAN", "OVH", "HETZNER", "LINODE",
-    "AKAMAI", "CHOOPA", "VULTR", "M247", "LEASEWEB", "CONTABO", "SCALEWAY", "ONLINE S.A.S",
-    "ALIBABA", "TENCENT", "ORACLE", "IONOS", "HOSTINGER", "DATACAMP", "CDN77", "HOSTWINDS",
-    "COLOCROSSING", "QUADRANET", "PSYCHZ", "CLOUDFLARE", "ZENLAYER", "G-CORE", "GCORE",
-    "NFORCE", "WORLDSTREAM", "PACKET", "EQUINIX", "CONSTANT", "HOSTING", "SERVER", "VPN",
-    "PROXY", "DATACENTER", "DATA CENTER",
+    "AMAZON",
+    "GOOGLE-CLOUD",
+    "MICROSOFT",
+    "DIGITALOCEAN",
+    "OVH",
+    "HETZNER",
+    "LINODE",
+    "AKAMAI",
+    "CHOOPA",
+    "VULTR",
+    "M247",
+    "LEASEWEB",
+    "CONTABO",
+    "SCALEWAY",
+    "ONLINE S.A.S",
+    "ALIBABA",
+    "TENCENT",
+    "ORACLE",
+    "IONOS",
+    "HOSTINGER",
+    "DATACAMP",
+    "CDN77",
+    "HOSTWINDS",
+    "COLOCROSSING",
+    "QUADRANET",
+    "PSYCHZ",
+    "CLOUDFLARE",
+    "ZENLAYER",
+    "G-CORE",
+    "GCORE",
+    "NFORCE",
+    "WORLDSTREAM",
+    "PACKET",
+    "EQUINIX",
+    "CONSTANT",
+    "HOSTING",
+    "SERVER",
+    "VPN",
+    "PROXY",
+    "DATACENTER",
+    "DATA CENTER",
 )
 
 
@@ -52,7 +87,11 @@ def lookup(ip: str) -> IpInfo:
     except ValueError:
         return IpInfo(None, None, None)
     found = _database().lookup(str(address))
-    country = found.country_code if len(found.country_code or "") == 2 and found.country_code != "--" else None
+    country = (
+        found.country_code
+        if len(found.country_code or "") == 2 and found.country_code != "--"
+        else None
+    )
     asn_name = (found.asn_name or "").upper()
     cluster = found.asn_cidr or found.cidr or _fallback_prefix(address)
     if address.is_private or address.is_loopback:

@@ -60,8 +60,14 @@ class Timeline:
     query_times: np.ndarray
 
     @classmethod
-    def build(cls, entity_keys: np.ndarray, event_times: np.ndarray, query_times: np.ndarray,
-              slack_ms: int, event_mask: np.ndarray | None = None) -> Timeline:
+    def build(
+        cls,
+        entity_keys: np.ndarray,
+        event_times: np.ndarray,
+        query_times: np.ndarray,
+        slack_ms: int,
+        event_mask: np.ndarray | None = None,
+    ) -> Timeline:
         """Sort the events of every entity; `slack_ms` leaves room for window ends."""
         codes, _ = pd.factorize(entity_keys, use_na_sentinel=True)
         has_event = (codes >= 0) & ~np.isnan(event_times)
@@ -79,8 +85,17 @@ class Timeline:
         order = np.lexsort((ev_times, ev_codes))
         rows, ev_codes, ev_times = rows[order], ev_codes[order], ev_times[order]
         query_rows = np.flatnonzero(asks)
-        return cls(span, t0, ev_codes, ev_times, rows, ev_codes * span + ev_times, query_rows,
-                   codes[query_rows].astype(np.int64), query_times[query_rows].astype(np.int64) - t0)
+        return cls(
+            span,
+            t0,
+            ev_codes,
+            ev_times,
+            rows,
+            ev_codes * span + ev_times,
+            query_rows,
+            codes[query_rows].astype(np.int64),
+            query_times[query_rows].astype(np.int64) - t0,
+        )
 
     def position(self, relative_times: np.ndarray, side: str = "left") -> np.ndarray:
         """Return, per query, the index of its entity's first event at or after a time."""
@@ -136,7 +151,9 @@ def _distinct(timeline: Timeline, values: np.ndarray, feature: Aggregate) -> np.
     if feature.window is None:
         starts = codes[new_pair] * timeline.span + times[new_pair]
         starts.sort()
-        return (np.searchsorted(starts, base + timeline.query_times) - np.searchsorted(starts, base)).astype(float)
+        return (
+            np.searchsorted(starts, base + timeline.query_times) - np.searchsorted(starts, base)
+        ).astype(float)
     ends = window_end(times + timeline.t0, feature) - timeline.t0
     new_segment = new_pair.copy()
     new_segment[1:] |= times[1:] >= ends[:-1]
@@ -159,7 +176,9 @@ def _aggregate(feature: Aggregate, timeline: Timeline, orders: Columns) -> np.nd
     seen = hi > group_start
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
         index = group_start if feature.agg is Agg.HOURS_SINCE_FIRST else hi - 1
-        event_time = timeline.times[np.where(seen, index, 0)] if len(timeline.times) else np.zeros(len(hi))
+        event_time = (
+            timeline.times[np.where(seen, index, 0)] if len(timeline.times) else np.zeros(len(hi))
+        )
         return np.where(seen, (timeline.query_times - event_time) / MS_PER_HOUR, np.nan)
     assert feature.of is not None
     values = orders[feature.of]
@@ -202,8 +221,13 @@ def point_in_time(orders: Columns, aggregates: Iterable[Aggregate]) -> dict[str,
             if value_column is not None:
                 column = orders[value_column]
                 mask = ~np.isnan(column) if column.dtype.kind == "f" else column != None  # noqa: E711
-            cache[key] = Timeline.build(orders[feature.entity.key], stream_times(orders, feature.stream),
-                                        query_times, slack_ms=slack, event_mask=mask)
+            cache[key] = Timeline.build(
+                orders[feature.entity.key],
+                stream_times(orders, feature.stream),
+                query_times,
+                slack_ms=slack,
+                event_mask=mask,
+            )
         timeline = cache[key]
         compute = _value_aggregate if value_column is not None else _aggregate
         values = np.full(n, np.nan)

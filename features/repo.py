@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
@@ -59,10 +60,14 @@ def state_path(settings: Settings, entity: SpecEntity) -> Path:
 def definitions(settings: Settings) -> list[object]:
     """Return every Feast object of the repo."""
     objects: list[object] = []
-    aggregate_views = []
+    aggregate_views: list[Any] = []
     for spec_entity in ENTITIES:
-        entity = Entity(name=spec_entity.name, join_keys=[spec_entity.key],
-                        value_type=ValueType.STRING, description=spec_entity.description)
+        entity = Entity(
+            name=spec_entity.name,
+            join_keys=[spec_entity.key],
+            value_type=ValueType.STRING,
+            description=spec_entity.description,
+        )
         names = [f.name for f in AGGREGATES if f.entity == spec_entity]
         aggregates = FeatureView(
             name=aggregates_view_name(spec_entity),
@@ -73,16 +78,20 @@ def definitions(settings: Settings) -> list[object]:
             # earlier row of a busy entity.
             ttl=AGGREGATES_TTL,
             schema=[Field(name=name, dtype=Float64) for name in names],
-            source=FileSource(name=f"{spec_entity.name}_aggregates_source",
-                              path=str(aggregates_path(settings, spec_entity)),
-                              timestamp_field=TIMESTAMP_FIELD),
+            source=FileSource(
+                name=f"{spec_entity.name}_aggregates_source",
+                path=str(aggregates_path(settings, spec_entity)),
+                timestamp_field=TIMESTAMP_FIELD,
+            ),
             online=False,
         )
         push = PushSource(
             name=push_source_name(spec_entity),
-            batch_source=FileSource(name=f"{spec_entity.name}_state_source",
-                                    path=str(state_path(settings, spec_entity)),
-                                    timestamp_field=TIMESTAMP_FIELD),
+            batch_source=FileSource(
+                name=f"{spec_entity.name}_state_source",
+                path=str(state_path(settings, spec_entity)),
+                timestamp_field=TIMESTAMP_FIELD,
+            ),
         )
         state = FeatureView(
             name=state_view_name(spec_entity),
@@ -94,8 +103,13 @@ def definitions(settings: Settings) -> list[object]:
         )
         aggregate_views.append(aggregates)
         objects += [entity, aggregates, push, state]
-    objects.append(FeatureService(name=FEATURE_SERVICE, features=aggregate_views,
-                                  description="entity aggregates the model is trained on"))
+    objects.append(
+        FeatureService(
+            name=FEATURE_SERVICE,
+            features=aggregate_views,
+            description="entity aggregates the model is trained on",
+        )
+    )
     return objects
 
 
@@ -109,8 +123,11 @@ def store_config(settings: Settings) -> dict[str, object]:
     return {
         "project": PROJECT,
         "provider": "local",
-        "registry": {"registry_type": "file", "path": str(settings.feature_repo / "registry.db"),
-                     "cache_ttl_seconds": 0},
+        "registry": {
+            "registry_type": "file",
+            "path": str(settings.feature_repo / "registry.db"),
+            "cache_ttl_seconds": 0,
+        },
         "online_store": online,
         "offline_store": {"type": "duckdb"},
         "entity_key_serialization_version": 3,
@@ -131,6 +148,8 @@ def write_repo(settings: Settings) -> Path:
     """Write feature_store.yaml (and a definitions module for the feast CLI); return the folder."""
     settings.feature_repo.mkdir(parents=True, exist_ok=True)
     settings.offline_dir.mkdir(parents=True, exist_ok=True)
-    (settings.feature_repo / "feature_store.yaml").write_text(yaml.safe_dump(store_config(settings)))
+    (settings.feature_repo / "feature_store.yaml").write_text(
+        yaml.safe_dump(store_config(settings))
+    )
     (settings.feature_repo / "definitions.py").write_text(DEFINITIONS_PY)
     return settings.feature_repo

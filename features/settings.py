@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://localhost:6379/0", description="Redis for the online store")
     mlflow_tracking_uri: str | None = Field(None, description="default: SQLite under the data dir")
     model_name: str = Field("ordershield", description="registered model name in MLflow")
-    database_url: str | None = Field(None, description="decisions DB; default: SQLite under the data dir")
+    database_url: str | None = Field(
+        None, description="decisions DB; default: SQLite under the data dir"
+    )
 
     @property
     def feature_repo(self) -> Path:

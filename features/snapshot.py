@@ -49,8 +49,9 @@ def _partials(feature: Aggregate, frame: pd.DataFrame) -> pd.Series:
     assert feature.of is not None
     frame = frame.assign(scaled=scaled_integers(feature.of, frame["value"].to_numpy(dtype=float)))
     sums = frame.groupby(by, sort=False)["scaled"].agg(["size", "sum"])
-    return pd.Series([[int(c), int(s)] for c, s in zip(sums["size"], sums["sum"], strict=True)],
-                     index=sums.index)
+    return pd.Series(
+        [[int(c), int(s)] for c, s in zip(sums["size"], sums["sum"], strict=True)], index=sums.index
+    )
 
 
 def _value_sets(frame: pd.DataFrame, by: list[str]) -> pd.Series:
@@ -63,13 +64,17 @@ def _value_sets(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     change[1:] = (keys[1:] != keys[:-1]).any(axis=1)
     starts = np.flatnonzero(change)
     groups = np.split(frame["value"].to_numpy(), starts[1:])
-    index = pd.MultiIndex.from_arrays([frame[c].to_numpy()[starts] for c in by]) if len(by) > 1 \
+    index = (
+        pd.MultiIndex.from_arrays([frame[c].to_numpy()[starts] for c in by])
+        if len(by) > 1
         else pd.Index(frame[by[0]].to_numpy()[starts])
+    )
     return pd.Series([g.tolist() for g in groups], index=index, dtype=object)
 
 
-def snapshot(orders: Columns, entity: Entity, aggregates: Iterable[Aggregate],
-             as_of_ms: int) -> dict[str, EntityState]:
+def snapshot(
+    orders: Columns, entity: Entity, aggregates: Iterable[Aggregate], as_of_ms: int
+) -> dict[str, EntityState]:
     """Return each entity's online state as of `as_of_ms` (events strictly before it)."""
     states: dict[str, EntityState] = {}
     for feature in aggregates:
@@ -80,8 +85,10 @@ def snapshot(orders: Columns, entity: Entity, aggregates: Iterable[Aggregate],
             for key, partial in partials.items():
                 states.setdefault(str(key), {})[feature.name] = _plain(partial)
         else:
-            for (key, bucket), partial in partials.items():  # type: ignore[misc]
-                states.setdefault(str(key), {}).setdefault(feature.name, {})[bucket] = _plain(partial)
+            for (key, bucket), partial in partials.items():
+                states.setdefault(str(key), {}).setdefault(feature.name, {})[bucket] = _plain(
+                    partial
+                )
     return states
 
 

@@ -95,8 +95,13 @@ def _finish(feature: Aggregate, parts: list[Any]) -> float:
     return total / count if count else math.nan
 
 
-def apply_event(state: EntityState, features: Iterable[Aggregate], stream: Stream,
-                time_ms: int, order: dict[str, Any]) -> None:
+def apply_event(
+    state: EntityState,
+    features: Iterable[Aggregate],
+    stream: Stream,
+    time_ms: int,
+    order: dict[str, Any],
+) -> None:
     """Apply one order's event on a stream to every feature of an entity on that stream."""
     for feature in features:
         if feature.stream is stream:

@@ -40,15 +40,19 @@ def materialize(settings: Settings) -> int:
     missing = [e.name for e in ENTITIES if not state_path(settings, e).exists()]
     if missing:
         raise FeatureStoreError(
-            f"no offline state for {', '.join(missing)}: run `ordershield features apply` first")
+            f"no offline state for {', '.join(missing)}: run `ordershield features apply` first"
+        )
     snapshots = [pd.read_parquet(state_path(settings, e)) for e in ENTITIES]
     stamps = [s[TIMESTAMP_FIELD].max() for s in snapshots if len(s)]
     if not stamps:
         return 0
     end = max(stamps).to_pydatetime() + timedelta(seconds=1)
     store = open_store(settings)
-    store.materialize(start_date=datetime(1970, 1, 2, tzinfo=UTC), end_date=end,
-                      feature_views=[state_view_name(e) for e in ENTITIES])
+    store.materialize(
+        start_date=datetime(1970, 1, 2, tzinfo=UTC),
+        end_date=end,
+        feature_views=[state_view_name(e) for e in ENTITIES],
+    )
     return sum(len(s) for s in snapshots)
 
 

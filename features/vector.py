@@ -10,8 +10,9 @@ from features.catalog import BY_NAME
 from features.spec import Aggregate, Columns
 
 
-def feature_matrix(columns: Columns, aggregates: Mapping[str, np.ndarray],
-                   names: Sequence[str]) -> np.ndarray:
+def feature_matrix(
+    columns: Columns, aggregates: Mapping[str, np.ndarray], names: Sequence[str]
+) -> np.ndarray:
     """Return the rows x features matrix for `names`, computing request-time features.
 
     `columns` are the orders' own columns, `aggregates` their entity aggregates

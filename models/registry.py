@@ -36,15 +36,21 @@ def connect(settings: Settings) -> MlflowClient:
 
 
 def log_scorer(booster: lgb.Booster, card: ModelCard, settings: Settings) -> str:
-    """Log the booster with its card in the active run, register it as challenger; return version."""
-    info = mlflow.lightgbm.log_model(booster, name="model", metadata={"card": card.to_dict()},
-                                     registered_model_name=settings.model_name)
+    """Log the booster and its card, register it as challenger; return the version."""
+    info = mlflow.lightgbm.log_model(
+        booster,
+        name="model",
+        metadata={"card": card.to_dict()},
+        registered_model_name=settings.model_name,
+    )
     version = str(info.registered_model_version)
     MlflowClient().set_registered_model_alias(settings.model_name, CHALLENGER, version)
     return version
 
 
-def load_scorer(settings: Settings, alias: str = CHAMPION, running_spec: str | None = None) -> Scorer:
+def load_scorer(
+    settings: Settings, alias: str = CHAMPION, running_spec: str | None = None
+) -> Scorer:
     """Load the model version an alias points to, refusing one built for another feature spec."""
     client = connect(settings)
     try:
@@ -59,8 +65,9 @@ def load_scorer(settings: Settings, alias: str = CHAMPION, running_spec: str | N
     metadata = mlflow.models.get_model_info(uri).metadata or {}
     if "card" not in metadata:
         raise RegistryError(f"model {uri} carries no OrderShield model card")
-    scorer = Scorer(booster, ModelCard.from_dict(metadata["card"]), settings.model_name,
-                    str(version.version))
+    scorer = Scorer(
+        booster, ModelCard.from_dict(metadata["card"]), settings.model_name, str(version.version)
+    )
     scorer.check_spec(running_spec or spec_hash())
     return scorer
 
@@ -96,7 +103,17 @@ def list_versions(settings: Settings) -> list[VersionSummary]:
     out = []
     for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
         run = client.get_run(v.run_id) if v.run_id else None
-        metrics = {k: round(val, 4) for k, val in (run.data.metrics if run else {}).items()
-                   if k.startswith("test_")}
-        out.append(VersionSummary(str(v.version), sorted(aliases.get(str(v.version), [])), int(v.creation_timestamp), metrics))
+        metrics = {
+            k: round(val, 4)
+            for k, val in (run.data.metrics if run else {}).items()
+            if k.startswith("test_")
+        }
+        out.append(
+            VersionSummary(
+                str(v.version),
+                sorted(aliases.get(str(v.version), [])),
+                int(v.creation_timestamp),
+                metrics,
+            )
+        )
     return out

@@ -82,8 +82,12 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         """Read a card back from the model's metadata."""
-        return cls(list(data["features"]), Thresholds(**data["thresholds"]), str(data["spec_hash"]),
-                   list(data.get("tradeoffs", [])))
+        return cls(
+            list(data["features"]),
+            Thresholds(**data["thresholds"]),
+            str(data["spec_hash"]),
+            list(data.get("tradeoffs", [])),
+        )
 
 
 class SpecMismatchError(RuntimeError):
@@ -103,9 +107,11 @@ class Scorer:
         """Refuse to serve a model trained on another feature spec."""
         if self.card.spec_hash != running_spec_hash:
             raise SpecMismatchError(
-                f"model {self.name} v{self.version} was trained on feature spec {self.card.spec_hash}, "
+                f"model {self.name} v{self.version} was trained on feature spec "
+                f"{self.card.spec_hash}, "
                 f"but this OrderShield runs spec {running_spec_hash}: retrain it "
-                "(`ordershield train`) or run the OrderShield release it was trained with")
+                "(`ordershield train`) or run the OrderShield release it was trained with"
+            )
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         """Return fraud probabilities for rows laid out in the card's feature order."""

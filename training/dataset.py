@@ -48,8 +48,9 @@ def model_features(orders: pd.DataFrame) -> list[str]:
     return [n for n in names if n in aggregates or n not in {f.name for f in AGGREGATES}]
 
 
-def training_frame(settings: Settings, start: pd.Timestamp | None = None,
-                   end: pd.Timestamp | None = None) -> TrainingFrame:
+def training_frame(
+    settings: Settings, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+) -> TrainingFrame:
     """Join every labelled order in [start, end) to its features through Feast."""
     orders = load_enriched(settings)
     labelled = orders[orders["label"].notna()]
@@ -65,7 +66,9 @@ def training_frame(settings: Settings, start: pd.Timestamp | None = None,
     joined = historical_features(open_store(settings), entity_rows).set_index("order_id")
     joined = joined.loc[labelled["order_id"]]
     names = model_features(orders)
-    aggregates = {f.name: joined[f.name].to_numpy(dtype=float) for f in AGGREGATES if f.name in names}
+    aggregates = {
+        f.name: joined[f.name].to_numpy(dtype=float) for f in AGGREGATES if f.name in names
+    }
     matrix = feature_matrix(to_columns(labelled.reset_index(drop=True)), aggregates, names)
     return TrainingFrame(
         features=names,

@@ -8,12 +8,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
-from models.scorer import Thresholds  # noqa: E402
+from models.scorer import Thresholds
 
 FPR_POINTS = (0.005, 0.01)
 
@@ -24,14 +29,17 @@ def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_target: float) -> 
     return float(tpr[fpr <= fpr_target].max())
 
 
-def metrics(labels: np.ndarray, scores: np.ndarray, scenarios: pd.Series,
-            thresholds: Thresholds) -> dict[str, float]:
+def metrics(
+    labels: np.ndarray, scores: np.ndarray, scenarios: pd.Series, thresholds: Thresholds
+) -> dict[str, float]:
     """Return ROC AUC, AP, recall at fixed FPRs, and recall per fraud scenario."""
-    out = {"roc_auc": float(roc_auc_score(labels, scores)),
-           "average_precision": float(average_precision_score(labels, scores)),
-           "fraud_rate": float(labels.mean()),
-           "honest_flagged_high": float((scores[labels == 0] >= thresholds.high).mean()),
-           "recall_high": float((scores[labels == 1] >= thresholds.high).mean())}
+    out = {
+        "roc_auc": float(roc_auc_score(labels, scores)),
+        "average_precision": float(average_precision_score(labels, scores)),
+        "fraud_rate": float(labels.mean()),
+        "honest_flagged_high": float((scores[labels == 0] >= thresholds.high).mean()),
+        "recall_high": float((scores[labels == 1] >= thresholds.high).mean()),
+    }
     for point in FPR_POINTS:
         out[f"recall_at_fpr_{point * 100:g}pct"] = recall_at_fpr(labels, scores, point)
     honest = scores[labels == 0]

@@ -17,8 +17,14 @@ class TimeSplit:
     end: pd.Timestamp
 
     @classmethod
-    def by_fraction(cls, times: pd.Series, train: float = 0.6, valid: float = 0.2,
-                    train_end: str | None = None, valid_end: str | None = None) -> TimeSplit:
+    def by_fraction(
+        cls,
+        times: pd.Series,
+        train: float = 0.6,
+        valid: float = 0.2,
+        train_end: str | None = None,
+        valid_end: str | None = None,
+    ) -> TimeSplit:
         """Split a period by time fractions unless explicit boundaries are given."""
         start, last = times.min(), times.max()
         span = last - start
@@ -31,11 +37,16 @@ class TimeSplit:
 
     def describe(self) -> dict[str, str]:
         """Return the period boundaries as ISO strings."""
-        return {"train": f"{self.start.isoformat()} .. {self.train_end.isoformat()}",
-                "valid": f"{self.train_end.isoformat()} .. {self.valid_end.isoformat()}",
-                "test": f"{self.valid_end.isoformat()} .. {self.end.isoformat()}"}
+        return {
+            "train": f"{self.start.isoformat()} .. {self.train_end.isoformat()}",
+            "valid": f"{self.train_end.isoformat()} .. {self.valid_end.isoformat()}",
+            "test": f"{self.valid_end.isoformat()} .. {self.end.isoformat()}",
+        }
 
     def masks(self, times: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         """Return boolean masks of the train, validation and test rows."""
-        return (times < self.train_end, (times >= self.train_end) & (times < self.valid_end),
-                times >= self.valid_end)
+        return (
+            times < self.train_end,
+            (times >= self.train_end) & (times < self.valid_end),
+            times >= self.valid_end,
+        )

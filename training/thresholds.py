@@ -23,7 +23,9 @@ def cut_for_budget(honest_scores: np.ndarray, budget: float) -> float:
     return float(np.nextafter(ordered[allowed], 1.0))
 
 
-def choose(scores: np.ndarray, labels: np.ndarray, high_budget: float = DEFAULT_HIGH_BUDGET) -> Thresholds:
+def choose(
+    scores: np.ndarray, labels: np.ndarray, high_budget: float = DEFAULT_HIGH_BUDGET
+) -> Thresholds:
     """Return tier cut points from validation scores and labels."""
     honest = scores[labels == 0]
     critical = cut_for_budget(honest, min(CRITICAL_BUDGET, high_budget))
@@ -38,7 +40,12 @@ def tradeoffs(scores: np.ndarray, labels: np.ndarray) -> list[dict[str, float]]:
     rows = []
     for budget in TRADEOFF_BUDGETS:
         cut = cut_for_budget(honest, budget)
-        rows.append({"fp_budget": budget, "threshold": cut,
-                     "honest_flagged": float((honest >= cut).mean()),
-                     "fraud_recall": float((fraud >= cut).mean()) if len(fraud) else float("nan")})
+        rows.append(
+            {
+                "fp_budget": budget,
+                "threshold": cut,
+                "honest_flagged": float((honest >= cut).mean()),
+                "fraud_recall": float((fraud >= cut).mean()) if len(fraud) else float("nan"),
+            }
+        )
     return rows

@@ -59,17 +59,28 @@ class TrainingResult:
 
 def fit(frame: TrainingFrame, train: np.ndarray, valid: np.ndarray) -> lgb.Booster:
     """Fit LightGBM on the train rows, stopping early on the later validation rows."""
-    train_set = lgb.Dataset(frame.matrix[train], frame.labels[train], feature_name=frame.features,
-                            free_raw_data=False)
+    train_set = lgb.Dataset(
+        frame.matrix[train], frame.labels[train], feature_name=frame.features, free_raw_data=False
+    )
     valid_set = lgb.Dataset(frame.matrix[valid], frame.labels[valid], reference=train_set)
-    booster = lgb.train(PARAMS, train_set, num_boost_round=MAX_ROUNDS, valid_sets=[valid_set],
-                        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)])
+    booster = lgb.train(
+        PARAMS,
+        train_set,
+        num_boost_round=MAX_ROUNDS,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+    )
     # Keep only the trees up to the best iteration, so every consumer scores alike.
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
 
 
-def train(settings: Settings, train_end: str | None = None, valid_end: str | None = None,
-          high_budget: float = tiers.DEFAULT_HIGH_BUDGET, progress: Progress | None = None) -> TrainingResult:
+def train(
+    settings: Settings,
+    train_end: str | None = None,
+    valid_end: str | None = None,
+    high_budget: float = tiers.DEFAULT_HIGH_BUDGET,
+    progress: Progress | None = None,
+) -> TrainingResult:
     """Run one training: out-of-time split, fit, thresholds, test metrics, MLflow, registry."""
     say = progress or (lambda _: None)
     say("joining features through Feast")
@@ -83,12 +94,17 @@ def train(settings: Settings, train_end: str | None = None, valid_end: str | Non
     booster = fit(frame, train_rows, valid_rows)
     valid_scores = np.asarray(booster.predict(frame.matrix[valid_rows]), dtype=float)
     cuts = tiers.choose(valid_scores, frame.labels[valid_rows], high_budget)
-    card = ModelCard(frame.features, cuts, spec_hash(),
-                     tiers.tradeoffs(valid_scores, frame.labels[valid_rows]))
+    card = ModelCard(
+        frame.features, cuts, spec_hash(), tiers.tradeoffs(valid_scores, frame.labels[valid_rows])
+    )
     scorer = Scorer(booster, card)
     test_scores = scorer.score(frame.matrix[test_rows])
-    scores_metrics = metrics(frame.labels[test_rows], test_scores,
-                             frame.scenarios[test_rows].reset_index(drop=True), cuts)
+    scores_metrics = metrics(
+        frame.labels[test_rows],
+        test_scores,
+        frame.scenarios[test_rows].reset_index(drop=True),
+        cuts,
+    )
     say("explaining and logging to MLflow")
     connect(settings)
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
@@ -96,20 +112,29 @@ def train(settings: Settings, train_end: str | None = None, valid_end: str | Non
         sample = frame.matrix[test_rows][:2000]
         explanation = explain(booster, sample)
         cost = explanation_cost_ms(booster, sample)
-        mlflow.log_params({**{f"lgb_{k}": v for k, v in PARAMS.items()},
-                           "trees": booster.num_trees(), "spec_hash": card.spec_hash,
-                           "high_fp_budget": high_budget, "n_features": len(frame.features),
-                           **{f"range_{k}": v for k, v in split.describe().items()},
-                           **{f"threshold_{k}": v for k, v in vars(cuts).items()},
-                           **{f"rows_{k}": int(r.sum()) for k, r in
-                              (("train", train_rows), ("valid", valid_rows), ("test", test_rows))}})
+        mlflow.log_params(
+            {
+                **{f"lgb_{k}": v for k, v in PARAMS.items()},
+                "trees": booster.num_trees(),
+                "spec_hash": card.spec_hash,
+                "high_fp_budget": high_budget,
+                "n_features": len(frame.features),
+                **{f"range_{k}": v for k, v in split.describe().items()},
+                **{f"threshold_{k}": v for k, v in vars(cuts).items()},
+                **{
+                    f"rows_{k}": int(r.sum())
+                    for k, r in (("train", train_rows), ("valid", valid_rows), ("test", test_rows))
+                },
+            }
+        )
         mlflow.log_metrics({f"test_{k}": v for k, v in scores_metrics.items()})
         mlflow.log_metric("explanation_ms", cost)
         mlflow.set_tags({"spec_hash": card.spec_hash, "trees": booster.num_trees()})
         (out / "features.json").write_text(json.dumps(frame.features, indent=1))
         (out / "tradeoffs.json").write_text(json.dumps(card.tradeoffs, indent=1))
         (out / "global_importance.json").write_text(
-            json.dumps(global_importance(explanation, frame.features), indent=1))
+            json.dumps(global_importance(explanation, frame.features), indent=1)
+        )
         summary_plot(explanation, sample, frame.features, out / "shap_summary.png")
         pr_curve_plot(frame.labels[test_rows], test_scores, out / "pr_curve_test.png")
         mlflow.log_artifacts(str(out))

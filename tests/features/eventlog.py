@@ -23,20 +23,23 @@ def random_orders(n: int = 3000, seed: int = 0, days: int = 40) -> pd.DataFrame:
 
     amount = np.round(rng.exponential(50, n), 2)
     label = rng.choice([0.0, 1.0, np.nan], n, p=[0.6, 0.2, 0.2])
-    frame = pd.DataFrame({
-        "order_id": [f"o{i}" for i in range(n)],
-        "created_at": created,
-        "customer_id": pick("c", 40),
-        "device_id": pick("d", 6, missing=0.1),
-        "ip": [f"81.2.{64 + i % 3}.{i % 250}" for i in rng.integers(0, 1000, n)],
-        "payment_id": pick("p", 12, missing=0.05),
-        "shipping_address_id": pick("a", 8),
-        "amount": amount,
-        "limited_quantity": rng.integers(0, 3, n),
-        "payment_declined": rng.random(n) < 0.3,
-        "label": label,
-        "label_known_at": created + pd.to_timedelta(rng.integers(1, 20 * 86_400_000, n), unit="ms"),
-    })
+    frame = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(n)],
+            "created_at": created,
+            "customer_id": pick("c", 40),
+            "device_id": pick("d", 6, missing=0.1),
+            "ip": [f"81.2.{64 + i % 3}.{i % 250}" for i in rng.integers(0, 1000, n)],
+            "payment_id": pick("p", 12, missing=0.05),
+            "shipping_address_id": pick("a", 8),
+            "amount": amount,
+            "limited_quantity": rng.integers(0, 3, n),
+            "payment_declined": rng.random(n) < 0.3,
+            "label": label,
+            "label_known_at": created
+            + pd.to_timedelta(rng.integers(1, 20 * 86_400_000, n), unit="ms"),
+        }
+    )
     frame.loc[np.isnan(label), "label_known_at"] = pd.NaT
     return conform(frame)
 

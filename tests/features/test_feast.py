@@ -38,7 +38,9 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, orders: pd.DataFram
     return settings
 
 
-def test_historical_retrieval_equals_the_offline_aggregation(settings: Settings, orders: pd.DataFrame) -> None:
+def test_historical_retrieval_equals_the_offline_aggregation(
+    settings: Settings, orders: pd.DataFrame
+) -> None:
     enriched = enrich(orders)
     expected = point_in_time(to_columns(enriched), AGGREGATES)
     sample = enriched.sample(300, random_state=1)
@@ -46,13 +48,19 @@ def test_historical_retrieval_equals_the_offline_aggregation(settings: Settings,
     rows[TIMESTAMP_FIELD] = sample["created_at"].to_numpy()
     from features.store import open_store
 
-    got = historical_features(open_store(settings), rows).set_index("order_id").loc[sample["order_id"]]
+    got = (
+        historical_features(open_store(settings), rows)
+        .set_index("order_id")
+        .loc[sample["order_id"]]
+    )
     positions = sample.index.to_numpy()
     compared = 0
     for feature in AGGREGATES:
         want = expected[feature.name][positions]
         have = got[feature.name].to_numpy(dtype=float)
-        np.testing.assert_allclose(have, want, rtol=0, atol=1e-9, equal_nan=True, err_msg=feature.name)
+        np.testing.assert_allclose(
+            have, want, rtol=0, atol=1e-9, equal_nan=True, err_msg=feature.name
+        )
         compared += int(np.isfinite(want).sum())
     assert compared > 5000
 

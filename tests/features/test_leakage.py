@@ -22,8 +22,9 @@ def test_appending_later_orders_and_labels_changes_no_earlier_value() -> None:
     after = point_in_time(to_columns(enrich(orders)), AGGREGATES)
     assert unknown_yet.sum() > 50  # the full log does carry later labels for these orders
     for feature in AGGREGATES:
-        np.testing.assert_array_equal(before[feature.name], after[feature.name][: len(known)],
-                                      err_msg=feature.name)
+        np.testing.assert_array_equal(
+            before[feature.name], after[feature.name][: len(known)], err_msg=feature.name
+        )
 
 
 def test_a_label_counts_only_once_known() -> None:

@@ -50,8 +50,9 @@ def test_every_aggregate_matches_a_full_scan(seed: int) -> None:
         for row in rows:
             expected = recompute(columns, feature, int(row))
             got = values[feature.name][row]
-            assert (math.isnan(expected) and math.isnan(got)) or got == pytest.approx(expected, abs=1e-9), (
-                feature.name, int(row))
+            assert (math.isnan(expected) and math.isnan(got)) or got == pytest.approx(
+                expected, abs=1e-9
+            ), (feature.name, int(row))
             checked += not math.isnan(expected)
     assert checked > 1000  # most checks compare real numbers, not two NaNs
 
@@ -66,6 +67,8 @@ def test_windows_fill_up_in_the_random_log() -> None:
 def test_no_feature_sees_its_own_order() -> None:
     columns = random_columns(500, 3)
     values = point_in_time(columns, AGGREGATES)
-    first_of_customer = ~np.array([c in set(columns["customer_id"][:i]) for i, c in enumerate(columns["customer_id"])])
+    first_of_customer = ~np.array(
+        [c in set(columns["customer_id"][:i]) for i, c in enumerate(columns["customer_id"])]
+    )
     assert (values["customer_orders"][first_of_customer] == 0).all()
     assert np.isnan(values["customer_hours_since_last_order"][first_of_customer]).all()

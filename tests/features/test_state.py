@@ -18,8 +18,10 @@ def _events(columns: dict[str, np.ndarray]) -> list[tuple[float, int, int, Strea
     events = []
     for stream in Stream:
         times = stream_times(columns, stream)
-        events += [(times[i], stream is not Stream.ORDERS, i, stream)
-                   for i in np.flatnonzero(~np.isnan(times))]
+        events += [
+            (times[i], stream is not Stream.ORDERS, i, stream)
+            for i in np.flatnonzero(~np.isnan(times))
+        ]
     # At equal times an order is read before the outcomes stamped with that time.
     return sorted(events, key=lambda e: (e[0], e[1]))
 
@@ -42,10 +44,13 @@ def test_replay_serves_the_offline_vector_order_by_order() -> None:
                     expected = offline[feature.name][row]
                     served = evaluate(state, feature, int(time_ms))
                     assert (math.isnan(served) and math.isnan(expected)) or served == expected, (
-                        feature.name, row)
+                        feature.name,
+                        row,
+                    )
                     compared += 1
-            apply_event(state, [f for f in AGGREGATES if f.entity == entity], stream,
-                        int(time_ms), order)
+            apply_event(
+                state, [f for f in AGGREGATES if f.entity == entity], stream, int(time_ms), order
+            )
             states[entity.name][key] = state
     assert compared > 40_000
 
@@ -54,12 +59,16 @@ def test_windows_decay_while_nothing_happens() -> None:
     columns = random_columns(800, seed=4)
     as_of = int(np.nanmax(columns["created_at"])) + 1
     device = next(d for d in columns["device_id"][::-1] if d is not None)
-    state = snapshot(columns, next(e for e in ENTITIES if e.name == "device"), AGGREGATES, as_of)[device]
+    state = snapshot(columns, next(e for e in ENTITIES if e.name == "device"), AGGREGATES, as_of)[
+        device
+    ]
     feature = next(f for f in AGGREGATES if f.name == "device_orders_1h")
     now = evaluate(state, feature, as_of)
     later = evaluate(state, feature, as_of + 2 * 3_600_000)
     age_now = evaluate(state, next(f for f in AGGREGATES if f.name == "device_age_hours"), as_of)
-    age_later = evaluate(state, next(f for f in AGGREGATES if f.name == "device_age_hours"), as_of + 7_200_000)
+    age_later = evaluate(
+        state, next(f for f in AGGREGATES if f.name == "device_age_hours"), as_of + 7_200_000
+    )
     assert now >= 1 and later == 0
     assert age_later == age_now + 2
 
@@ -75,11 +84,20 @@ def test_snapshot_equals_replayed_state_at_the_same_moment() -> None:
             if key is None or time_ms >= as_of:
                 continue
             order = {name: values[row] for name, values in columns.items()}
-            apply_event(replayed.setdefault(key, {}), [f for f in AGGREGATES if f.entity == entity],
-                        stream, int(time_ms), order)
+            apply_event(
+                replayed.setdefault(key, {}),
+                [f for f in AGGREGATES if f.entity == entity],
+                stream,
+                int(time_ms),
+                order,
+            )
         for key, state in replayed.items():
             for feature in (f for f in AGGREGATES if f.entity == entity):
                 for read_at in (as_of, as_of + 3_600_000 * 30):
                     a = evaluate(state, feature, read_at)
                     b = evaluate(snap.get(key), feature, read_at)
-                    assert (math.isnan(a) and math.isnan(b)) or a == b, (entity.name, key, feature.name)
+                    assert (math.isnan(a) and math.isnan(b)) or a == b, (
+                        entity.name,
+                        key,
+                        feature.name,
+                    )

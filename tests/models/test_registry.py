@@ -1,4 +1,4 @@
-"""The MLflow registry: versions load by alias, promotion moves champion, spec mismatches are refused."""
+"""MLflow registry: load by alias, promote to champion, refuse another feature spec."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def test_a_model_of_another_feature_spec_is_refused(trained: Trained) -> None:
     with pytest.raises(SpecMismatchError, match="retrain"):
         load_scorer(trained.settings, CHALLENGER, running_spec="0000000000000000")
     scorer = load_scorer(trained.settings, CHALLENGER)
-    other = dataclasses.replace(scorer, card=dataclasses.replace(scorer.card, spec_hash="feedfacefeedface"))
+    other = dataclasses.replace(
+        scorer, card=dataclasses.replace(scorer.card, spec_hash="feedfacefeedface")
+    )
     with pytest.raises(SpecMismatchError, match="feedfacefeedface"):
         other.check_spec(trained.result.card.spec_hash)
 

@@ -233,8 +233,9 @@ def test_hoarding_bursts_mostly_come_from_datacenters(geoip: GeoIP2Fast) -> None
 
 def test_card_testing(frame: pd.DataFrame) -> None:
     testing, honest = _of(frame, "card_testing"), _of(frame, None)
-    assert testing["payment_declined"].mean() > 0.5
-    assert 0.01 < honest["payment_declined"].mean() < 0.04
+    honest_declines = honest["payment_declined"].mean()
+    assert 0.01 < honest_declines < 0.04
+    assert testing["payment_declined"].mean() > max(0.35, 10 * honest_declines)
     per_device = testing.groupby("device_id").agg(
         cards=("payment_id", "nunique"),
         issuers=("card_country", "nunique"),

@@ -19,14 +19,19 @@ def apply_features(settings: Settings) -> None:
     """Compute the offline sources from the order log and register the Feast repo."""
     if not settings.orders_path.exists():
         raise typer.BadParameter(
-            f"no order log at {settings.orders_path}: run `ordershield simulate` or train with --data")
+            f"no order log at {settings.orders_path}: "
+            "run `ordershield simulate` or train with --data"
+        )
     orders = conform(pd.read_parquet(settings.orders_path))
     with console.status("computing point-in-time aggregates") as status:
-        written = build_offline_sources(orders, settings,
-                                        progress=lambda e: status.update(f"writing {e} features"))
+        written = build_offline_sources(
+            orders, settings, progress=lambda e: status.update(f"writing {e} features")
+        )
     apply(settings)
-    console.print(f"applied the Feast repo at {settings.feature_repo} "
-                  f"({settings.online_store} online store); rows per entity: {written}")
+    console.print(
+        f"applied the Feast repo at {settings.feature_repo} "
+        f"({settings.online_store} online store); rows per entity: {written}"
+    )
 
 
 @app.command("apply")
@@ -41,4 +46,6 @@ def materialize_command() -> None:
     settings = Settings()
     with console.status(f"materializing into the {settings.online_store} online store"):
         loaded = materialize(settings)
-    console.print(f"materialized {loaded:,} entity states into the {settings.online_store} online store")
+    console.print(
+        f"materialized {loaded:,} entity states into the {settings.online_store} online store"
+    )

@@ -14,7 +14,9 @@ from rich.table import Table
 from features.settings import Settings
 from training.cli import features_cmd, models_cmd
 
-app = typer.Typer(help="OrderShield: fraud and risk scoring at order creation.", no_args_is_help=True)
+app = typer.Typer(
+    help="OrderShield: fraud and risk scoring at order creation.", no_args_is_help=True
+)
 app.add_typer(features_cmd.app, name="features")
 app.add_typer(models_cmd.app, name="models")
 console = Console()
@@ -53,12 +55,19 @@ def simulate(
     settings = Settings()
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("simulating orders", total=orders)
-        frame = simulate_orders(orders, seed=seed, start=start, days=days,
-                                progress=lambda done: bar.update(task, completed=done))
+        frame = simulate_orders(
+            orders,
+            seed=seed,
+            start=start,
+            days=days,
+            progress=lambda done: bar.update(task, completed=done),
+        )
     _write_orders(frame, settings)
     fraud = frame[frame["label"] == 1]
-    console.print(f"{len(frame):,} orders, {len(fraud):,} fraud ({len(fraud) / len(frame):.2%}) "
-                  f"→ {settings.orders_path}")
+    console.print(
+        f"{len(frame):,} orders, {len(fraud):,} fraud ({len(fraud) / len(frame):.2%}) "
+        f"→ {settings.orders_path}"
+    )
     console.print(fraud["scenario"].value_counts().to_string())
 
 
@@ -72,11 +81,21 @@ def _write_orders(frame: object, settings: Settings) -> None:
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="your own labelled history (CSV or parquet)")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="YAML mapping of your columns to OrderShield's")] = None,
-    train_end: Annotated[str | None, typer.Option(help="end of the training period (default: 60 %)")] = None,
-    valid_end: Annotated[str | None, typer.Option(help="end of the validation period (default: 80 %)")] = None,
-    fp_budget: Annotated[float, typer.Option(help="share of honest orders allowed at high or above")] = 0.009,
+    data: Annotated[
+        Path | None, typer.Option(help="your own labelled history (CSV or parquet)")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML mapping of your columns to OrderShield's")
+    ] = None,
+    train_end: Annotated[
+        str | None, typer.Option(help="end of the training period (default: 60 %)")
+    ] = None,
+    valid_end: Annotated[
+        str | None, typer.Option(help="end of the validation period (default: 80 %)")
+    ] = None,
+    fp_budget: Annotated[
+        float, typer.Option(help="share of honest orders allowed at high or above")
+    ] = 0.009,
     promote: Annotated[bool, typer.Option(help="also make the new version the champion")] = False,
 ) -> None:
     """Train LightGBM out of time, report held-out metrics, register a challenger in MLflow."""
@@ -91,8 +110,13 @@ def train(
 
         _write_orders(load_history(data, mapping), settings)
         features_cmd.apply_features(settings)
-    result = run_training(settings, train_end, valid_end, fp_budget,
-                          progress=lambda step: console.print(f"[dim]… {step}[/dim]"))
+    result = run_training(
+        settings,
+        train_end,
+        valid_end,
+        fp_budget,
+        progress=lambda step: console.print(f"[dim]… {step}[/dim]"),
+    )
     _print_result(result)
     if promote:
         promote_version(settings, result.version)
@@ -103,8 +127,10 @@ def _print_result(result: object) -> None:
     from training.train import TrainingResult
 
     assert isinstance(result, TrainingResult)
-    console.print(f"registered [bold]{result.card.spec_hash}[/bold] model as version {result.version} "
-                  f"(alias challenger), MLflow run {result.run_id}")
+    console.print(
+        f"registered [bold]{result.card.spec_hash}[/bold] model as version {result.version} "
+        f"(alias challenger), MLflow run {result.run_id}"
+    )
     for period, span in result.split.describe().items():
         console.print(f"  {period:5s} {span}")
     table = Table("held-out test metric", "value")
@@ -112,5 +138,7 @@ def _print_result(result: object) -> None:
         table.add_row(name, f"{value:.4f}" if not name.startswith("count_") else f"{value:.0f}")
     console.print(table)
     cuts = result.card.thresholds
-    console.print(f"thresholds: medium ≥ {cuts.medium:.4f}, high ≥ {cuts.high:.4f}, "
-                  f"critical ≥ {cuts.critical:.4f}; one exact explanation: {result.explanation_ms:.3f} ms")
+    console.print(
+        f"thresholds: medium ≥ {cuts.medium:.4f}, high ≥ {cuts.high:.4f}, "
+        f"critical ≥ {cuts.critical:.4f}; one exact explanation: {result.explanation_ms:.3f} ms"
+    )

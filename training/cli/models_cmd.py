@@ -22,8 +22,12 @@ def list_command() -> None:
     table = Table("version", "aliases", "created", *(h.removeprefix("test_") for h in HEADLINE))
     for v in list_versions(Settings()):
         created = datetime.fromtimestamp(v.created / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(v.version, ", ".join(v.aliases) or "-", created,
-                      *(f"{v.metrics[h]:.4f}" if h in v.metrics else "-" for h in HEADLINE))
+        table.add_row(
+            v.version,
+            ", ".join(v.aliases) or "-",
+            created,
+            *(f"{v.metrics[h]:.4f}" if h in v.metrics else "-" for h in HEADLINE),
+        )
     console.print(table)
 
 
