@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
 
     @property
+    def db_url(self) -> str:
+        """Return the decisions database URL (SQLite in WAL mode under the data dir by default)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir.resolve() / 'ordershield.db'}"
+
+    @property
     def artifact_root(self) -> Path:
         """Return where the embedded MLflow store keeps artifacts."""
         return self.data_dir.resolve() / "mlartifacts"
