@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pandas as pd
 
@@ -10,6 +12,7 @@ from features.schema import DECLINE_DELAY, TIMESTAMP
 from features.spec import VALUE_SCALE, Columns
 
 DERIVED_COLUMNS: tuple[str, ...] = ("ip_cluster", "ip_country", "ip_is_hosting")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def enrich(orders: pd.DataFrame) -> pd.DataFrame:
@@ -34,6 +37,11 @@ def epoch_ms(values: pd.Series) -> np.ndarray:
     as_int = values.astype("datetime64[ms, UTC]").astype("int64").to_numpy().astype(float)
     as_int[values.isna().to_numpy()] = np.nan
     return as_int
+
+
+def moment_ms(moment: datetime) -> int:
+    """Return an aware datetime as integer epoch milliseconds (exact, no float rounding)."""
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def to_columns(orders: pd.DataFrame) -> dict[str, np.ndarray]:

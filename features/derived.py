@@ -17,7 +17,9 @@ MS_PER_DAY = 24 * MS_PER_HOUR
 
 def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Return 1.0 where both values are known and differ, 0.0 where equal, NaN otherwise."""
-    known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)], dtype=bool)
+    known = np.array(
+        [x is not None and y is not None for x, y in zip(a, b, strict=True)], dtype=bool
+    )
     out = np.full(len(a), np.nan)
     out[known] = (a[known] != b[known]).astype(float)
     return out
@@ -46,19 +48,87 @@ def _fraud_rate(entity: str) -> Derived:
 
 DERIVED: tuple[Derived, ...] = (
     Derived("amount", ("amount",), lambda c: c["amount"], "the order total is {value:.2f}"),
-    Derived("account_age_days", ("created_at", "customer_created_at"), lambda c: (c["created_at"] - c["customer_created_at"]) / MS_PER_DAY, "the account was created {value:.1f} days before the order"),
-    Derived("amount_vs_customer_mean", ("amount", "customer_amount_mean"), lambda c: _ratio(c["amount"], c["customer_amount_mean"]), "the order is {value:.1f}x this account's average"),
-    Derived("ip_country_differs_from_shipping", ("ip_country", "shipping_country"), lambda c: _differs(c["ip_country"], c["shipping_country"]), "the IP country differs from the shipping country"),
-    Derived("ip_country_differs_from_card", ("ip_country", "card_country"), lambda c: _differs(c["ip_country"], c["card_country"]), "the IP country differs from the card's country"),
-    Derived("card_country_differs_from_shipping", ("card_country", "shipping_country"), lambda c: _differs(c["card_country"], c["shipping_country"]), "the card's country differs from the shipping country"),
-    Derived("billing_differs_from_shipping", ("billing_address_id", "shipping_address_id"), lambda c: _differs(c["billing_address_id"], c["shipping_address_id"]), "billing and shipping addresses differ"),
-    Derived("item_count", ("item_count",), lambda c: c["item_count"], "the order has {value:.0f} items"),
-    Derived("limited_quantity", ("limited_quantity",), lambda c: c["limited_quantity"], "the order takes {value:.0f} limited-stock units"),
-    Derived("limited_share", ("limited_quantity", "item_count"), lambda c: _ratio(c["limited_quantity"], c["item_count"]), "{value:.0%} of the items are limited stock"),
-    Derived("max_item_quantity", ("max_item_quantity",), lambda c: c["max_item_quantity"], "one item is ordered {value:.0f} times"),
-    Derived("local_hour", ("created_at", "shipping_lon"), _local_hour, "the order was placed at {value:.0f}h local time"),
-    Derived("is_emulator", ("is_emulator",), lambda c: c["is_emulator"], "the device reports an emulator"),
-    Derived("ip_is_hosting", ("ip_is_hosting",), lambda c: c["ip_is_hosting"], "the IP belongs to a datacenter or proxy network"),
+    Derived(
+        "account_age_days",
+        ("created_at", "customer_created_at"),
+        lambda c: (c["created_at"] - c["customer_created_at"]) / MS_PER_DAY,
+        "the account was created {value:.1f} days before the order",
+    ),
+    Derived(
+        "amount_vs_customer_mean",
+        ("amount", "customer_amount_mean"),
+        lambda c: _ratio(c["amount"], c["customer_amount_mean"]),
+        "the order is {value:.1f}x this account's average",
+    ),
+    Derived(
+        "ip_country_differs_from_shipping",
+        ("ip_country", "shipping_country"),
+        lambda c: _differs(c["ip_country"], c["shipping_country"]),
+        "the IP country differs from the shipping country",
+        "the IP country matches the shipping country",
+    ),
+    Derived(
+        "ip_country_differs_from_card",
+        ("ip_country", "card_country"),
+        lambda c: _differs(c["ip_country"], c["card_country"]),
+        "the IP country differs from the card's country",
+        "the IP country matches the card's country",
+    ),
+    Derived(
+        "card_country_differs_from_shipping",
+        ("card_country", "shipping_country"),
+        lambda c: _differs(c["card_country"], c["shipping_country"]),
+        "the card's country differs from the shipping country",
+        "the card's country matches the shipping country",
+    ),
+    Derived(
+        "billing_differs_from_shipping",
+        ("billing_address_id", "shipping_address_id"),
+        lambda c: _differs(c["billing_address_id"], c["shipping_address_id"]),
+        "billing and shipping addresses differ",
+        "billing and shipping addresses are the same",
+    ),
+    Derived(
+        "item_count", ("item_count",), lambda c: c["item_count"], "the order has {value:.0f} items"
+    ),
+    Derived(
+        "limited_quantity",
+        ("limited_quantity",),
+        lambda c: c["limited_quantity"],
+        "the order takes {value:.0f} limited-stock units",
+    ),
+    Derived(
+        "limited_share",
+        ("limited_quantity", "item_count"),
+        lambda c: _ratio(c["limited_quantity"], c["item_count"]),
+        "{value:.0%} of the items are limited stock",
+    ),
+    Derived(
+        "max_item_quantity",
+        ("max_item_quantity",),
+        lambda c: c["max_item_quantity"],
+        "one item is ordered {value:.0f} times",
+    ),
+    Derived(
+        "local_hour",
+        ("created_at", "shipping_lon"),
+        _local_hour,
+        "the order was placed at {value:.0f}h local time",
+    ),
+    Derived(
+        "is_emulator",
+        ("is_emulator",),
+        lambda c: c["is_emulator"],
+        "the device reports an emulator",
+        "the device is not an emulator",
+    ),
+    Derived(
+        "ip_is_hosting",
+        ("ip_is_hosting",),
+        lambda c: c["ip_is_hosting"],
+        "the IP belongs to a datacenter or proxy network",
+        "the IP is not a datacenter or proxy address",
+    ),
     _fraud_rate("device"),
     _fraud_rate("ip"),
     _fraud_rate("payment"),

@@ -117,7 +117,13 @@ def store_config(settings: Settings) -> dict[str, object]:
     """Return feature_store.yaml's content for the configured online store."""
     online: dict[str, object]
     if settings.online_store == "redis":
-        online = {"type": "redis", "connection_string": settings.feast_redis_connection()}
+        # The state row is rewritten by every order; OrderShield serialises those writes
+        # itself, so Feast's per-second timestamp de-duplication would only drop updates.
+        online = {
+            "type": "redis",
+            "connection_string": settings.feast_redis_connection(),
+            "skip_dedup": True,
+        }
     else:
         online = {"type": "sqlite", "path": str(settings.feature_repo / "online.db")}
     return {

@@ -111,3 +111,4 @@ class Derived:
     needs: tuple[str, ...]
     compute: Callable[[Columns], np.ndarray] = field(compare=False)
     text: str
+    text_when_false: str | None = None

@@ -72,6 +72,15 @@ def load_scorer(
     return scorer
 
 
+def champion_version(settings: Settings, alias: str = CHAMPION) -> str | None:
+    """Return the version an alias points to, or None if it points nowhere."""
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(settings.model_name, alias).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
 def promote(settings: Settings, version: str, alias: str = CHAMPION) -> None:
     """Point an alias (champion by default) at a version."""
     client = connect(settings)

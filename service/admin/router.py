@@ -1,0 +1,26 @@
+"""POST /v1/admin/model/reload: swap in the current champion without dropping requests."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from service.deps import RuntimeDep
+from service.scoring.router import ERRORS
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+class ModelStatus(BaseModel):
+    name: str
+    version: str
+    spec_hash: str
+    thresholds: dict[str, float]
+
+
+@router.post("/model/reload", response_model=ModelStatus, responses=ERRORS)
+def reload_model(runtime: RuntimeDep) -> ModelStatus:
+    """Load the model the champion alias points to and serve it from the next request on."""
+    scorer = runtime.model.reload()
+    return ModelStatus(name=scorer.name, version=scorer.version, spec_hash=scorer.card.spec_hash,
+                       thresholds=vars(scorer.card.thresholds))

@@ -1,0 +1,92 @@
+"""The FastAPI app factory: everything heavy is built once, in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from features.online import OnlineFeatures
+from features.settings import Settings
+from features.store import open_store
+from models.registry import RegistryError
+from service import errors
+from service.admin.router import router as admin_router
+from service.deps import Runtime
+from service.health.router import router as health_router
+from service.labels.router import router as labels_router
+from service.models import ModelHolder
+from service.persistence import make_engine, migrate
+from service.scoring.router import router as scoring_router
+from service.scoring.service import ScoringService
+
+log = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    runtime: Runtime
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Open the database, the feature store and the champion model."""
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    features = OnlineFeatures(open_store(settings))
+    model = ModelHolder(settings)
+    try:
+        model.reload()
+    except RegistryError as error:
+        log.error("starting without a model: %s", error)
+    return Runtime(settings, model, features, engine, ScoringService(model, features, engine))
+
+
+async def _every(seconds: float, work: Callable[[], object]) -> None:
+    """Run blocking `work` in a thread every `seconds`, surviving its failures."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(work)
+        except Exception:  # a background chore must never take the service down
+            log.exception("background task failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Return the OrderShield API."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        runtime = await asyncio.to_thread(build_runtime, settings)
+        chores = [
+            asyncio.create_task(_every(settings.outbox_retry_seconds, runtime.scoring.replay_outbox)),
+            asyncio.create_task(_every(settings.model_poll_seconds, runtime.model.reload_if_moved)),
+        ]
+        yield {"runtime": runtime}
+        for chore in chores:
+            chore.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chore
+        runtime.engine.dispose()
+
+    app = FastAPI(title="OrderShield", version="0.1.0", lifespan=lifespan,
+                  description="Fraud and risk scoring at order creation.")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse bodies over the configured size before reading them."""
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return JSONResponse({"error": "payload_too_large",
+                                 "detail": f"body over {settings.max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    errors.install(app)
+    for router in (health_router, scoring_router, labels_router, admin_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,86 @@
+"""One error shape for every failure: {"error": ..., "detail": ...}; an expected failure is never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from features.online import OnlineStoreUnavailable
+from models.registry import RegistryError
+from models.scorer import SpecMismatchError
+from service.persistence.errors import DatabaseUnavailable
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    detail: Any = None
+
+
+class DomainError(Exception):
+    """A failure the service expects and answers with a status code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    status, code = 404, "not_found"
+
+
+class Unavailable(DomainError):
+    status, code = 503, "unavailable"
+
+
+class PayloadTooLarge(DomainError):
+    status, code = 413, "payload_too_large"
+
+
+def _body(code: str, detail: Any, status: int) -> JSONResponse:
+    return JSONResponse(ErrorBody(error=code, detail=detail).model_dump(), status_code=status)
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+              for e in exc.errors()]
+    return _body("invalid_request", detail, 422)
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return _body(exc.code, exc.detail, exc.status)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+    return _body(code, exc.detail, exc.status_code)
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return _body("unavailable", str(exc), 503)
+
+
+def install(app: FastAPI) -> None:
+    """Map every expected failure of every layer to its status and the one error shape."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    for unavailable in (DatabaseUnavailable, OnlineStoreUnavailable, RegistryError, SpecMismatchError):
+        app.add_exception_handler(unavailable, _unavailable)

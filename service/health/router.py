@@ -1,0 +1,32 @@
+"""/healthz (the process answers) and /readyz (model, feature store and database reachable)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from service.deps import RuntimeDep
+from service.persistence import ping
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Answer while the process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Answer 200 only when the model, the online store and the database are usable."""
+    scorer = runtime.model.current
+    checks = {
+        "model": scorer is not None,
+        "feature_store": runtime.features.ping(),
+        "database": ping(runtime.engine),
+    }
+    ready = all(checks.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": checks,
+            "model": {"name": scorer.name, "version": scorer.version} if scorer else None}
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -1,0 +1,92 @@
+"""The hash chain: canonical JSON of a decision and the link hash over it.
+
+Pure functions, no SQL: `repository` uses them to append and to verify.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from service.persistence.errors import InvalidRecord
+from service.persistence.records import NewDecision
+
+GENESIS = "0" * 64
+JSON_FIELDS = ("order_payload", "features", "reasons", "shap_values", "thresholds", "rules")
+FLOAT_FIELDS = ("score", "raw_score", "base_value", "latency_ms")
+TIME_FIELDS = ("created_at", "decided_at")
+
+
+def canonical_json(value: Any) -> str:
+    """Dump JSON with sorted keys, no whitespace and repr floats; refuse NaN and infinity."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(f"not storable as JSON: {exc}") from exc
+
+
+def link_hash(fields: dict[str, Any]) -> str:
+    """Return sha256 hex of `prev_hash` + the canonical JSON of every field but `hash`."""
+    content = {
+        name: value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+        for name, value in fields.items()
+        if name != "hash"
+    }
+    return hashlib.sha256((fields["prev_hash"] + canonical_json(content)).encode()).hexdigest()
+
+
+def normalize(new: NewDecision) -> dict[str, Any]:
+    """Return the decision's fields exactly as they will read back from the database.
+
+    Hashing the read-back form is what lets `verify_chain` recompute the hash:
+    ints in float columns become floats, tuples in JSON become lists, times
+    become UTC, and a NaN feature (LightGBM's "missing") becomes null.
+    """
+    fields = dataclasses.asdict(new)
+    if not isinstance(new.order_id, str) or not new.order_id:
+        raise InvalidRecord("order_id must be a non-empty string")
+    for name in TIME_FIELDS:
+        fields[name] = utc(fields[name], name)
+    for name in FLOAT_FIELDS:
+        fields[name] = finite(fields[name], name)
+    fields["features"] = {str(k): feature(v, str(k)) for k, v in new.features.items()}
+    fields["shap_values"] = {str(k): finite(v, f"SHAP value {k}") for k, v in new.shap_values.items()}
+    fields["freeze"] = bool(new.freeze)
+    fields["degraded"] = bool(new.degraded)
+    for name in JSON_FIELDS:
+        fields[name] = json.loads(canonical_json(fields[name]))
+    return fields
+
+
+def utc(value: datetime, name: str) -> datetime:
+    """Return an aware time in UTC; refuse a naive one, whose zone would be a guess."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidRecord(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def feature(value: Any, name: str) -> float | None:
+    """Return a feature value as a finite float, or None when missing (None or NaN)."""
+    if value is None:
+        return None
+    number = _number(value, f"feature {name}")
+    return None if math.isnan(number) else finite(number, f"feature {name}")
+
+
+def finite(value: Any, name: str) -> float:
+    """Return the value as a finite float."""
+    number = _number(value, name)
+    if not math.isfinite(number):
+        raise InvalidRecord(f"{name} must be finite, got {number!r}")
+    return number
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(f"{name} must be a number, got {value!r}") from exc

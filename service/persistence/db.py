@@ -1,0 +1,135 @@
+"""Engines, migrations and health for the decisions database (SQLite WAL or PostgreSQL)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from service.persistence.errors import DatabaseUnavailable, UnsupportedDatabase
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_PRAGMAS = ("busy_timeout=5000", "journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
+# Execution option read by the SQLite `begin` listener: the BEGIN mode of a transaction.
+BEGIN_MODE = "ordershield_sqlite_begin"
+CONNECT_TIMEOUT_S = 5
+# pg_advisory_xact_lock keys: migrations, and appends to the decisions hash chain.
+MIGRATE_LOCK = 0x4F53_0001
+CHAIN_LOCK = 0x4F53_0002
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for a SQLite or PostgreSQL URL with OrderShield's connection settings."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return _postgres_engine(parsed)
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    raise UnsupportedDatabase(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
+
+
+def _postgres_engine(url: URL) -> Engine:
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    # An unreachable host must fail fast, not hang the scoring path on a TCP timeout.
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot create the folder of {database}: {exc}") from exc
+    engine = create_engine(url)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own BEGIN is always DEFERRED; we emit BEGIN ourselves so writers can
+    # take the write lock up front (see `writer`) instead of failing to upgrade a read lock.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(BEGIN_MODE, "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def writer(engine: Engine) -> Engine:
+    """Return the engine whose transactions start with the SQLite write lock held."""
+    return engine.execution_options(**{BEGIN_MODE: "IMMEDIATE"})
+
+
+def lock(connection: Connection, key: int) -> None:
+    """Serialize this transaction with every other one taking `key` (PostgreSQL only).
+
+    SQLite needs nothing: a `writer` transaction already excludes all other writers.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def translate_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Raise `DatabaseUnavailable` for connection failures, busy timeouts and pool exhaustion."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+            raise DatabaseUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+
+    return wrapper
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, SQLAlchemyError) and getattr(exc, "orig", None) is not None:
+        exc = exc.orig  # type: ignore[assignment]
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+@translate_errors
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest migration; safe at every start and from many processes."""
+    config = Config()
+    # ConfigParser interpolates '%', which may appear in an install path.
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    with writer(engine).begin() as connection:
+        lock(connection, MIGRATE_LOCK)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def ping(engine: Engine) -> bool:
+    """Return whether `SELECT 1` succeeds; never raise."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError):
+        return False
+    return True

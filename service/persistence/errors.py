@@ -1,0 +1,27 @@
+"""Domain errors of the persistence layer; `service/` maps them to HTTP answers."""
+
+from __future__ import annotations
+
+
+class PersistenceError(Exception):
+    """Base of every error the persistence layer raises on purpose."""
+
+
+class DatabaseUnavailable(PersistenceError, RuntimeError):
+    """The database cannot be reached, or stayed busy past the timeout."""
+
+
+class UnsupportedDatabase(PersistenceError, ValueError):
+    """The URL names a database other than SQLite or PostgreSQL."""
+
+
+class InvalidRecord(PersistenceError, ValueError):
+    """A value cannot be stored faithfully (naive time, NaN score, non-JSON payload, bad enum)."""
+
+
+class NotFound(PersistenceError, LookupError):
+    """The row asked for does not exist."""
+
+
+class CaseClosed(PersistenceError):
+    """The review case was already approved or rejected."""

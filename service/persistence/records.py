@@ -1,0 +1,110 @@
+"""Plain frozen records the repository hands out instead of ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+CaseStatus = Literal["open", "approved", "rejected"]
+LabelValue = Literal["fraud", "legit"]
+LabelSource = Literal["api", "file", "review"]
+PaymentStatus = Literal["declined", "authorized"]
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    """A decision as the scoring path produces it, before it joins the chain."""
+
+    order_id: str
+    created_at: datetime
+    decided_at: datetime
+    order_payload: dict[str, Any]
+    features: dict[str, float | None]
+    score: float
+    raw_score: float
+    tier: str
+    action: str
+    freeze: bool
+    freeze_reason: str | None
+    reasons: list[Any]
+    shap_values: dict[str, float]
+    base_value: float
+    model_name: str
+    model_version: str
+    thresholds: dict[str, Any]
+    spec_hash: str
+    rules_version: str | None
+    rules: list[Any]
+    degraded: bool
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A stored decision with its place and hashes in the chain."""
+
+    id: str
+    seq: int
+    order_id: str
+    created_at: datetime
+    decided_at: datetime
+    order_payload: dict[str, Any]
+    features: dict[str, float | None]
+    score: float
+    raw_score: float
+    tier: str
+    action: str
+    freeze: bool
+    freeze_reason: str | None
+    reasons: list[Any]
+    shap_values: dict[str, float]
+    base_value: float
+    model_name: str
+    model_version: str
+    thresholds: dict[str, Any]
+    spec_hash: str
+    rules_version: str | None
+    rules: list[Any]
+    degraded: bool
+    latency_ms: float
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ReviewCase:
+    """A manual review case of one decision."""
+
+    id: str
+    decision_id: str
+    order_id: str
+    status: CaseStatus
+    opened_at: datetime
+    closed_at: datetime | None
+    reviewer: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Label:
+    """A fraud/legit label of an order and when it became known."""
+
+    id: int
+    order_id: str
+    label: LabelValue
+    reason: str | None
+    known_at: datetime
+    received_at: datetime
+    source: LabelSource
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """The payment result of an order and when it became known."""
+
+    id: int
+    order_id: str
+    status: PaymentStatus
+    known_at: datetime
+    received_at: datetime

@@ -1,0 +1,159 @@
+"""Tables of the decisions database as SQLAlchemy 2 declarative models.
+
+JSON columns are plain `JSON` on PostgreSQL too, not JSONB: JSONB rewrites
+numbers (`1e+16` comes back as the integer `10000000000000000`), which would
+change the canonical form of a stored decision and break its hash.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC and hand them back aware, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to UTC; SQLite keeps no offset, so drop it there."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the stored time as an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names for migrations."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), float: Double(), str: String()}
+
+
+class DecisionRow(Base):
+    """One scored order, a link of the tamper-evident hash chain."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    order_id: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime]
+    order_payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    features: Mapped[dict[str, float | None]] = mapped_column(JSON)
+    score: Mapped[float]
+    raw_score: Mapped[float]
+    tier: Mapped[str]
+    action: Mapped[str]
+    freeze: Mapped[bool]
+    freeze_reason: Mapped[str | None]
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    shap_values: Mapped[dict[str, float]] = mapped_column(JSON)
+    base_value: Mapped[float]
+    model_name: Mapped[str]
+    model_version: Mapped[str]
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec_hash: Mapped[str]
+    rules_version: Mapped[str | None]
+    rules: Mapped[list[Any]] = mapped_column(JSON)
+    degraded: Mapped[bool]
+    latency_ms: Mapped[float]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReviewCaseRow(Base):
+    """A high-risk decision waiting for, or closed by, a reviewer."""
+
+    __tablename__ = "review_cases"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'approved', 'rejected')", name="status"),
+        Index("ix_review_cases_status_opened_at", "status", "opened_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(String(32), ForeignKey("decisions.id"), unique=True)
+    order_id: Mapped[str] = mapped_column(index=True)
+    status: Mapped[str]
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    reviewer: Mapped[str | None]
+    note: Mapped[str | None]
+
+
+class LabelRow(Base):
+    """What became known about an order: fraud or legit, and when."""
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        CheckConstraint("label IN ('fraud', 'legit')", name="label"),
+        CheckConstraint("source IN ('api', 'file', 'review')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(index=True)
+    label: Mapped[str]
+    reason: Mapped[str | None]
+    known_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    source: Mapped[str]
+
+
+class PaymentOutcomeRow(Base):
+    """The payment result of an order, a label-like signal known early."""
+
+    __tablename__ = "payment_outcomes"
+    __table_args__ = (CheckConstraint("status IN ('declined', 'authorized')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(index=True)
+    status: Mapped[str]
+    known_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+
+class FeatureUpdateRow(Base):
+    """An online-store write that failed and waits to be retried (the outbox)."""
+
+    __tablename__ = "feature_updates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None]
+    done_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -1,0 +1,31 @@
+"""POST /v1/orders/score and GET /v1/orders/{order_id}/decision."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import RuntimeDep, ScoringDep
+from service.errors import ErrorBody, NotFound
+from service.persistence import decision_by_order
+from service.scoring.schemas import Decision, Order
+from service.scoring.service import to_response
+
+router = APIRouter(prefix="/v1/orders", tags=["scoring"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody} for code in (404, 413, 422, 503)
+}
+
+
+@router.post("/score", response_model=Decision, responses=ERRORS)
+def score_order(order: Order, scoring: ScoringDep) -> Decision:
+    """Score one order at creation and record the decision (same order id: same decision)."""
+    return scoring.decide(order)
+
+
+@router.get("/{order_id}/decision", response_model=Decision, responses=ERRORS)
+def get_decision(order_id: str, runtime: RuntimeDep) -> Decision:
+    """Return the stored decision of an order."""
+    record = decision_by_order(runtime.engine, order_id)
+    if record is None:
+        raise NotFound(f"no decision for order {order_id!r}")
+    return to_response(record)

@@ -1,0 +1,170 @@
+"""The order the order system sends, and the decision OrderShield answers with."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from features.columns import moment_ms
+from service.scoring.currencies import ISO_4217
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+=-]+$")]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+ShortText = Annotated[str, Field(max_length=256)]
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are ignored, strings are trimmed."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+
+
+class Customer(Strict):
+    id: Identifier
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()-]{4,31}$")] | None = None
+    account_created_at: AwareDatetime | None = None
+
+
+class Device(Strict):
+    fingerprint: Identifier | None = None
+    user_agent: Annotated[str, Field(max_length=512)] | None = None
+    emulator: bool = False
+
+
+class Payment(Strict):
+    account_id: Identifier
+    method: Literal["card", "wallet", "bank_transfer", "bnpl", "other"] = "card"
+    card_bin: Annotated[str, Field(pattern=r"^[0-9]{6,8}$")] | None = None
+    last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
+    card_country: Country | None = None
+
+
+class Address(Strict):
+    id: Identifier | None = Field(None, description="your address id; derived from the address if absent")
+    name: ShortText | None = None
+    lines: Annotated[list[ShortText], Field(max_length=4)] = []
+    city: ShortText | None = None
+    postal_code: Annotated[str, Field(max_length=16)] | None = None
+    country: Country
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+    def key(self) -> str:
+        """Return the address id, or a stable id derived from the normalised address."""
+        if self.id:
+            return self.id
+        normal = "|".join(" ".join(part.lower().split()) for part in
+                          [*self.lines, self.city or "", self.postal_code or "", self.country])
+        return "addr_" + hashlib.sha256(normal.encode()).hexdigest()[:16]
+
+
+class Item(Strict):
+    sku: Identifier
+    quantity: Annotated[int, Field(ge=1, le=1000)]
+    unit_price: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+    limited_stock: bool = False
+
+
+class Order(Strict):
+    """An order at creation, as the order system knows it."""
+
+    order_id: Identifier
+    created_at: AwareDatetime | None = Field(None, description="default: when OrderShield receives it")
+    customer: Customer
+    device: Device | None = None
+    ip: IPv4Address | IPv6Address | None = None
+    payment: Payment | None = None
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+    items: Annotated[list[Item], Field(min_length=1, max_length=500)]
+    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value.upper() not in ISO_4217:
+            raise ValueError(f"unknown ISO 4217 currency {value!r}")
+        return value.upper()
+
+    def canonical(self, received_at: datetime) -> dict[str, Any]:
+        """Return the order as a canonical record (times in epoch milliseconds)."""
+        created = self.created_at or received_at
+        ship, bill, pay, device = self.shipping_address, self.billing_address, self.payment, self.device
+        return {
+            "order_id": self.order_id,
+            "created_at": _ms(created),
+            "customer_id": self.customer.id,
+            "customer_created_at": _ms(self.customer.account_created_at),
+            "email": self.customer.email,
+            "phone": self.customer.phone,
+            "device_id": device.fingerprint if device else None,
+            "user_agent": device.user_agent if device else None,
+            "is_emulator": device.emulator if device else None,
+            "ip": str(self.ip) if self.ip else None,
+            "payment_id": pay.account_id if pay else None,
+            "payment_method": pay.method if pay else None,
+            "card_bin": pay.card_bin if pay else None,
+            "card_last4": pay.last4 if pay else None,
+            "card_country": pay.card_country if pay else None,
+            "shipping_address_id": ship.key() if ship else None,
+            "shipping_country": ship.country if ship else None,
+            "shipping_lat": ship.latitude if ship else None,
+            "shipping_lon": ship.longitude if ship else None,
+            "billing_address_id": bill.key() if bill else None,
+            "billing_country": bill.country if bill else None,
+            "amount": float(self.amount),
+            "currency": self.currency,
+            "item_count": sum(i.quantity for i in self.items),
+            "limited_quantity": sum(i.quantity for i in self.items if i.limited_stock),
+            "max_item_quantity": max(i.quantity for i in self.items),
+        }
+
+
+def _ms(moment: datetime | None) -> int | None:
+    return None if moment is None else moment_ms(moment)
+
+
+class ReasonOut(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float = Field(description="SHAP contribution in log-odds")
+    text: str
+
+
+class Stock(BaseModel):
+    freeze: bool
+    reason: str | None = None
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class SpecRef(BaseModel):
+    hash: str
+
+
+class Decision(BaseModel):
+    """OrderShield's answer for one order."""
+
+    order_id: str
+    decision_id: str
+    score: float = Field(description="fraud probability")
+    tier: Literal["low", "medium", "high", "critical"]
+    action: Literal["approve", "review", "decline"]
+    stock: Stock
+    reasons: list[ReasonOut]
+    rules: list[dict[str, Any]] = []
+    model: ModelRef
+    feature_spec: SpecRef
+    degraded: bool
+    latency_ms: float
+    decided_at: datetime

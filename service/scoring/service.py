@@ -1,0 +1,155 @@
+"""Scoring one order: features, model, explanation, durable decision, real-time update."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from explain.contributions import explain
+from explain.reasons import top_reasons
+from features.online import OnlineFeatures, OnlineStoreUnavailable, order_columns
+from features.spec import Stream
+from models.scorer import ACTIONS, FREEZES_STOCK, Tier
+from service.errors import Unavailable
+from service.models import ModelHolder
+from service.persistence import (
+    DecisionRecord,
+    NewDecision,
+    decision_by_order,
+    enqueue_feature_update,
+    save_decision,
+)
+from service.scoring.schemas import Decision, ModelRef, Order, ReasonOut, SpecRef, Stock
+
+log = logging.getLogger(__name__)
+FREEZE_REASONS = {
+    Tier.HIGH: "high risk: stock held until a reviewer decides",
+    Tier.CRITICAL: "critical risk: order declined, stock not allocated",
+}
+
+
+class ScoringService:
+    """Decides orders: one decision per order id, written before the answer leaves."""
+
+    def __init__(self, model: ModelHolder, features: OnlineFeatures, engine: Engine) -> None:
+        self._model = model
+        self._features = features
+        self._engine = engine
+        self._in_flight: dict[str, threading.Lock] = {}
+        self._in_flight_guard = threading.Lock()
+
+    def decide(self, order: Order) -> Decision:
+        """Return the decision for an order, computing and storing it the first time only."""
+        started = time.perf_counter()
+        with self._order_lock(order.order_id):
+            stored = decision_by_order(self._engine, order.order_id)
+            if stored is not None:
+                return to_response(stored)
+            record, created = self._decide_new(order, started)
+        if created:
+            self._update_features(record.order_payload, Stream.ORDERS)
+        return to_response(record)
+
+    def _decide_new(self, order: Order, started: float) -> tuple[DecisionRecord, bool]:
+        scorer = self._model.current
+        if scorer is None:
+            raise Unavailable("no champion model: train one and run `ordershield models promote`")
+        received = datetime.now(UTC)
+        canonical = order.canonical(received)
+        columns = order_columns(canonical)
+        served = self._features.serve(columns, scorer.card.features)
+        score = float(scorer.score(served.matrix)[0])
+        explanation = explain(scorer.booster, served.matrix)
+        tier = scorer.card.thresholds.tier(score)
+        reasons = top_reasons(scorer.card.features, served.matrix[0], explanation.values[0])
+        payload = {**order.model_dump(mode="json"), "canonical": canonical}
+        new = NewDecision(
+            order_id=order.order_id,
+            created_at=datetime.fromtimestamp(canonical["created_at"] / 1000, UTC),
+            decided_at=received,
+            order_payload=payload,
+            features=served.as_dict(),
+            score=score,
+            raw_score=float(explanation.values[0].sum() + explanation.base[0]),
+            tier=tier.value,
+            action=ACTIONS[tier].value,
+            freeze=tier in FREEZES_STOCK,
+            freeze_reason=FREEZE_REASONS.get(tier),
+            reasons=[vars(r) for r in reasons],
+            shap_values={n: float(v) for n, v in zip(scorer.card.features, explanation.values[0], strict=True)},
+            base_value=float(explanation.base[0]),
+            model_name=scorer.name,
+            model_version=scorer.version,
+            thresholds=vars(scorer.card.thresholds),
+            spec_hash=scorer.card.spec_hash,
+            rules_version=None,
+            rules=[],
+            degraded=served.degraded,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+        return save_decision(self._engine, new, open_case=tier is Tier.HIGH)
+
+    def record_event(self, payload: dict[str, Any], stream: Stream, time_ms: int) -> None:
+        """Add a later event of a decided order (decline, fraud label) to its entities' features."""
+        self._update_features(payload, stream, time_ms)
+
+    def _update_features(self, payload: dict[str, Any], stream: Stream, time_ms: int | None = None) -> None:
+        canonical = payload["canonical"]
+        when = int(canonical["created_at"] if time_ms is None else time_ms)
+        try:
+            self._features.record(order_columns(canonical), stream, when)
+        except OnlineStoreUnavailable as error:
+            # The decision is already durable; the aggregate update waits in the outbox.
+            log.warning("online store unavailable, queued feature update: %s", error)
+            enqueue_feature_update(self._engine, {"canonical": canonical, "stream": stream.value,
+                                                  "time_ms": when}, str(error))
+
+    def replay_outbox(self, limit: int = 100) -> int:
+        """Apply queued feature updates once the online store is back; return how many applied."""
+        from service.persistence import due_feature_updates, mark_feature_update
+
+        applied = 0
+        for update_id, payload in due_feature_updates(self._engine, limit):
+            try:
+                self._features.record(order_columns(payload["canonical"]), Stream(payload["stream"]),
+                                      int(payload["time_ms"]))
+            except OnlineStoreUnavailable as error:
+                mark_feature_update(self._engine, update_id, done=False, error=str(error))
+                break
+            mark_feature_update(self._engine, update_id, done=True, error=None)
+            applied += 1
+        return applied
+
+    def _order_lock(self, order_id: str) -> threading.Lock:
+        """Return a lock per order id so that concurrent retries compute one decision."""
+        with self._in_flight_guard:
+            lock = self._in_flight.setdefault(order_id, threading.Lock())
+            if len(self._in_flight) > 10_000:
+                for key in [k for k, v in self._in_flight.items() if not v.locked() and k != order_id]:
+                    del self._in_flight[key]
+            return lock
+
+
+def to_response(record: DecisionRecord) -> Decision:
+    """Return the API answer for a stored decision."""
+    return Decision(
+        order_id=record.order_id,
+        decision_id=record.id,
+        score=record.score,
+        tier=record.tier,  # type: ignore[arg-type]
+        action=record.action,  # type: ignore[arg-type]
+        stock=Stock(freeze=record.freeze, reason=record.freeze_reason),
+        reasons=[ReasonOut(**r) for r in record.reasons],
+        rules=record.rules,
+        model=ModelRef(name=record.model_name, version=record.model_version),
+        feature_spec=SpecRef(hash=record.spec_hash),
+        degraded=record.degraded,
+        latency_ms=record.latency_ms,
+        decided_at=record.decided_at,
+    )
+
