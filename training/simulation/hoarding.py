@@ -37,6 +37,8 @@ def _burst(
     created = np.clip(created, period.start_ms, period.end_ms - 1)
 
     count = max(1, round(n * rng.uniform(0.35, 1.0)))
+    # Most accounts are opened minutes before the drop; some farms keep aged sleeper accounts.
+    lead_minutes = (2 * 24 * 60.0, 45 * 24 * 60.0) if rng.random() < 0.15 else (1.0, 25.0)
     account = actors.spread(rng, count, n)
     customers = actors.accounts(
         rng,
@@ -44,7 +46,7 @@ def _burst(
         actors.first_use(account, created, count),
         code,
         named=rng.random() < 0.3,
-        lead_ms=actors.minutes(rng, 1.0, 25.0, count),
+        lead_ms=actors.minutes(rng, *lead_minutes, count),
         phone_share=0.4,
     )
     if rng.random() < 0.45:
@@ -64,7 +66,9 @@ def _burst(
     else:
         drops = actors.addresses_near(rng, entities, code, int(rng.integers(1, 4)), spread_km=3.0)
         ship = drops[rng.integers(len(drops), size=n)]
-    bins = np.array(geo.bin_pool(code), dtype=object)[rng.choice(14, size=2, replace=False)]
+    # Virtual or prepaid cards from one or two issuers, one card per account.
+    pool = np.array(geo.bin_pool(code), dtype=object)
+    bins = pool[rng.choice(len(pool), size=2, replace=False)]
     cards = world.add_cards(
         rng, entities, np.full(count, code, dtype=object), bins=bins[rng.integers(2, size=count)]
     )
@@ -73,7 +77,7 @@ def _burst(
         (rng.random(n) < 0.2).astype(np.int64),
         price_eur=30.0,
         limited_skus=rng.choice([1, 2, 3], size=n, p=[0.5, 0.35, 0.15]),
-        limited_each=np.where(rng.random(n) < 0.85, 5, 4),
+        limited_each=rng.choice([5, 4, 3], size=n, p=[0.75, 0.15, 0.1]),
     )
     return orders.make(
         created_ms=created,

@@ -142,7 +142,7 @@ def _shipping(
 def settle_signups(
     rng: np.random.Generator, entities: World, pop: Population, first: Array
 ) -> None:
-    """Date new sign-ups just before their first order, many minutes before it at checkout."""
+    """Date each new sign-up before its first order: often minutes before, at checkout."""
     created = entities.customers.column("created_ms")
     new = ~pop.established
     minutes = rng.uniform(2.0, 30.0, size=len(first)) * timeline.MINUTE

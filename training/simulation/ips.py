@@ -1,8 +1,8 @@
 """Real public IP ranges by kind and country, and vectorised drawing of addresses from them.
 
 Every block lies wholly inside one country and one autonomous system according to the
-offline geo/ASN database the feature pipeline uses, so the simulated addresses resolve to
-the ISP, carrier or hosting provider they are meant to come from.
+offline geo/ASN database of `geoip2fast` (its ASN + IPv6 data file), so the simulated
+addresses resolve to the ISP, mobile carrier or hosting provider they stand for.
 """
 
 from __future__ import annotations

@@ -131,8 +131,9 @@ def bulk_emails(rng: np.random.Generator, n: int, *, named: bool, country: str) 
     ]
     if not named:
         return tokens(rng, n, int(rng.integers(8, 13))) + "@" + domains
-    first = np.array(names.FIRST_NAMES[country], dtype=object)[rng.integers(20, size=n)]
-    last = np.array(names.LAST_NAMES[country], dtype=object)[rng.integers(20, size=n)]
+    first = np.array(names.FIRST_NAMES[country], dtype=object)
+    last = np.array(names.LAST_NAMES[country], dtype=object)
+    first, last = first[rng.integers(len(first), size=n)], last[rng.integers(len(last), size=n)]
     return first + last + digits(rng, n, 4) + "@" + domains
 
 
