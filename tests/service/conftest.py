@@ -1,0 +1,45 @@
+"""Service fixtures: a real Feast repo, a tiny champion in a real MLflow store, the app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from features.build import build_offline_sources
+from features.settings import Settings
+from features.store import apply
+from service.app import create_app
+from tests.tiny_model import tiny_champion
+from training.simulation import simulate_orders
+
+
+@pytest.fixture(scope="session")
+def stream() -> pd.DataFrame:
+    """A short, dense simulated order stream (fraud bursts included)."""
+    return simulate_orders(2500, seed=3, days=4)
+
+
+def prepared_settings(data_dir: Path, orders: pd.DataFrame, online_store: str = "sqlite",
+                      redis_url: str | None = None) -> Settings:
+    """Return settings of a data dir with the Feast repo applied and a tiny champion registered."""
+    extra = {"redis_url": redis_url} if redis_url else {}
+    settings = Settings(data_dir=data_dir, online_store=online_store, **extra)  # type: ignore[arg-type]
+    build_offline_sources(orders, settings)
+    apply(settings)
+    tiny_champion(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> Settings:
+    return prepared_settings(tmp_path_factory.mktemp("service"), stream.iloc[:200])
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

@@ -1,0 +1,45 @@
+"""Concurrent processes: migrate one fresh database together, then race on the same order.
+
+A module of its own, so that the PostgreSQL database is fresh as well.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+from service.persistence import make_engine, verify_chain
+from service.persistence.repository import case_for_order
+from tests.service.persistence.workers import migrate_and_save
+
+PROCESSES = 4
+
+
+def test_processes_migrate_and_save_concurrently(db_url: str) -> None:
+    # fork skips re-importing everything per child; the workers open their own connections.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    start = context.Event()
+    results = context.Queue()
+    workers = [
+        context.Process(target=migrate_and_save, args=(db_url, worker, start, results))
+        for worker in range(PROCESSES)
+    ]
+    for process in workers:
+        process.start()
+    start.set()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for process in workers:
+        process.join(timeout=30)
+    assert all(outcome[0] != "error" for outcome in outcomes), outcomes
+    assert len({decision_id for decision_id, _ in outcomes}) == 1
+    assert sorted(created for _, created in outcomes) == [False] * (PROCESSES - 1) + [True]
+    engine = make_engine(db_url)
+    try:
+        assert verify_chain(engine) is None
+        case = case_for_order(engine, "ord-shared")
+        assert case is not None and case.decision_id == outcomes[0][0]
+        with engine.connect() as connection:
+            count = connection.exec_driver_sql("SELECT COUNT(*) FROM decisions").scalar()
+        assert count == 1 + PROCESSES * 10
+    finally:
+        engine.dispose()
