@@ -45,7 +45,7 @@ def metrics(
     honest = scores[labels == 0]
     one_pct_cut = np.quantile(honest, 0.99)
     for scenario in sorted(scenarios[labels == 1].dropna().unique()):
-        mine = (scenarios == scenario).to_numpy() & (labels == 1)
+        mine = (scenarios == scenario).fillna(False).to_numpy(dtype=bool) & (labels == 1)
         out[f"recall_high_{scenario}"] = float((scores[mine] >= thresholds.high).mean())
         out[f"recall_at_fpr_1pct_{scenario}"] = float((scores[mine] > one_pct_cut).mean())
         out[f"count_{scenario}"] = float(mine.sum())

@@ -18,7 +18,7 @@ from features.vector import feature_matrix
 from models.registry import load_scorer
 from service.app import create_app
 from service.persistence import decision_by_order, make_engine
-from tests.orders import order_payload
+from training.payloads import order_payload
 from tests.service.conftest import prepared_settings
 
 REPLAYED = 900

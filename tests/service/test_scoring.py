@@ -19,7 +19,7 @@ from models.scorer import Thresholds
 from service.persistence import decision_by_order, make_engine
 from service.persistence.tables import DecisionRow as Decision
 from service.persistence.tables import ReviewCaseRow as ReviewCase
-from tests.orders import order_payload
+from training.payloads import order_payload
 from tests.tiny_model import tiny_champion
 
 

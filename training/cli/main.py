@@ -80,6 +80,29 @@ def _write_orders(frame: object, settings: Settings) -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Serve the scoring API (OpenAPI docs at /docs) with the champion model."""
+    import uvicorn
+
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port)
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(help="how many orders to simulate")] = 200_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    keep_serving: Annotated[bool, typer.Option(help="keep the server up after the demo")] = False,
+) -> None:
+    """Simulate, build features, train, register, serve and score sample orders."""
+    from training.cli.demo_cmd import run_demo
+
+    run_demo(orders, seed, keep_serving)
+
+
+@app.command()
 def train(
     data: Annotated[
         Path | None, typer.Option(help="your own labelled history (CSV or parquet)")

@@ -1,4 +1,4 @@
-"""Canonical order rows turned into the JSON the order system sends."""
+"""Canonical order rows turned into the score requests the order system sends."""
 
 from __future__ import annotations
 
