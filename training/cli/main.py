@@ -12,13 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from features.settings import Settings
-from training.cli import features_cmd, models_cmd
+from training.cli import features_cmd, labels_cmd, models_cmd
 
 app = typer.Typer(
     help="OrderShield: fraud and risk scoring at order creation.", no_args_is_help=True
 )
 app.add_typer(features_cmd.app, name="features")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(labels_cmd.app, name="labels")
 console = Console()
 
 

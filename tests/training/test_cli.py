@@ -1,0 +1,65 @@
+"""The `ordershield` command line end to end on the embedded defaults, as a user runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.settings import Settings
+from training.cli import app
+from training.cli.demo_cmd import _free_port, running_server
+from training.payloads import order_payload
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_simulate_features_train_promote_serve_and_label(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert "ORDERSHIELD_DATA_DIR" in invoke("config")
+    assert "fraud" in invoke("simulate", "--orders", "6000", "--days", "10", "--seed", "5")
+    assert "applied the Feast repo" in invoke("features", "apply")
+    assert "materialized" in invoke("features", "materialize")
+    trained = invoke("train", "--fp-budget", "0.01")
+    assert "roc_auc" in trained and "recall_high_" in trained
+    assert "challenger" in invoke("models", "list")
+    assert "champion" in invoke("models", "promote", "1")
+    assert "champion" in invoke("models", "list")
+
+    orders = pd.read_parquet(tmp_path / "orders.parquet")
+    order = order_payload(orders.iloc[-1])
+    order["order_id"] = "cli-live-1"
+    with running_server(Settings(data_dir=tmp_path), _free_port()) as url:
+        decision = httpx.post(f"{url}/v1/orders/score", json=order, timeout=30)
+        assert decision.status_code == 200, decision.text
+        labels = tmp_path / "labels.csv"
+        labels.write_text("order_id,label,reason,known_at\n"
+                          "cli-live-1,fraud,chargeback,2026-12-01T00:00:00+00:00\n"
+                          "unknown-order,fraud,,\n")
+        result = runner.invoke(app, ["labels", "import", str(labels), "--url", url])
+        assert result.exit_code == 1
+        assert "1 of 2 labels recorded" in result.output and "row 2 (unknown-order)" in result.output
+
+
+def test_a_missing_order_log_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
+    result = runner.invoke(app, ["features", "apply"])
+    assert result.exit_code != 0 and "ordershield simulate" in result.output
+
+
+def test_train_with_data_needs_a_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "x.csv")])
+    assert result.exit_code != 0 and "--mapping" in result.output
