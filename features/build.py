@@ -49,7 +49,7 @@ def build_offline_sources(
         frame = pd.DataFrame(
             {
                 entity.key: keys[mask].astype(str).to_numpy(),
-                TIMESTAMP_FIELD: enriched["created_at"][mask].to_numpy(),
+                TIMESTAMP_FIELD: enriched["created_at"][mask].reset_index(drop=True),
             }
         )
         for feature in AGGREGATES:

@@ -92,9 +92,13 @@ def lookup(ip: str) -> IpInfo:
         if len(found.country_code or "") == 2 and found.country_code != "--"
         else None
     )
-    asn_name = (found.asn_name or "").upper()
-    cluster = found.asn_cidr or found.cidr or _fallback_prefix(address)
-    if address.is_private or address.is_loopback:
-        cluster = _fallback_prefix(address)
-    is_hosting = any(marker in asn_name for marker in HOSTING_AS_MARKERS) if asn_name else False
-    return IpInfo(cluster, country, is_hosting)
+    # Reserved and private space has no country: cluster it by its own prefix,
+    # not by the registry's one block for all of it.
+    cluster = (found.asn_cidr or found.cidr) if country else None
+    return IpInfo(cluster or _fallback_prefix(address), country, _is_hosting(found.asn_name or ""))
+
+
+@lru_cache(maxsize=50_000)
+def _is_hosting(asn_name: str) -> bool:
+    upper = asn_name.upper()
+    return any(marker in upper for marker in HOSTING_AS_MARKERS)

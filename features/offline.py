@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ def window_end(event_ms: np.ndarray, feature: Aggregate) -> np.ndarray:
     return (event_ms // bucket) * bucket + BUCKETS_PER_WINDOW * bucket
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Timeline:
     """One entity's events on one stream, sorted, and the orders that query them."""
 
@@ -102,11 +103,21 @@ class Timeline:
         clipped = np.clip(relative_times, 0, self.span - 1)
         return np.searchsorted(self.keys, self.query_codes * self.span + clipped, side=side)  # type: ignore[call-overload]
 
+    @cached_property
+    def before(self) -> np.ndarray:
+        """Return per query the index just past its entity's last event before the query."""
+        return self.position(self.query_times)
+
+    @cached_property
+    def group_start(self) -> np.ndarray:
+        """Return per query the index of its entity's first event."""
+        return self.position(np.zeros_like(self.query_times))
+
     def bounds(self, feature: Aggregate) -> tuple[np.ndarray, np.ndarray]:
         """Return per query the [lo, hi) event range of its window (or of all history)."""
-        hi = self.position(self.query_times)
+        hi = self.before
         if feature.window is None:
-            return self.position(np.zeros_like(self.query_times)), hi
+            return self.group_start, hi
         lower = window_start(self.query_times + self.t0, feature) - self.t0
         return self.position(lower), hi
 
@@ -172,7 +183,7 @@ def _aggregate(feature: Aggregate, timeline: Timeline, orders: Columns) -> np.nd
     lo, hi = timeline.bounds(feature)
     if feature.agg is Agg.COUNT:
         return (hi - lo).astype(float)
-    group_start = timeline.position(np.zeros_like(timeline.query_times))
+    group_start = timeline.group_start
     seen = hi > group_start
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
         index = group_start if feature.agg is Agg.HOURS_SINCE_FIRST else hi - 1

@@ -81,14 +81,15 @@ def snapshot(
         if feature.entity != entity:
             continue
         partials = _partials(feature, _events(orders, feature, as_of_ms))
+        values = [_plain(p) for p in partials.to_numpy()]
         if feature.bucket_ms is None:
-            for key, partial in partials.items():
-                states.setdefault(str(key), {})[feature.name] = _plain(partial)
+            for key, partial in zip(partials.index.to_numpy(), values, strict=True):
+                states.setdefault(str(key), {})[feature.name] = partial
         else:
-            for (key, bucket), partial in partials.items():
-                states.setdefault(str(key), {}).setdefault(feature.name, {})[bucket] = _plain(
-                    partial
-                )
+            keys = partials.index.get_level_values(0).to_numpy()
+            buckets = partials.index.get_level_values(1).to_numpy()
+            for key, bucket, partial in zip(keys, buckets, values, strict=True):
+                states.setdefault(str(key), {}).setdefault(feature.name, {})[bucket] = partial
     return states
 
 
