@@ -1,0 +1,84 @@
+"""The service on PostgreSQL: decisions, idempotency under concurrency, and a database outage."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from features.settings import Settings
+from service.app import create_app
+from tests.service.conftest import prepared_settings
+from tests.service.persistence.conftest import ADMIN_URL, postgres_url  # noqa: F401
+from training.payloads import order_payload
+
+
+@pytest.fixture(scope="module")
+def pg_settings(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame,
+                postgres_url: str) -> Settings:  # noqa: F811
+    settings = prepared_settings(tmp_path_factory.mktemp("pg"), stream.iloc[:100])
+    return settings.model_copy(update={"database_url": postgres_url})
+
+
+@pytest.fixture(scope="module")
+def pg_client(pg_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(pg_settings)) as client:
+        yield client
+
+
+def _admin_execute(statement: str) -> None:
+    url = make_url(ADMIN_URL)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+def test_concurrent_retries_make_one_decision_on_postgres(pg_client: TestClient, stream: pd.DataFrame) -> None:
+    order = order_payload(stream.iloc[120])
+    answers: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda: answers.append(
+        pg_client.post("/v1/orders/score", json=order).json())) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({a["decision_id"] for a in answers}) == 1
+    stored = pg_client.get(f"/v1/orders/{order['order_id']}/decision").json()
+    assert stored["decision_id"] == answers[0]["decision_id"]
+
+
+def test_a_database_outage_is_a_503_and_recovers(pg_client: TestClient, pg_settings: Settings,
+                                                 stream: pd.DataFrame) -> None:
+    database = make_url(pg_settings.db_url).database
+    order = order_payload(stream.iloc[130])
+    _admin_execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+    _admin_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+    try:
+        during = pg_client.post("/v1/orders/score", json=order)
+        assert during.status_code == 503, during.text
+        assert during.json()["error"] == "unavailable"
+        assert pg_client.get("/readyz").status_code == 503
+        assert pg_client.get("/healthz").status_code == 200
+    finally:
+        _admin_execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    after = pg_client.post("/v1/orders/score", json=order)
+    assert after.status_code == 200, after.text
+    assert pg_client.get(f"/v1/orders/{order['order_id']}/decision").status_code == 200
+
+
+def test_the_decision_chain_is_intact_on_postgres(pg_client: TestClient, pg_settings: Settings,
+                                                  stream: pd.DataFrame) -> None:
+    from service.persistence import make_engine, verify_chain
+
+    for row in range(140, 150):
+        assert pg_client.post("/v1/orders/score", json=order_payload(stream.iloc[row])).status_code == 200
+    assert verify_chain(make_engine(pg_settings.db_url)) is None
