@@ -19,17 +19,37 @@ def reshipping(
 ) -> orders.Orders:
     """Return n reshipping orders, from rings of fifteen to seventy orders each."""
     sizes = actors.campaign_sizes(rng, n, 15, 70)
-    return orders.concat([_ring(rng, entities, pop, period, size) for size in sizes])
+    # Rings start in successive slices of the period, so every stretch of it has drops.
+    slices = len(sizes)
+    return orders.concat(
+        [
+            _ring(rng, entities, pop, period, size, i / slices, (i + 1) / slices)
+            for i, size in enumerate(rng.permutation(sizes))
+        ]
+    )
 
 
 def _ring(
-    rng: np.random.Generator, entities: World, pop: Population, period: timeline.Period, n: int
+    rng: np.random.Generator,
+    entities: World,
+    pop: Population,
+    period: timeline.Period,
+    n: int,
+    slice_start: float,
+    slice_end: float,
 ) -> orders.Orders:
     code = actors.storefront(rng)
     drop = actors.addresses_near(rng, entities, code, 1, spread_km=2.0)[0]
     days = min(rng.uniform(3.0, 20.0), period.days)
+    latest = period.end_ms - int(days * timeline.DAY)
+    span = latest - period.start_ms
     start = int(
-        timeline.uniform(rng, period.start_ms, period.end_ms - int(days * timeline.DAY), 1)[0]
+        timeline.uniform(
+            rng,
+            period.start_ms + int(span * slice_start),
+            period.start_ms + int(span * slice_end),
+            1,
+        )[0]
     )
     created = np.sort(start + (rng.random(n) * days * timeline.DAY).astype(np.int64))
 
