@@ -144,7 +144,7 @@ class OnlineFeatures:
         return {e: loads(found[f"{state_view_name(e)}__{STATE_FIELD}"][0]) for e in keys}
 
     def serve(self, order: Columns, names: Sequence[str]) -> ServedFeatures:
-        """Return the order's features as of its time; degraded (no aggregates) if the store is out."""
+        """Return the order's features as of its time (degraded: no aggregates, store out)."""
         now = int(order["created_at"][0])
         keys = entity_keys(order)
         try:
@@ -163,7 +163,7 @@ class OnlineFeatures:
         return ServedFeatures(names, feature_matrix(order, aggregates, names), degraded)
 
     def record(self, order: Columns, stream: Stream, time_ms: int) -> None:
-        """Add one event of the order (placed, declined, confirmed fraud) to its entities' states."""
+        """Add one event of the order (placed, declined, fraud) to its entities' states."""
         keys = entity_keys(order)
         row = {name: values[0] for name, values in order.items()}
         with self._locked(keys):

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(262_144, description="largest accepted request body")
     model_poll_seconds: float = Field(30.0, description="how often to check the champion alias")
-    outbox_retry_seconds: float = Field(5.0, description="how often to retry queued feature updates")
+    outbox_retry_seconds: float = Field(
+        5.0, description="how often to retry queued feature updates"
+    )
 
     @property
     def feature_repo(self) -> Path:

@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         runtime = await asyncio.to_thread(build_runtime, settings)
         chores = [
-            asyncio.create_task(_every(settings.outbox_retry_seconds, runtime.scoring.replay_outbox)),
+            asyncio.create_task(
+                _every(settings.outbox_retry_seconds, runtime.scoring.replay_outbox)
+            ),
             asyncio.create_task(_every(settings.model_poll_seconds, runtime.model.reload_if_moved)),
         ]
         yield {"runtime": runtime}
@@ -74,16 +76,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await chore
         runtime.engine.dispose()
 
-    app = FastAPI(title="OrderShield", version="0.1.0", lifespan=lifespan,
-                  description="Fraud and risk scoring at order creation.")
+    app = FastAPI(
+        title="OrderShield",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Fraud and risk scoring at order creation.",
+    )
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         """Refuse bodies over the configured size before reading them."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse({"error": "payload_too_large",
-                                 "detail": f"body over {settings.max_body_bytes} bytes"}, status_code=413)
+            return JSONResponse(
+                {
+                    "error": "payload_too_large",
+                    "detail": f"body over {settings.max_body_bytes} bytes",
+                },
+                status_code=413,
+            )
         return await call_next(request)
 
     errors.install(app)

@@ -1,4 +1,4 @@
-"""One error shape for every failure: {"error": ..., "detail": ...}; an expected failure is never a 500."""
+"""One error shape, {"error": ..., "detail": ...}; an expected failure is never a 500."""
 
 from __future__ import annotations
 
@@ -57,8 +57,10 @@ def _field(location: tuple[Any, ...]) -> str:
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-              for e in exc.errors()]
+    detail = [
+        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
     return _body("invalid_request", detail, 422)
 
 
@@ -69,7 +71,9 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+        exc.status_code, "http_error"
+    )
     return _body(code, exc.detail, exc.status_code)
 
 
@@ -82,5 +86,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
-    for unavailable in (DatabaseUnavailable, OnlineStoreUnavailable, RegistryError, SpecMismatchError):
+    for unavailable in (
+        DatabaseUnavailable,
+        OnlineStoreUnavailable,
+        RegistryError,
+        SpecMismatchError,
+    ):
         app.add_exception_handler(unavailable, _unavailable)

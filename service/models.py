@@ -10,7 +10,7 @@ from models.scorer import Scorer
 
 
 class ModelHolder:
-    """Holds the current scorer; a reload swaps the reference, so in-flight requests finish on theirs."""
+    """Hold the current scorer; a reload swaps the reference, in-flight requests keep theirs."""
 
     def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
         self._settings = settings

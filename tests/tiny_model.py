@@ -18,9 +18,18 @@ def tiny_champion(settings: Settings, thresholds: Thresholds | None = None, seed
     names = [f.name for f in FEATURES]
     matrix = rng.normal(size=(3000, len(names)))
     labels = (matrix[:, 0] + matrix[:, 1] + rng.normal(scale=0.5, size=3000) > 2).astype(int)
-    booster = lgb.train({"objective": "binary", "num_leaves": 7, "max_depth": 3, "verbose": -1,
-                         "num_threads": 1, "seed": seed},
-                        lgb.Dataset(matrix, labels, feature_name=names), num_boost_round=20)
+    booster = lgb.train(
+        {
+            "objective": "binary",
+            "num_leaves": 7,
+            "max_depth": 3,
+            "verbose": -1,
+            "num_threads": 1,
+            "seed": seed,
+        },
+        lgb.Dataset(matrix, labels, feature_name=names),
+        num_boost_round=20,
+    )
     card = ModelCard(names, thresholds or Thresholds(0.3, 0.6, 0.9), spec_hash())
     connect(settings)
     with mlflow.start_run():

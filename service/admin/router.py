@@ -22,5 +22,9 @@ class ModelStatus(BaseModel):
 def reload_model(runtime: RuntimeDep) -> ModelStatus:
     """Load the model the champion alias points to and serve it from the next request on."""
     scorer = runtime.model.reload()
-    return ModelStatus(name=scorer.name, version=scorer.version, spec_hash=scorer.card.spec_hash,
-                       thresholds=vars(scorer.card.thresholds))
+    return ModelStatus(
+        name=scorer.name,
+        version=scorer.version,
+        spec_hash=scorer.card.spec_hash,
+        thresholds=vars(scorer.card.thresholds),
+    )

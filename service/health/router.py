@@ -27,6 +27,9 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         "database": ping(runtime.engine),
     }
     ready = all(checks.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": checks,
-            "model": {"name": scorer.name, "version": scorer.version} if scorer else None}
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "model": {"name": scorer.name, "version": scorer.version} if scorer else None,
+    }
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -19,6 +19,8 @@ def post_label(label: LabelIn, runtime: RuntimeDep) -> LabelOut:
 
 
 @router.post("/v1/orders/{order_id}/payment", response_model=PaymentOutcomeOut, responses=ERRORS)
-def post_payment(order_id: str, outcome: PaymentOutcomeIn, runtime: RuntimeDep) -> PaymentOutcomeOut:
+def post_payment(
+    order_id: str, outcome: PaymentOutcomeIn, runtime: RuntimeDep
+) -> PaymentOutcomeOut:
     """Record the payment provider's outcome (a decline feeds the payment-account features)."""
     return record_payment(runtime.engine, runtime.scoring, order_id, outcome)

@@ -14,7 +14,9 @@ class LabelIn(BaseModel):
 
     order_id: Identifier
     label: Literal["fraud", "legit"]
-    reason: str | None = Field(None, max_length=64, description="fraud scenario or chargeback reason")
+    reason: str | None = Field(
+        None, max_length=64, description="fraud scenario or chargeback reason"
+    )
     known_at: AwareDatetime | None = Field(None, description="when it became known; default: now")
 
 

@@ -30,11 +30,14 @@ def record_label(engine: Engine, scoring: ScoringService, label: LabelIn, source
     applies = label.label == "fraud" and not earlier_fraud
     if applies:
         scoring.record_event(decision.order_payload, Stream.FRAUD, moment_ms(known_at))
-    return LabelOut(id=label_id, order_id=label.order_id, label=label.label, applied_to_features=applies)
+    return LabelOut(
+        id=label_id, order_id=label.order_id, label=label.label, applied_to_features=applies
+    )
 
 
-def record_payment(engine: Engine, scoring: ScoringService, order_id: str,
-                   outcome: PaymentOutcomeIn) -> PaymentOutcomeOut:
+def record_payment(
+    engine: Engine, scoring: ScoringService, order_id: str, outcome: PaymentOutcomeIn
+) -> PaymentOutcomeOut:
     """Store a payment outcome; a decline counts on the order's entities from its known time."""
     decision = decision_by_order(engine, order_id)
     if decision is None:

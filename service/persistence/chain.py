@@ -54,12 +54,19 @@ def normalize(new: NewDecision) -> dict[str, Any]:
     for name in FLOAT_FIELDS:
         fields[name] = finite(fields[name], name)
     fields["features"] = {str(k): feature(v, str(k)) for k, v in new.features.items()}
-    fields["shap_values"] = {str(k): finite(v, f"SHAP value {k}") for k, v in new.shap_values.items()}
+    fields["shap_values"] = {
+        str(k): finite(v, f"SHAP value {k}") for k, v in new.shap_values.items()
+    }
     fields["freeze"] = bool(new.freeze)
     fields["degraded"] = bool(new.degraded)
     for name in JSON_FIELDS:
-        fields[name] = json.loads(canonical_json(fields[name]))
+        fields[name] = json_round_trip(fields[name])
     return fields
+
+
+def json_round_trip(value: Any) -> Any:
+    """Return the value as it reads back from a JSON column (tuples become lists, and so on)."""
+    return json.loads(canonical_json(value))
 
 
 def utc(value: datetime, name: str) -> datetime:
@@ -82,7 +89,8 @@ def finite(value: Any, name: str) -> float:
     number = _number(value, name)
     if not math.isfinite(number):
         raise InvalidRecord(f"{name} must be finite, got {number!r}")
-    return number
+    # SQLite stores an integral REAL as an integer, which turns -0.0 into 0.0 on the way back.
+    return number + 0.0
 
 
 def _number(value: Any, name: str) -> float:

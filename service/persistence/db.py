@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from service.persistence.errors import DatabaseUnavailable, UnsupportedDatabase
@@ -107,10 +107,11 @@ def translate_errors(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, SQLAlchemyError) and getattr(exc, "orig", None) is not None:
-        exc = exc.orig  # type: ignore[assignment]
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    message = str(exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
 
 
 @translate_errors

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
@@ -26,7 +26,9 @@ class Strict(BaseModel):
 
 class Customer(Strict):
     id: Identifier
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = (
+        None
+    )
     phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()-]{4,31}$")] | None = None
     account_created_at: AwareDatetime | None = None
 
@@ -46,7 +48,9 @@ class Payment(Strict):
 
 
 class Address(Strict):
-    id: Identifier | None = Field(None, description="your address id; derived from the address if absent")
+    id: Identifier | None = Field(
+        None, description="your address id; derived from the address if absent"
+    )
     name: ShortText | None = None
     lines: Annotated[list[ShortText], Field(max_length=4)] = []
     city: ShortText | None = None
@@ -59,8 +63,10 @@ class Address(Strict):
         """Return the address id, or a stable id derived from the normalised address."""
         if self.id:
             return self.id
-        normal = "|".join(" ".join(part.lower().split()) for part in
-                          [*self.lines, self.city or "", self.postal_code or "", self.country])
+        normal = "|".join(
+            " ".join(part.lower().split())
+            for part in [*self.lines, self.city or "", self.postal_code or "", self.country]
+        )
         return "addr_" + hashlib.sha256(normal.encode()).hexdigest()[:16]
 
 
@@ -75,7 +81,9 @@ class Order(Strict):
     """An order at creation, as the order system knows it."""
 
     order_id: Identifier
-    created_at: AwareDatetime | None = Field(None, description="default: when OrderShield receives it")
+    created_at: AwareDatetime | None = Field(
+        None, description="default: when OrderShield receives it"
+    )
     customer: Customer
     device: Device | None = None
     ip: IPv4Address | IPv6Address | None = None
@@ -96,7 +104,12 @@ class Order(Strict):
     def canonical(self, received_at: datetime) -> dict[str, Any]:
         """Return the order as a canonical record (times in epoch milliseconds)."""
         created = self.created_at or received_at
-        ship, bill, pay, device = self.shipping_address, self.billing_address, self.payment, self.device
+        ship, bill, pay, device = (
+            self.shipping_address,
+            self.billing_address,
+            self.payment,
+            self.device,
+        )
         return {
             "order_id": self.order_id,
             "created_at": _ms(created),

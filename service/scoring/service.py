@@ -81,7 +81,10 @@ class ScoringService:
             freeze=tier in FREEZES_STOCK,
             freeze_reason=FREEZE_REASONS.get(tier),
             reasons=[vars(r) for r in reasons],
-            shap_values={n: float(v) for n, v in zip(scorer.card.features, explanation.values[0], strict=True)},
+            shap_values={
+                n: float(v)
+                for n, v in zip(scorer.card.features, explanation.values[0], strict=True)
+            },
             base_value=float(explanation.base[0]),
             model_name=scorer.name,
             model_version=scorer.version,
@@ -98,7 +101,9 @@ class ScoringService:
         """Add a later event of a decided order (decline, fraud label) to its entities' features."""
         self._update_features(payload, stream, time_ms)
 
-    def _update_features(self, payload: dict[str, Any], stream: Stream, time_ms: int | None = None) -> None:
+    def _update_features(
+        self, payload: dict[str, Any], stream: Stream, time_ms: int | None = None
+    ) -> None:
         canonical = payload["canonical"]
         when = int(canonical["created_at"] if time_ms is None else time_ms)
         try:
@@ -106,8 +111,11 @@ class ScoringService:
         except OnlineStoreUnavailable as error:
             # The decision is already durable; the aggregate update waits in the outbox.
             log.warning("online store unavailable, queued feature update: %s", error)
-            enqueue_feature_update(self._engine, {"canonical": canonical, "stream": stream.value,
-                                                  "time_ms": when}, str(error))
+            enqueue_feature_update(
+                self._engine,
+                {"canonical": canonical, "stream": stream.value, "time_ms": when},
+                str(error),
+            )
 
     def replay_outbox(self, limit: int = 100) -> int:
         """Apply queued feature updates once the online store is back; return how many applied."""
@@ -116,8 +124,11 @@ class ScoringService:
         applied = 0
         for update_id, payload in due_feature_updates(self._engine, limit):
             try:
-                self._features.record(order_columns(payload["canonical"]), Stream(payload["stream"]),
-                                      int(payload["time_ms"]))
+                self._features.record(
+                    order_columns(payload["canonical"]),
+                    Stream(payload["stream"]),
+                    int(payload["time_ms"]),
+                )
             except OnlineStoreUnavailable as error:
                 mark_feature_update(self._engine, update_id, done=False, error=str(error))
                 break
@@ -130,7 +141,9 @@ class ScoringService:
         with self._in_flight_guard:
             lock = self._in_flight.setdefault(order_id, threading.Lock())
             if len(self._in_flight) > 10_000:
-                for key in [k for k, v in self._in_flight.items() if not v.locked() and k != order_id]:
+                for key in [
+                    k for k, v in self._in_flight.items() if not v.locked() and k != order_id
+                ]:
                     del self._in_flight[key]
             return lock
 
@@ -152,4 +165,3 @@ def to_response(record: DecisionRecord) -> Decision:
         latency_ms=record.latency_ms,
         decided_at=record.decided_at,
     )
-

@@ -23,8 +23,9 @@ def stream() -> pd.DataFrame:
     return simulate_orders(2500, seed=3, days=4)
 
 
-def prepared_settings(data_dir: Path, orders: pd.DataFrame, online_store: str = "sqlite",
-                      redis_url: str | None = None) -> Settings:
+def prepared_settings(
+    data_dir: Path, orders: pd.DataFrame, online_store: str = "sqlite", redis_url: str | None = None
+) -> Settings:
     """Return settings of a data dir with the Feast repo applied and a tiny champion registered."""
     extra = {"redis_url": redis_url} if redis_url else {}
     settings = Settings(data_dir=data_dir, online_store=online_store, **extra)  # type: ignore[arg-type]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -10,40 +9,46 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from features.aggregates import AGGREGATES
 from features.columns import enrich, to_columns
 from features.offline import point_in_time
-from features.aggregates import AGGREGATES
 from features.schema import DECLINE_DELAY
 from features.vector import feature_matrix
 from models.registry import load_scorer
 from service.app import create_app
 from service.persistence import decision_by_order, make_engine
-from training.payloads import order_payload
 from tests.service.conftest import prepared_settings
+from training.payloads import order_payload
 
 REPLAYED = 900
 
 
 def events(orders: pd.DataFrame) -> list[tuple[pd.Timestamp, int, str, int]]:
-    """Return (time, tie order, kind, row) for every order, decline and fraud label, in time order."""
+    """Return (time, tie, kind, row) of every order, decline and fraud label, in time order."""
     last = orders["created_at"].max()
     out = [(t, 0, "order", i) for i, t in enumerate(orders["created_at"])]
     declined = orders.index[orders["payment_declined"].fillna(False).to_numpy(dtype=bool)]
     out += [(orders.at[i, "created_at"] + DECLINE_DELAY, 1, "decline", i) for i in declined]
     fraud = orders.index[(orders["label"] == 1).fillna(False).to_numpy(dtype=bool)]
-    out += [(orders.at[i, "label_known_at"], 1, "fraud", i) for i in fraud
-            if orders.at[i, "label_known_at"] <= last]
+    out += [
+        (orders.at[i, "label_known_at"], 1, "fraud", i)
+        for i in fraud
+        if orders.at[i, "label_known_at"] <= last
+    ]
     return sorted(out, key=lambda e: (e[0], e[1]))
 
 
 @pytest.mark.parametrize("online_store", ["sqlite", "redis"])
 def test_replayed_stream_is_served_exactly_the_offline_vectors(
-        online_store: str, tmp_path: Path, stream: pd.DataFrame, request: pytest.FixtureRequest) -> None:
+    online_store: str, tmp_path: Path, stream: pd.DataFrame, request: pytest.FixtureRequest
+) -> None:
     # A busy slice: the densest window of the stream, with its quiet gaps.
-    orders = stream.iloc[1000:1000 + REPLAYED].reset_index(drop=True)
+    orders = stream.iloc[1000 : 1000 + REPLAYED].reset_index(drop=True)
     # Bring chargebacks forward into the replayed day so label-based features move.
     fraud = (orders["label"] == 1).fillna(False).to_numpy(dtype=bool)
-    delays = pd.to_timedelta(np.random.default_rng(0).integers(60_000, 6 * 3_600_000, fraud.sum()), unit="ms")
+    delays = pd.to_timedelta(
+        np.random.default_rng(0).integers(60_000, 6 * 3_600_000, fraud.sum()), unit="ms"
+    )
     orders.loc[fraud, "label_known_at"] = orders.loc[fraud, "created_at"] + delays
     redis_url = request.getfixturevalue("redis_url") if online_store == "redis" else None
     settings = prepared_settings(tmp_path, orders, online_store, redis_url)
@@ -55,12 +60,20 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
             if kind == "order":
                 response = client.post("/v1/orders/score", json=order_payload(orders.iloc[row]))
             elif kind == "decline":
-                response = client.post(f"/v1/orders/{order_id}/payment",
-                                       json={"status": "declined", "known_at": moment.isoformat()})
+                response = client.post(
+                    f"/v1/orders/{order_id}/payment",
+                    json={"status": "declined", "known_at": moment.isoformat()},
+                )
             else:
-                response = client.post("/v1/labels", json={"order_id": order_id, "label": "fraud",
-                                                            "reason": orders.at[row, "scenario"],
-                                                            "known_at": moment.isoformat()})
+                response = client.post(
+                    "/v1/labels",
+                    json={
+                        "order_id": order_id,
+                        "label": "fraud",
+                        "reason": orders.at[row, "scenario"],
+                        "known_at": moment.isoformat(),
+                    },
+                )
             assert response.status_code == 200, response.text
 
     names = load_scorer(settings).card.features
@@ -72,9 +85,15 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     for row, order_id in enumerate(orders["order_id"]):
         record = decision_by_order(engine, order_id)
         assert record is not None
-        served = np.array([np.nan if record.features[n] is None else record.features[n] for n in names])
-        same = np.isclose(served, expected[row], rtol=0, atol=1e-9) | (np.isnan(served) & np.isnan(expected[row]))
-        mismatches += [(order_id, names[j], served[j], expected[row][j]) for j in np.flatnonzero(~same)]
+        served = np.array(
+            [np.nan if record.features[n] is None else record.features[n] for n in names]
+        )
+        same = np.isclose(served, expected[row], rtol=0, atol=1e-9) | (
+            np.isnan(served) & np.isnan(expected[row])
+        )
+        mismatches += [
+            (order_id, names[j], served[j], expected[row][j]) for j in np.flatnonzero(~same)
+        ]
     assert not mismatches, mismatches[:10]
     # The replay exercised windows, labels and declines, not just empty states.
     assert np.nanmax(expected[:, names.index("device_orders_1h")]) >= 3

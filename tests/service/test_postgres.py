@@ -20,8 +20,9 @@ from training.payloads import order_payload
 
 
 @pytest.fixture(scope="module")
-def pg_settings(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame,
-                postgres_url: str) -> Settings:  # noqa: F811
+def pg_settings(
+    tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame, postgres_url: str
+) -> Settings:  # noqa: F811
     settings = prepared_settings(tmp_path_factory.mktemp("pg"), stream.iloc[:100])
     return settings.model_copy(update={"database_url": postgres_url})
 
@@ -42,11 +43,17 @@ def _admin_execute(statement: str) -> None:
     engine.dispose()
 
 
-def test_concurrent_retries_make_one_decision_on_postgres(pg_client: TestClient, stream: pd.DataFrame) -> None:
+def test_concurrent_retries_make_one_decision_on_postgres(
+    pg_client: TestClient, stream: pd.DataFrame
+) -> None:
     order = order_payload(stream.iloc[120])
     answers: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda: answers.append(
-        pg_client.post("/v1/orders/score", json=order).json())) for _ in range(6)]
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(pg_client.post("/v1/orders/score", json=order).json())
+        )
+        for _ in range(6)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -56,12 +63,15 @@ def test_concurrent_retries_make_one_decision_on_postgres(pg_client: TestClient,
     assert stored["decision_id"] == answers[0]["decision_id"]
 
 
-def test_a_database_outage_is_a_503_and_recovers(pg_client: TestClient, pg_settings: Settings,
-                                                 stream: pd.DataFrame) -> None:
+def test_a_database_outage_is_a_503_and_recovers(
+    pg_client: TestClient, pg_settings: Settings, stream: pd.DataFrame
+) -> None:
     database = make_url(pg_settings.db_url).database
     order = order_payload(stream.iloc[130])
     _admin_execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
-    _admin_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+    _admin_execute(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+    )
     try:
         during = pg_client.post("/v1/orders/score", json=order)
         assert during.status_code == 503, during.text
@@ -75,10 +85,14 @@ def test_a_database_outage_is_a_503_and_recovers(pg_client: TestClient, pg_setti
     assert pg_client.get(f"/v1/orders/{order['order_id']}/decision").status_code == 200
 
 
-def test_the_decision_chain_is_intact_on_postgres(pg_client: TestClient, pg_settings: Settings,
-                                                  stream: pd.DataFrame) -> None:
+def test_the_decision_chain_is_intact_on_postgres(
+    pg_client: TestClient, pg_settings: Settings, stream: pd.DataFrame
+) -> None:
     from service.persistence import make_engine, verify_chain
 
     for row in range(140, 150):
-        assert pg_client.post("/v1/orders/score", json=order_payload(stream.iloc[row])).status_code == 200
+        assert (
+            pg_client.post("/v1/orders/score", json=order_payload(stream.iloc[row])).status_code
+            == 200
+        )
     assert verify_chain(make_engine(pg_settings.db_url)) is None

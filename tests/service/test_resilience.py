@@ -40,8 +40,22 @@ class RedisServer:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis(port=self.port)
         for _ in range(100):
             try:
@@ -66,8 +80,9 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-def test_redis_outage_degrades_scoring_and_loses_no_update(own_redis: RedisServer, tmp_path: Path,
-                                                            stream: pd.DataFrame) -> None:
+def test_redis_outage_degrades_scoring_and_loses_no_update(
+    own_redis: RedisServer, tmp_path: Path, stream: pd.DataFrame
+) -> None:
     settings = prepared_settings(tmp_path / "data", stream.iloc[:100], "redis", own_redis.url)
     settings = settings.model_copy(update={"outbox_retry_seconds": 0.2})
     rows = [order_payload(stream.iloc[i]) for i in range(100, 104)]
@@ -89,14 +104,20 @@ def test_redis_outage_degrades_scoring_and_loses_no_update(own_redis: RedisServe
         assert due_feature_updates(engine) == []
         assert client.get("/readyz").status_code == 200
         # The queued order now counts for the next order of the same customer.
-        follow = dict(rows[2], customer=rows[1]["customer"], order_id="after-outage",
-                      created_at=rows[2]["created_at"])
+        follow = dict(
+            rows[2],
+            customer=rows[1]["customer"],
+            order_id="after-outage",
+            created_at=rows[2]["created_at"],
+        )
         client.post("/v1/orders/score", json=follow)
         record = decision_by_order(engine, "after-outage")
         assert record is not None and record.features["customer_orders"] >= 1
 
 
-def test_reloading_the_model_during_traffic_drops_nothing(tmp_path: Path, stream: pd.DataFrame) -> None:
+def test_reloading_the_model_during_traffic_drops_nothing(
+    tmp_path: Path, stream: pd.DataFrame
+) -> None:
     settings = prepared_settings(tmp_path, stream.iloc[:100])
     statuses: list[int] = []
     versions: set[str] = set()
@@ -128,12 +149,17 @@ def test_reloading_the_model_during_traffic_drops_nothing(tmp_path: Path, stream
     assert len(versions) >= 2
 
 
-def test_labels_and_payment_outcomes_feed_the_features(client: TestClient, settings: Settings,
-                                                      stream: pd.DataFrame) -> None:
+def test_labels_and_payment_outcomes_feed_the_features(
+    client: TestClient, settings: Settings, stream: pd.DataFrame
+) -> None:
     first = order_payload(stream.iloc[150])
     first["order_id"] = "label-first"
-    second = dict(order_payload(stream.iloc[151]), order_id="label-second", customer=first["customer"],
-                  payment=first["payment"])
+    second = dict(
+        order_payload(stream.iloc[151]),
+        order_id="label-second",
+        customer=first["customer"],
+        payment=first["payment"],
+    )
     later = pd.Timestamp(first["created_at"]) + pd.Timedelta(minutes=5)
     second["created_at"] = (later + pd.Timedelta(minutes=5)).isoformat()
     client.post("/v1/orders/score", json=first)
@@ -141,11 +167,17 @@ def test_labels_and_payment_outcomes_feed_the_features(client: TestClient, setti
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     bad = client.post("/v1/labels", json={"order_id": "label-first", "label": "maybe"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "label"
-    label = {"order_id": "label-first", "label": "fraud", "reason": "chargeback", "known_at": later.isoformat()}
+    label = {
+        "order_id": "label-first",
+        "label": "fraud",
+        "reason": "chargeback",
+        "known_at": later.isoformat(),
+    }
     assert client.post("/v1/labels", json=label).json()["applied_to_features"] is True
     assert client.post("/v1/labels", json=label).json()["applied_to_features"] is False
-    declined = client.post("/v1/orders/label-first/payment",
-                           json={"status": "declined", "known_at": later.isoformat()})
+    declined = client.post(
+        "/v1/orders/label-first/payment", json={"status": "declined", "known_at": later.isoformat()}
+    )
     assert declined.status_code == 200
     client.post("/v1/orders/score", json=second)
     record: Any = decision_by_order(make_engine(settings.db_url), "label-second")

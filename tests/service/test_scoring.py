@@ -19,8 +19,8 @@ from models.scorer import Thresholds
 from service.persistence import decision_by_order, make_engine
 from service.persistence.tables import DecisionRow as Decision
 from service.persistence.tables import ReviewCaseRow as ReviewCase
-from training.payloads import order_payload
 from tests.tiny_model import tiny_champion
+from training.payloads import order_payload
 
 
 @pytest.fixture()
@@ -33,8 +33,11 @@ def order(stream: pd.DataFrame) -> dict[str, Any]:
 def count(settings: Settings, table: type, order_id: str) -> int:
     engine = create_engine(settings.db_url)
     with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(table)
-                                      .where(table.order_id == order_id)).scalar_one())
+        return int(
+            connection.execute(
+                select(func.count()).select_from(table).where(table.order_id == order_id)
+            ).scalar_one()
+        )
 
 
 def test_a_scored_order_gets_a_full_decision(client: TestClient, order: dict[str, Any]) -> None:
@@ -44,7 +47,12 @@ def test_a_scored_order_gets_a_full_decision(client: TestClient, order: dict[str
     assert body["order_id"] == order["order_id"]
     assert 0 <= body["score"] <= 1
     assert body["tier"] in {"low", "medium", "high", "critical"}
-    expected_action = {"low": "approve", "medium": "approve", "high": "review", "critical": "decline"}
+    expected_action = {
+        "low": "approve",
+        "medium": "approve",
+        "high": "review",
+        "critical": "decline",
+    }
     assert body["action"] == expected_action[body["tier"]]
     assert body["stock"]["freeze"] == (body["tier"] in {"high", "critical"})
     assert body["model"]["name"] == "ordershield" and body["feature_spec"]["hash"]
@@ -55,14 +63,25 @@ def test_a_scored_order_gets_a_full_decision(client: TestClient, order: dict[str
     assert stored.status_code == 200 and stored.json() == body
 
 
-@pytest.mark.parametrize(("cuts", "tier", "action", "freeze", "case"), [
-    (Thresholds(1.0, 1.0, 1.0), "low", "approve", False, 0),
-    (Thresholds(0.0, 1.0, 1.0), "medium", "approve", False, 0),
-    (Thresholds(0.0, 0.0, 1.0), "high", "review", True, 1),
-    (Thresholds(0.0, 0.0, 0.0), "critical", "decline", True, 0),
-])
-def test_tier_policy(client: TestClient, settings: Settings, order: dict[str, Any], cuts: Thresholds,
-                     tier: str, action: str, freeze: bool, case: int) -> None:
+@pytest.mark.parametrize(
+    ("cuts", "tier", "action", "freeze", "case"),
+    [
+        (Thresholds(1.0, 1.0, 1.0), "low", "approve", False, 0),
+        (Thresholds(0.0, 1.0, 1.0), "medium", "approve", False, 0),
+        (Thresholds(0.0, 0.0, 1.0), "high", "review", True, 1),
+        (Thresholds(0.0, 0.0, 0.0), "critical", "decline", True, 0),
+    ],
+)
+def test_tier_policy(
+    client: TestClient,
+    settings: Settings,
+    order: dict[str, Any],
+    cuts: Thresholds,
+    tier: str,
+    action: str,
+    freeze: bool,
+    case: int,
+) -> None:
     serving = client.post("/v1/admin/model/reload").json()["version"]
     tiny_champion(settings, thresholds=cuts)
     try:
@@ -75,8 +94,9 @@ def test_tier_policy(client: TestClient, settings: Settings, order: dict[str, An
     assert count(settings, ReviewCase, order["order_id"]) == case
 
 
-def test_the_same_order_id_returns_the_stored_decision(client: TestClient, settings: Settings,
-                                                         order: dict[str, Any]) -> None:
+def test_the_same_order_id_returns_the_stored_decision(
+    client: TestClient, settings: Settings, order: dict[str, Any]
+) -> None:
     first = client.post("/v1/orders/score", json=order).json()
     changed = copy.deepcopy(order)
     changed["amount"] = "99999.00"
@@ -85,8 +105,9 @@ def test_the_same_order_id_returns_the_stored_decision(client: TestClient, setti
     assert count(settings, Decision, order["order_id"]) == 1
 
 
-def test_concurrent_calls_with_one_order_id_make_one_decision(client: TestClient, settings: Settings,
-                                                               order: dict[str, Any]) -> None:
+def test_concurrent_calls_with_one_order_id_make_one_decision(
+    client: TestClient, settings: Settings, order: dict[str, Any]
+) -> None:
     answers: list[dict[str, Any]] = []
 
     def call() -> None:
@@ -101,19 +122,24 @@ def test_concurrent_calls_with_one_order_id_make_one_decision(client: TestClient
     assert count(settings, Decision, order["order_id"]) == 1
 
 
-def test_shap_values_add_up_and_equal_tree_explainer(client: TestClient, settings: Settings,
-                                                     order: dict[str, Any]) -> None:
+def test_shap_values_add_up_and_equal_tree_explainer(
+    client: TestClient, settings: Settings, order: dict[str, Any]
+) -> None:
     client.post("/v1/orders/score", json=order)
     record = decision_by_order(make_engine(settings.db_url), order["order_id"])
     assert record is not None
     scorer = load_scorer(settings)
     names = scorer.card.features
-    values = np.array([[np.nan if record.features[n] is None else record.features[n] for n in names]])
+    values = np.array(
+        [[np.nan if record.features[n] is None else record.features[n] for n in names]]
+    )
     contributions = np.array([record.shap_values[n] for n in names])
     assert contributions.sum() + record.base_value == pytest.approx(record.raw_score, abs=1e-6)
     assert record.raw_score == pytest.approx(float(scorer.raw_score(values)[0]), abs=1e-6)
     reference = shap.TreeExplainer(scorer.booster)
-    np.testing.assert_allclose(contributions, np.asarray(reference.shap_values(values))[0], atol=1e-6)
+    np.testing.assert_allclose(
+        contributions, np.asarray(reference.shap_values(values))[0], atol=1e-6
+    )
 
 
 def _without(order: dict[str, Any], path: str) -> dict[str, Any]:
@@ -136,20 +162,24 @@ def _with(order: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return broken
 
 
-@pytest.mark.parametrize(("mutate", "field"), [
-    (lambda o: _without(o, "customer"), "customer"),
-    (lambda o: _without(o, "items"), "items"),
-    (lambda o: _with(o, "amount", "-5.00"), "amount"),
-    (lambda o: _with(o, "amount", "lots"), "amount"),
-    (lambda o: _with(o, "currency", "XYZ"), "currency"),
-    (lambda o: _with(o, "items.0.quantity", 0), "items.0.quantity"),
-    (lambda o: _with(o, "items.0.quantity", "two"), "items.0.quantity"),
-    (lambda o: _with(o, "ip", "999.1.1.1"), "ip"),
-    (lambda o: _with(o, "created_at", "2026-01-01T10:00:00"), "created_at"),
-    (lambda o: _with(o, "order_id", ""), "order_id"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda o: _without(o, "customer"), "customer"),
+        (lambda o: _without(o, "items"), "items"),
+        (lambda o: _with(o, "amount", "-5.00"), "amount"),
+        (lambda o: _with(o, "amount", "lots"), "amount"),
+        (lambda o: _with(o, "currency", "XYZ"), "currency"),
+        (lambda o: _with(o, "items.0.quantity", 0), "items.0.quantity"),
+        (lambda o: _with(o, "items.0.quantity", "two"), "items.0.quantity"),
+        (lambda o: _with(o, "ip", "999.1.1.1"), "ip"),
+        (lambda o: _with(o, "created_at", "2026-01-01T10:00:00"), "created_at"),
+        (lambda o: _with(o, "order_id", ""), "order_id"),
+    ],
+)
 def test_bad_orders_get_422_naming_the_field_and_write_nothing(
-        client: TestClient, settings: Settings, order: dict[str, Any], mutate: Any, field: str) -> None:
+    client: TestClient, settings: Settings, order: dict[str, Any], mutate: Any, field: str
+) -> None:
     response = client.post("/v1/orders/score", json=mutate(order))
     assert response.status_code == 422, response.text
     body = response.json()
@@ -158,8 +188,9 @@ def test_bad_orders_get_422_naming_the_field_and_write_nothing(
     assert count(settings, Decision, order["order_id"]) == 0
 
 
-def test_a_megabyte_body_is_refused_and_writes_nothing(client: TestClient, settings: Settings,
-                                                       order: dict[str, Any]) -> None:
+def test_a_megabyte_body_is_refused_and_writes_nothing(
+    client: TestClient, settings: Settings, order: dict[str, Any]
+) -> None:
     huge = dict(order, padding="x" * 1_000_000)
     response = client.post("/v1/orders/score", json=huge)
     assert response.status_code == 413
@@ -168,7 +199,9 @@ def test_a_megabyte_body_is_refused_and_writes_nothing(client: TestClient, setti
 
 
 def test_not_json_and_unknown_order_are_clear(client: TestClient) -> None:
-    response = client.post("/v1/orders/score", content=b"{not json", headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/orders/score", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422 and response.json()["error"] == "invalid_request"
     missing = client.get("/v1/orders/nope/decision")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"

@@ -24,8 +24,9 @@ def invoke(*args: str) -> str:
 
 
 @pytest.mark.slow
-def test_simulate_features_train_promote_serve_and_label(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulate_features_train_promote_serve_and_label(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
     assert "ORDERSHIELD_DATA_DIR" in invoke("config")
@@ -45,15 +46,21 @@ def test_simulate_features_train_promote_serve_and_label(tmp_path: Path,
         decision = httpx.post(f"{url}/v1/orders/score", json=order, timeout=30)
         assert decision.status_code == 200, decision.text
         labels = tmp_path / "labels.csv"
-        labels.write_text("order_id,label,reason,known_at\n"
-                          "cli-live-1,fraud,chargeback,2026-12-01T00:00:00+00:00\n"
-                          "unknown-order,fraud,,\n")
+        labels.write_text(
+            "order_id,label,reason,known_at\n"
+            "cli-live-1,fraud,chargeback,2026-12-01T00:00:00+00:00\n"
+            "unknown-order,fraud,,\n"
+        )
         result = runner.invoke(app, ["labels", "import", str(labels), "--url", url])
         assert result.exit_code == 1
-        assert "1 of 2 labels recorded" in result.output and "row 2 (unknown-order)" in result.output
+        assert (
+            "1 of 2 labels recorded" in result.output and "row 2 (unknown-order)" in result.output
+        )
 
 
-def test_a_missing_order_log_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_order_log_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
     result = runner.invoke(app, ["features", "apply"])
     assert result.exit_code != 0 and "ordershield simulate" in result.output

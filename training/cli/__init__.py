@@ -19,7 +19,13 @@ def main() -> None:
     from models.scorer import SpecMismatchError
     from training.mapping import HistoryImportError
 
-    expected = (FeatureStoreError, RegistryError, SpecMismatchError, HistoryImportError, SchemaError)
+    expected = (
+        FeatureStoreError,
+        RegistryError,
+        SpecMismatchError,
+        HistoryImportError,
+        SchemaError,
+    )
     try:
         app(standalone_mode=True)
     except expected as error:

@@ -8,8 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -35,11 +35,25 @@ def _free_port() -> int:
 @contextmanager
 def running_server(settings: Settings, port: int) -> Iterator[str]:
     """Start `ordershield serve` for these settings and yield its URL once it is ready."""
-    env = {**os.environ, "ORDERSHIELD_DATA_DIR": str(settings.data_dir),
-           "ORDERSHIELD_ONLINE_STORE": settings.online_store}
+    env = {
+        **os.environ,
+        "ORDERSHIELD_DATA_DIR": str(settings.data_dir),
+        "ORDERSHIELD_ONLINE_STORE": settings.online_store,
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
@@ -63,7 +77,9 @@ def running_server(settings: Settings, port: int) -> Iterator[str]:
 
 def replay(url: str, live: pd.DataFrame) -> list[dict[str, Any]]:
     """Send the live orders (and their payment declines) in time order; return the decisions."""
-    events: list[tuple[pd.Timestamp, int, int]] = [(t, 0, i) for i, t in enumerate(live["created_at"])]
+    events: list[tuple[pd.Timestamp, int, int]] = [
+        (t, 0, i) for i, t in enumerate(live["created_at"])
+    ]
     declined = live.index[live["payment_declined"].fillna(False).to_numpy(dtype=bool)]
     events += [(live.at[i, "created_at"] + DECLINE_DELAY, 1, i) for i in declined]
     decisions: list[dict[str, Any]] = []
@@ -74,8 +90,10 @@ def replay(url: str, live: pd.DataFrame) -> list[dict[str, Any]]:
                 answer.raise_for_status()
                 decisions.append({**answer.json(), "scenario": live.at[row, "scenario"]})
             else:
-                client.post(f"/v1/orders/{live.at[row, 'order_id']}/payment",
-                            json={"status": "declined", "known_at": moment.isoformat()}).raise_for_status()
+                client.post(
+                    f"/v1/orders/{live.at[row, 'order_id']}/payment",
+                    json={"status": "declined", "known_at": moment.isoformat()},
+                ).raise_for_status()
     return decisions
 
 
@@ -83,13 +101,24 @@ def print_decisions(decisions: list[dict[str, Any]]) -> None:
     """Print honest samples and, per scenario, its first and its riskiest decision."""
     frame = pd.DataFrame(decisions)
     frame["scenario"] = frame["scenario"].fillna("honest")
-    table = Table("scenario", "order", "score", "tier", "action", "stock", "top reasons", show_lines=True)
+    table = Table(
+        "scenario", "order", "score", "tier", "action", "stock", "top reasons", show_lines=True
+    )
     for scenario, group in frame.groupby("scenario", sort=True):
-        picks = group.head(3) if scenario == "honest" else group.iloc[[0, int(group["score"].argmax())]]
+        picks = (
+            group.head(3) if scenario == "honest" else group.iloc[[0, int(group["score"].argmax())]]
+        )
         for _, row in picks.drop_duplicates("order_id").iterrows():
             reasons = "\n".join(r["text"] for r in row["reasons"][:3]) or "-"
-            table.add_row(scenario, row["order_id"][-10:], f"{row['score']:.3f}", row["tier"],
-                          row["action"], "frozen" if row["stock"]["freeze"] else "released", reasons)
+            table.add_row(
+                scenario,
+                row["order_id"][-10:],
+                f"{row['score']:.3f}",
+                row["tier"],
+                row["action"],
+                "frozen" if row["stock"]["freeze"] else "released",
+                reasons,
+            )
     console.print(table)
     summary = frame.groupby("scenario")["tier"].value_counts().unstack(fill_value=0)
     console.print(summary.to_string())

@@ -18,10 +18,16 @@ COLUMNS = ("order_id", "label", "reason", "known_at")
 
 def read_labels(path: Path) -> pd.DataFrame:
     """Read order_id, label (fraud|legit), reason and known_at from a CSV or parquet file."""
-    frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path, dtype=str)
+    frame = (
+        pd.read_parquet(path)
+        if path.suffix in (".parquet", ".pq")
+        else pd.read_csv(path, dtype=str)
+    )
     missing = [c for c in ("order_id", "label") if c not in frame.columns]
     if missing:
-        raise typer.BadParameter(f"{path} lacks column(s) {', '.join(missing)}; it has {list(frame.columns)}")
+        raise typer.BadParameter(
+            f"{path} lacks column(s) {', '.join(missing)}; it has {list(frame.columns)}"
+        )
     return frame[[c for c in COLUMNS if c in frame.columns]]
 
 
@@ -34,8 +40,11 @@ def import_labels(
     frame = read_labels(path)
     failures: list[str] = []
     with httpx.Client(base_url=url, timeout=30) as client:
-        for row_number, row in track(list(enumerate(frame.to_dict("records"), start=1)),
-                                     description="sending labels", console=console):
+        for row_number, row in track(
+            list(enumerate(frame.to_dict("records"), start=1)),
+            description="sending labels",
+            console=console,
+        ):
             body = {k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
             response = client.post("/v1/labels", json=body)
             if response.status_code != 200:

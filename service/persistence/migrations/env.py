@@ -24,7 +24,7 @@ def run(connection: Connection) -> None:
 def run_from_cli() -> None:
     """Migrate the configured database (used by the `alembic` command line, e.g. autogenerate)."""
     from features.settings import Settings
-    from service.persistence.db import lock, make_engine, writer, MIGRATE_LOCK
+    from service.persistence.db import MIGRATE_LOCK, lock, make_engine, writer
 
     engine = make_engine(Settings().db_url)
     try:

@@ -73,7 +73,9 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_review_cases_order_id"), "review_cases", ["order_id"])
-    op.create_index(op.f("ix_review_cases_status_opened_at"), "review_cases", ["status", "opened_at"])
+    op.create_index(
+        op.f("ix_review_cases_status_opened_at"), "review_cases", ["status", "opened_at"]
+    )
     op.create_table(
         "labels",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
