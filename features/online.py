@@ -114,7 +114,7 @@ def _tune_embedded_store(store: FeatureStore) -> None:
     """
     if store.config.online_store.type != "sqlite":
         return
-    online_store = store._get_provider().online_store  # type: ignore[attr-defined]
+    online_store: Any = store._get_provider().online_store
     connection = online_store._get_conn(store.config)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -19,7 +20,12 @@ from service.persistence import (
 from service.scoring.service import ScoringService
 
 
-def record_label(engine: Engine, scoring: ScoringService, label: LabelIn, source: str) -> LabelOut:
+def record_label(
+    engine: Engine,
+    scoring: ScoringService,
+    label: LabelIn,
+    source: Literal["api", "file", "review"],
+) -> LabelOut:
     """Store a label; a first fraud label counts on the order's entities from its known time."""
     decision = decision_by_order(engine, label.order_id)
     if decision is None:

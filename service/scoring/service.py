@@ -154,8 +154,8 @@ def to_response(record: DecisionRecord) -> Decision:
         order_id=record.order_id,
         decision_id=record.id,
         score=record.score,
-        tier=record.tier,  # type: ignore[arg-type]
-        action=record.action,  # type: ignore[arg-type]
+        tier=record.tier,
+        action=record.action,
         stock=Stock(freeze=record.freeze, reason=record.freeze_reason),
         reasons=[ReasonOut(**r) for r in record.reasons],
         rules=record.rules,
