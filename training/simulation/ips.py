@@ -98,22 +98,6 @@ BLOCKS: tuple[Block, ...] = (
     Block("23.19.0.0/19", "US", "hosting", "LEASEWEB"),
 )
 
-# ASN name fragments of cloud and hosting providers, as an ASN-based classifier would list them.
-HOSTING_OWNERS: tuple[str, ...] = (
-    "AMAZON",
-    "GOOGLE-CLOUD",
-    "MICROSOFT",
-    "DIGITALOCEAN",
-    "OVH",
-    "HETZNER",
-    "LINODE",
-    "AKAMAI",
-    "CHOOPA",
-    "VULTR",
-    "M247",
-    "LEASEWEB",
-)
-
 
 def blocks(
     kind: Kind, country: str | None = None, *, ipv6: bool | None = None
