@@ -22,7 +22,7 @@ from training.payloads import order_payload
 @pytest.fixture(scope="module")
 def pg_settings(
     tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame, postgres_url: str
-) -> Settings:  # noqa: F811
+) -> Settings:
     settings = prepared_settings(tmp_path_factory.mktemp("pg"), stream.iloc[:100])
     return settings.model_copy(update={"database_url": postgres_url})
 

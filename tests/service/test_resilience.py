@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -12,63 +10,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from features.settings import Settings
 from service.app import create_app
 from service.persistence import decision_by_order, due_feature_updates, make_engine
-from tests.conftest import free_port
+from tests.redis_server import RedisServer
 from tests.service.conftest import prepared_settings
 from tests.tiny_model import tiny_champion
 from training.payloads import order_payload
-
-
-class RedisServer:
-    """A redis-server of our own that a test may stop and start again on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture()
@@ -76,8 +26,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     server.start()
     yield server
-    if server.process and server.process.poll() is None:
-        server.stop()
+    server.stop()
 
 
 def test_redis_outage_degrades_scoring_and_loses_no_update(

@@ -26,7 +26,7 @@ from training.payloads import order_payload
 console = Console(width=max(Console().width, 150))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -149,7 +149,7 @@ def run_demo(orders: int, seed: int, keep_serving: bool) -> None:
 
     promote(settings, result.version)
     console.rule(f"4. serving version {result.version} and scoring {len(split.live)} live orders")
-    port = _free_port()
+    port = free_port()
     with running_server(settings, port) as url:
         print_decisions(replay(url, split.live))
         console.print(f"API docs while the demo runs: {url}/docs; data under {settings.data_dir}")
