@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -17,7 +19,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from service.persistence.errors import DatabaseUnavailable, UnsupportedDatabase
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SQLITE_PRAGMAS = ("busy_timeout=5000", "journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
+BUSY_TIMEOUT_MS = 5000
+SQLITE_PRAGMAS = ("synchronous=NORMAL", "foreign_keys=ON")
 # Execution option read by the SQLite `begin` listener: the BEGIN mode of a transaction.
 BEGIN_MODE = "ordershield_sqlite_begin"
 CONNECT_TIMEOUT_S = 5
@@ -67,10 +70,27 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _use_wal(cursor)
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(f"PRAGMA {pragma}")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    # Switching a new file to WAL needs an exclusive lock and SQLite answers "locked" at
+    # once, without its busy handler, when processes open the new file together.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(connection: Connection) -> None:
