@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from features.online import OnlineStoreUnavailable
 from models.registry import RegistryError
 from models.scorer import SpecMismatchError
-from service.persistence.errors import DatabaseUnavailable
+from service.persistence.errors import CaseClosed, DatabaseUnavailable
+from service.persistence.errors import NotFound as RecordNotFound
 
 
 class ErrorBody(BaseModel):
@@ -81,6 +82,14 @@ async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     return _body("unavailable", str(exc), 503)
 
 
+async def _missing(_: Request, exc: Exception) -> JSONResponse:
+    return _body("not_found", str(exc), 404)
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return _body("conflict", str(exc), 409)
+
+
 def install(app: FastAPI) -> None:
     """Map every expected failure of every layer to its status and the one error shape."""
     app.add_exception_handler(RequestValidationError, _validation)
@@ -93,3 +102,5 @@ def install(app: FastAPI) -> None:
         SpecMismatchError,
     ):
         app.add_exception_handler(unavailable, _unavailable)
+    app.add_exception_handler(RecordNotFound, _missing)
+    app.add_exception_handler(CaseClosed, _conflict)

@@ -14,8 +14,8 @@ from sqlalchemy.engine import make_url
 
 from features.settings import Settings
 from service.app import create_app
+from tests.conftest import ADMIN_URL
 from tests.service.conftest import prepared_settings
-from tests.service.persistence.conftest import ADMIN_URL, postgres_url  # noqa: F401
 from training.payloads import order_payload
 
 

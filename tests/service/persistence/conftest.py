@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, text
 
 from service.persistence import make_engine, migrate
 
-ADMIN_URL = os.environ.get(
-    "ORDERSHIELD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 TABLES = "decisions, review_cases, labels, payment_outcomes, feature_updates"
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """Create a throwaway PostgreSQL database for the test module and return its URL."""
-    url = make_url(ADMIN_URL)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        shown = url.render_as_string(hide_password=True)
-        pytest.skip(
-            f"no PostgreSQL server at {shown} (set ORDERSHIELD_TEST_POSTGRES_URL): {exc.orig}"
-        )
-    name = f"os_test_{secrets.token_hex(6)}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
