@@ -40,34 +40,12 @@ class NewDecision:
     latency_ms: float
 
 
-@dataclass(frozen=True)
-class DecisionRecord:
+@dataclass(frozen=True, kw_only=True)
+class DecisionRecord(NewDecision):
     """A stored decision with its place and hashes in the chain."""
 
     id: str
     seq: int
-    order_id: str
-    created_at: datetime
-    decided_at: datetime
-    order_payload: dict[str, Any]
-    features: dict[str, float | None]
-    score: float
-    raw_score: float
-    tier: str
-    action: str
-    freeze: bool
-    freeze_reason: str | None
-    reasons: list[Any]
-    shap_values: dict[str, float]
-    base_value: float
-    model_name: str
-    model_version: str
-    thresholds: dict[str, Any]
-    spec_hash: str
-    rules_version: str | None
-    rules: list[Any]
-    degraded: bool
-    latency_ms: float
     prev_hash: str
     hash: str
 
