@@ -37,10 +37,12 @@ def connect(settings: Settings) -> MlflowClient:
 
 def log_scorer(booster: lgb.Booster, card: ModelCard, settings: Settings) -> str:
     """Log the booster and its card, register it as challenger; return the version."""
+    # Naming the requirement spares MLflow a subprocess that re-imports the model to infer it.
     info = mlflow.lightgbm.log_model(
         booster,
         name="model",
         metadata={"card": card.to_dict()},
+        pip_requirements=[f"lightgbm=={lgb.__version__}"],
         registered_model_name=settings.model_name,
     )
     version = str(info.registered_model_version)
