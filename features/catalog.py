@@ -10,6 +10,9 @@ from features.aggregates import AGGREGATES
 from features.derived import DERIVED
 from features.spec import Aggregate, Derived
 
+# Bumped whenever the meaning of an IP cluster changes: models must be retrained.
+IP_CLUSTERING = "asn-block-or-24-48/v2"
+
 Feature = Aggregate | Derived
 FEATURES: tuple[Feature, ...] = (*AGGREGATES, *DERIVED)
 BY_NAME: dict[str, Feature] = {feature.name: feature for feature in FEATURES}
@@ -30,7 +33,8 @@ def _describe(feature: Feature) -> dict[str, object]:
 
 def spec_hash() -> str:
     """Return a short hash of every feature's definition (a model records its own)."""
-    payload = json.dumps([_describe(f) for f in FEATURES], sort_keys=True).encode()
+    described = [_describe(f) for f in FEATURES]
+    payload = json.dumps([IP_CLUSTERING, *described], sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]
 
 

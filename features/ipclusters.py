@@ -1,8 +1,10 @@
 """IP clustering from the geo/ASN database shipped inside the geoip2fast package.
 
-A cluster is the announced network prefix the address belongs to (the ASN's
-CIDR block); addresses the database does not know fall back to their /24
-(IPv4) or /48 (IPv6). No lookup leaves the machine.
+A cluster is the announced block of the address's AS when that block is at
+least as narrow as a /24 (IPv4) or /48 (IPv6), else the address's /24 or /48:
+a home ISP's /12 holds a million households, not one network. The database also
+gives the country and, from the AS name, whether the address is a hosting, VPN
+or proxy network. No lookup leaves the machine.
 """
 
 from __future__ import annotations
@@ -94,8 +96,11 @@ def lookup(ip: str) -> IpInfo:
     )
     # Reserved and private space has no country: cluster it by its own prefix,
     # not by the registry's one block for all of it.
-    cluster = (found.asn_cidr or found.cidr) if country else None
-    return IpInfo(cluster or _fallback_prefix(address), country, _is_hosting(found.asn_name or ""))
+    block = (found.asn_cidr or found.cidr) if country else None
+    narrow = _fallback_prefix(address)
+    if block and ipaddress.ip_network(block).prefixlen >= ipaddress.ip_network(narrow).prefixlen:
+        narrow = block
+    return IpInfo(narrow, country, _is_hosting(found.asn_name or ""))
 
 
 @lru_cache(maxsize=50_000)

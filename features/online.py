@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -127,6 +127,12 @@ class OnlineFeatures:
         self._store = store
         self._views = {e: store.get_feature_view(state_view_name(e)) for e in ENTITIES}
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        # Feast's SQLite store shares one connection between threads, and its
+        # transactions must not interleave; Redis clients are thread-safe.
+        embedded = store.config.online_store.type == "sqlite"
+        self._store_lock: AbstractContextManager[Any] = (
+            threading.Lock() if embedded else nullcontext()
+        )
         _tune_embedded_store(store)
 
     def read_states(self, keys: Mapping[Entity, str]) -> dict[Entity, EntityState]:
@@ -136,9 +142,10 @@ class OnlineFeatures:
         refs = [f"{state_view_name(e)}:{STATE_FIELD}" for e in keys]
         row = {e.key: k for e, k in keys.items()}
         try:
-            found = self._store.get_online_features(
-                features=refs, entity_rows=[row], full_feature_names=True
-            ).to_dict()
+            with self._store_lock:
+                found = self._store.get_online_features(
+                    features=refs, entity_rows=[row], full_feature_names=True
+                ).to_dict()
         except Exception as error:  # any store client error means the store is out
             raise OnlineStoreUnavailable(str(error)) from error
         return {e: loads(found[f"{state_view_name(e)}__{STATE_FIELD}"][0]) for e in keys}
@@ -178,16 +185,27 @@ class OnlineFeatures:
         provider = self._store._get_provider()
         now = datetime.now(UTC)
         try:
-            for entity, state in states.items():
-                key = EntityKeyProto(
-                    join_keys=[entity.key], entity_values=[ValueProto(string_val=keys[entity])]
-                )
-                values = {STATE_FIELD: ValueProto(string_val=dumps(state))}
-                provider.online_write_batch(
-                    self._store.config, self._views[entity], [(key, values, now, None)], None
-                )
+            with self._store_lock:
+                self._write_rows(provider, keys, states, now)
         except Exception as error:  # any store client error means the store is out
             raise OnlineStoreUnavailable(str(error)) from error
+
+    def _write_rows(
+        self,
+        provider: Any,
+        keys: Mapping[Entity, str],
+        states: Mapping[Entity, EntityState],
+        now: datetime,
+    ) -> None:
+        """Write each entity's state row."""
+        for entity, state in states.items():
+            key = EntityKeyProto(
+                join_keys=[entity.key], entity_values=[ValueProto(string_val=keys[entity])]
+            )
+            values = {STATE_FIELD: ValueProto(string_val=dumps(state))}
+            provider.online_write_batch(
+                self._store.config, self._views[entity], [(key, values, now, None)], None
+            )
 
     @contextmanager
     def _locked(self, keys: Mapping[Entity, str]) -> Iterator[None]:
