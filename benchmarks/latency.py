@@ -96,6 +96,7 @@ class LiveStream:
     start_ms: int
     lap_ms: int
     base_shift_ms: int
+    batch: int
 
     def body(self, i: int) -> dict[str, Any]:
         """Return the i-th request of this run as a new order."""
@@ -109,7 +110,7 @@ class LiveStream:
         created = int(self.created_ms[k]) + shift
         return {
             **base,
-            "order_id": f"{base['order_id']}-{shift}",
+            "order_id": f"{base['order_id']}-{self.batch}-{shift}",
             "created_at": _iso(created),
             "customer": customer,
         }
@@ -155,14 +156,17 @@ def _marker(settings: Settings) -> dict[str, Any]:
     return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
-def _write_marker(settings: Settings, clock_ms: int) -> None:
+def _write_marker(settings: Settings, clock_ms: int, batch: int) -> None:
+    # `batch` (when the data dir was prepared) keeps order ids unique across preparations.
     marker = {"online_store": settings.online_store, "redis_url": settings.redis_url}
-    (settings.data_dir / MARKER_FILE).write_text(json.dumps({**marker, "clock_ms": clock_ms}))
+    text = json.dumps({**marker, "clock_ms": clock_ms, "batch": batch})
+    (settings.data_dir / MARKER_FILE).write_text(text)
 
 
 def is_prepared(settings: Settings) -> bool:
-    """Return whether the data dir holds a live stream and a champion for this store."""
-    from models.registry import champion_version
+    """Return whether the data dir holds a live stream and a servable champion for this store."""
+    from models.registry import RegistryError, load_scorer
+    from models.scorer import SpecMismatchError
 
     marker = _marker(settings)
     if marker.get("online_store") != settings.online_store:
@@ -173,7 +177,12 @@ def is_prepared(settings: Settings) -> bool:
         client = redis.Redis.from_url(settings.redis_url)
         if marker.get("redis_url") != settings.redis_url or not client.dbsize():
             return False
-    return champion_version(settings) is not None
+    try:
+        load_scorer(settings)  # refuses a champion trained on another feature spec
+    except (RegistryError, SpecMismatchError) as error:
+        say(f"preparing again: {error}")
+        return False
+    return True
 
 
 def prepare(settings: Settings, n_orders: int, live: int, seed: int) -> None:
@@ -205,7 +214,7 @@ def prepare(settings: Settings, n_orders: int, live: int, seed: int) -> None:
     result = train(settings)
     promote(settings, result.version)
     say(f"promoted version {result.version}")
-    _write_marker(settings, int(_epoch_ms(orders["created_at"])[-live]))
+    _write_marker(settings, int(_epoch_ms(orders["created_at"])[-live]), int(time.time()))
 
 
 def load_stream(settings: Settings) -> LiveStream:
@@ -213,6 +222,7 @@ def load_stream(settings: Settings) -> LiveStream:
     from training.payloads import order_payload
 
     frame = pd.read_parquet(settings.data_dir / LIVE_FILE)
+    marker = _marker(settings)
     created = _epoch_ms(frame["created_at"])
     joined = _epoch_ms(frame["customer_created_at"])
     start = int(created[0])
@@ -222,7 +232,8 @@ def load_stream(settings: Settings) -> LiveStream:
         customer_ms=joined,
         start_ms=start,
         lap_ms=int(created[-1]) - start + LAP_GAP_MS,
-        base_shift_ms=int(_marker(settings)["clock_ms"]) - start,
+        base_shift_ms=int(marker["clock_ms"]) - start,
+        batch=int(marker.get("batch", 0)),
     )
 
 
@@ -470,7 +481,7 @@ def main() -> int:
         warm, run, used = asyncio.run(drive(url, stream, args, process.pid))
         memory = memory_kib(process.pid)
     say(stop_message(process.returncode))
-    _write_marker(settings, stream.last_ms(used) + LAP_GAP_MS)
+    _write_marker(settings, stream.last_ms(used) + LAP_GAP_MS, stream.batch)
     report(settings, args, warm, run, memory)
     failed = sum(not s.ok for s in warm.samples + run.samples)
     return 1 if failed else 0
