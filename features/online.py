@@ -55,6 +55,7 @@ TEXT_COLUMNS = frozenset(
     }
 )
 LOCK_STRIPES = 256
+AGGREGATES_OF = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
 
 
 class OnlineStoreUnavailable(RuntimeError):
@@ -125,6 +126,7 @@ class OnlineFeatures:
 
     def __init__(self, store: FeatureStore) -> None:
         self._store = store
+        self._provider = store._get_provider()
         self._views = {e: store.get_feature_view(state_view_name(e)) for e in ENTITIES}
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # Feast's SQLite store shares one connection between threads, and its
@@ -136,76 +138,65 @@ class OnlineFeatures:
         _tune_embedded_store(store)
 
     def read_states(self, keys: Mapping[Entity, str]) -> dict[Entity, EntityState]:
-        """Return the states of the given entities in one online read."""
-        if not keys:
-            return {}
-        refs = [f"{state_view_name(e)}:{STATE_FIELD}" for e in keys]
-        row = {e.key: k for e, k in keys.items()}
+        """Return the states of the given entities, read through Feast's online store."""
+        # The provider's `online_read` is the store interface `get_online_features`
+        # itself calls per feature view; calling it directly skips the request
+        # planning (registry lookups, entity proto conversions, response assembly)
+        # that costs several times the read on the scoring path.
+        found: dict[Entity, EntityState] = {}
         try:
             with self._store_lock:
-                found = self._store.get_online_features(
-                    features=refs, entity_rows=[row], full_feature_names=True
-                ).to_dict()
+                for entity, key in keys.items():
+                    ((_, values),) = self._provider.online_read(
+                        self._store.config, self._views[entity], [_entity_key(entity, key)]
+                    )
+                    text = values[STATE_FIELD].string_val if values else None
+                    found[entity] = loads(text)
         except Exception as error:  # any store client error means the store is out
             raise OnlineStoreUnavailable(str(error)) from error
-        return {e: loads(found[f"{state_view_name(e)}__{STATE_FIELD}"][0]) for e in keys}
+        return found
+
+    @contextmanager
+    def holding(self, order: Columns) -> Iterator[OrderFeatures]:
+        """Read the order's entity states once and hold them until the order is recorded.
+
+        While held, no other order, decline or label of this process touches those
+        entities, so concurrent orders on one device see each other in turn, as
+        they do offline. A store that does not answer gives degraded features.
+        """
+        keys = entity_keys(order)
+        with self._locked(keys):
+            try:
+                states, degraded = self.read_states(keys), False
+            except OnlineStoreUnavailable:
+                states, degraded = {}, True
+            yield OrderFeatures(self, order, keys, states, degraded)
 
     def serve(self, order: Columns, names: Sequence[str]) -> ServedFeatures:
-        """Return the order's features as of its time (degraded: no aggregates, store out)."""
-        now = int(order["created_at"][0])
-        keys = entity_keys(order)
-        try:
-            states = self.read_states(keys)
-            degraded = False
-        except OnlineStoreUnavailable:
-            states, degraded = {}, True
-        aggregates: dict[str, np.ndarray] = {}
-        for feature in AGGREGATES:
-            if feature.name not in names:
-                continue
-            value = np.nan
-            if feature.entity in keys and not degraded:
-                value = evaluate(states.get(feature.entity), feature, now)
-            aggregates[feature.name] = np.array([value])
-        return ServedFeatures(names, feature_matrix(order, aggregates, names), degraded)
+        """Return the order's features as of its time, without recording the order."""
+        with self.holding(order) as held:
+            return held.served(names)
 
     def record(self, order: Columns, stream: Stream, time_ms: int) -> None:
         """Add one event of the order (placed, declined, fraud) to its entities' states."""
-        keys = entity_keys(order)
-        row = {name: values[0] for name, values in order.items()}
-        with self._locked(keys):
-            states = self.read_states(keys)
-            for entity, state in states.items():
-                apply_event(
-                    state, [f for f in AGGREGATES if f.entity == entity], stream, time_ms, row
-                )
-            self._write(keys, states)
+        with self.holding(order) as held:
+            held.record(stream, time_ms)
 
-    def _write(self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]) -> None:
-        provider = self._store._get_provider()
+    def write_states(
+        self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]
+    ) -> None:
+        """Write each entity's state row through the provider's `online_write_batch`."""
         now = datetime.now(UTC)
         try:
             with self._store_lock:
-                self._write_rows(provider, keys, states, now)
+                for entity, state in states.items():
+                    values = {STATE_FIELD: ValueProto(string_val=dumps(state))}
+                    row = (_entity_key(entity, keys[entity]), values, now, None)
+                    self._provider.online_write_batch(
+                        self._store.config, self._views[entity], [row], None
+                    )
         except Exception as error:  # any store client error means the store is out
             raise OnlineStoreUnavailable(str(error)) from error
-
-    def _write_rows(
-        self,
-        provider: Any,
-        keys: Mapping[Entity, str],
-        states: Mapping[Entity, EntityState],
-        now: datetime,
-    ) -> None:
-        """Write each entity's state row."""
-        for entity, state in states.items():
-            key = EntityKeyProto(
-                join_keys=[entity.key], entity_values=[ValueProto(string_val=keys[entity])]
-            )
-            values = {STATE_FIELD: ValueProto(string_val=dumps(state))}
-            provider.online_write_batch(
-                self._store.config, self._views[entity], [(key, values, now, None)], None
-            )
 
     @contextmanager
     def _locked(self, keys: Mapping[Entity, str]) -> Iterator[None]:
@@ -226,3 +217,48 @@ class OnlineFeatures:
         except OnlineStoreUnavailable:
             return False
         return True
+
+
+class OrderFeatures:
+    """One order's entity states as read, held by `OnlineFeatures.holding`."""
+
+    def __init__(
+        self,
+        owner: OnlineFeatures,
+        order: Columns,
+        keys: Mapping[Entity, str],
+        states: dict[Entity, EntityState],
+        degraded: bool,
+    ) -> None:
+        self._owner = owner
+        self._order = order
+        self._keys = keys
+        self._states = states
+        self.degraded = degraded
+
+    def served(self, names: Sequence[str]) -> ServedFeatures:
+        """Return the order's features in `names` order, evaluated at the order's time."""
+        now = int(self._order["created_at"][0])
+        aggregates: dict[str, np.ndarray] = {}
+        for feature in AGGREGATES:
+            if feature.name not in names:
+                continue
+            value = np.nan
+            if feature.entity in self._keys and not self.degraded:
+                value = evaluate(self._states.get(feature.entity), feature, now)
+            aggregates[feature.name] = np.array([value])
+        matrix = feature_matrix(self._order, aggregates, names)
+        return ServedFeatures(names, matrix, self.degraded)
+
+    def record(self, stream: Stream, time_ms: int) -> None:
+        """Apply one event of the order to the held states and write them."""
+        if self.degraded:
+            raise OnlineStoreUnavailable("the order's entity states could not be read")
+        row = {name: values[0] for name, values in self._order.items()}
+        for entity, state in self._states.items():
+            apply_event(state, AGGREGATES_OF[entity], stream, time_ms, row)
+        self._owner.write_states(self._keys, self._states)
+
+
+def _entity_key(entity: Entity, key: str) -> EntityKeyProto:
+    return EntityKeyProto(join_keys=[entity.key], entity_values=[ValueProto(string_val=key)])

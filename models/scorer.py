@@ -117,6 +117,15 @@ class Scorer:
         """Return fraud probabilities for rows laid out in the card's feature order."""
         return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=float)
 
+    @staticmethod
+    def probability(raw: np.ndarray) -> np.ndarray:
+        """Return fraud probabilities from log-odds (the binary objective's logistic link).
+
+        Lets the scoring path take the score from the SHAP pass (contributions plus
+        base value are the raw score) instead of running the trees a second time.
+        """
+        return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=float))))
+
     def raw_score(self, matrix: np.ndarray) -> np.ndarray:
         """Return log-odds scores."""
         return np.asarray(self.booster.predict(matrix, raw_score=True, num_threads=1), dtype=float)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from features.online import OnlineFeatures
 from features.settings import Settings
@@ -18,6 +17,7 @@ from features.store import open_store
 from models.registry import RegistryError
 from service import errors
 from service.admin.router import router as admin_router
+from service.body_limit import BodySizeLimit
 from service.deps import Runtime
 from service.health.router import router as health_router
 from service.labels.router import router as labels_router
@@ -83,22 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Fraud and risk scoring at order creation.",
     )
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Refuse bodies over the configured size before reading them."""
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(
-                {
-                    "error": "payload_too_large",
-                    "detail": f"body over {settings.max_body_bytes} bytes",
-                },
-                status_code=413,
-            )
-        return await call_next(request)
-
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     errors.install(app)
     for router in (health_router, scoring_router, labels_router, admin_router):
         app.include_router(router)

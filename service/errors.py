@@ -65,9 +65,14 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return _body("invalid_request", detail, 422)
 
 
+def error_response(error: DomainError) -> JSONResponse:
+    """Return the response of an expected failure."""
+    return _body(error.code, error.detail, error.status)
+
+
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return _body(exc.code, exc.detail, exc.status)
+    return error_response(exc)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:

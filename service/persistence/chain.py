@@ -46,7 +46,8 @@ def normalize(new: NewDecision) -> dict[str, Any]:
     ints in float columns become floats, tuples in JSON become lists, times
     become UTC, and a NaN feature (LightGBM's "missing") becomes null.
     """
-    fields = dataclasses.asdict(new)
+    # A shallow copy: the JSON fields are copied below by their round trip.
+    fields = {field.name: getattr(new, field.name) for field in dataclasses.fields(new)}
     if not isinstance(new.order_id, str) or not new.order_id:
         raise InvalidRecord("order_id must be a non-empty string")
     for name in TIME_FIELDS:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -27,6 +30,9 @@ CONNECT_TIMEOUT_S = 5
 # pg_advisory_xact_lock keys: migrations, and appends to the decisions hash chain.
 MIGRATE_LOCK = 0x4F53_0001
 CHAIN_LOCK = 0x4F53_0002
+
+# One in-process writer queue per SQLite engine (see `writing`).
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,6 +111,24 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{BEGIN_MODE: "IMMEDIATE"})
 
 
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """Open a write transaction; on SQLite, queue for it inside the process first.
+
+    SQLite lets one writer in at a time, and a writer that finds the lock taken
+    polls for it with growing sleeps (up to 100 ms each), which shows up as long
+    tail latencies under concurrent scoring. Waiting on a Python lock instead
+    hands the database over as soon as the previous writer commits.
+    """
+    queue = _SQLITE_WRITERS.setdefault(engine, threading.Lock()) if _is_sqlite(engine) else None
+    with queue or nullcontext(), writer(engine).begin() as connection:
+        yield connection
+
+
+def _is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
 def lock(connection: Connection, key: int) -> None:
     """Serialize this transaction with every other one taking `key` (PostgreSQL only).
 
@@ -140,7 +164,7 @@ def migrate(engine: Engine) -> None:
     config = Config()
     # ConfigParser interpolates '%', which may appear in an install path.
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
-    with writer(engine).begin() as connection:
+    with writing(engine) as connection:
         lock(connection, MIGRATE_LOCK)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

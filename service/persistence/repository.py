@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 from uuid import uuid4
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.persistence.chain import GENESIS, json_round_trip, link_hash, normalize, utc
-from service.persistence.db import CHAIN_LOCK, lock, translate_errors, writer
+from service.persistence.db import CHAIN_LOCK, lock, translate_errors, writing
 from service.persistence.errors import CaseClosed, InvalidRecord, NotFound
 from service.persistence.records import (
     CaseStatus,
@@ -55,26 +55,28 @@ def _one_of(value: str, allowed: Iterable[str], name: str) -> None:
         raise InvalidRecord(f"{name} must be one of {sorted(allowed)}, got {value!r}")
 
 
+DECISIONS = DecisionRow.__table__
+# Core statements, built once: the scoring path runs them on every order, and the
+# ORM's unit of work would cost more than the SQL itself.
+DECISION_BY_ORDER = select(DECISIONS).where(DECISIONS.c.order_id == bindparam("order_id"))
+CHAIN_TIP = select(DECISIONS.c.seq, DECISIONS.c.hash).order_by(DECISIONS.c.seq.desc()).limit(1)
+
+
 @translate_errors
 def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[DecisionRecord, bool]:
     """Append the decision to the hash chain, once per order; return it and whether it is new.
 
     A repeated order_id returns the stored decision unchanged and opens no case.
     """
-    existing = decision_by_order(engine, new.order_id)
-    if existing is not None:
-        return existing, False
     fields = normalize(new)
     try:
-        with Session(writer(engine)) as session, session.begin():
-            lock(session.connection(), CHAIN_LOCK)
-            # Re-check under the lock: a concurrent caller may have stored it meanwhile.
-            row = session.scalars(select(DecisionRow).filter_by(order_id=new.order_id)).first()
+        with writing(engine) as connection:
+            lock(connection, CHAIN_LOCK)
+            # Checked under the lock: a concurrent caller may have stored it meanwhile.
+            row = connection.execute(DECISION_BY_ORDER, {"order_id": new.order_id}).first()
             if row is not None:
                 return _record(DecisionRecord, row), False
-            last = session.execute(
-                select(DecisionRow.seq, DecisionRow.hash).order_by(DecisionRow.seq.desc()).limit(1)
-            ).first()
+            last = connection.execute(CHAIN_TIP).first()
             fields = {
                 "id": uuid4().hex,
                 "seq": last.seq + 1 if last else 1,
@@ -82,10 +84,9 @@ def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[De
                 "prev_hash": last.hash if last else GENESIS,
             }
             fields["hash"] = link_hash(fields)
-            session.add(DecisionRow(**fields))
+            connection.execute(insert(DecisionRow), fields)
             if open_case:
-                session.flush()
-                session.add(_new_case(fields["id"], new.order_id))
+                connection.execute(insert(ReviewCaseRow), _new_case(fields["id"], new.order_id))
         return DecisionRecord(**fields), True
     except IntegrityError:
         # Only a writer outside this module's lock can get here; the winner's row is the answer.
@@ -95,24 +96,24 @@ def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[De
         return existing, False
 
 
-def _new_case(decision_id: str, order_id: str) -> ReviewCaseRow:
-    return ReviewCaseRow(
-        id=uuid4().hex,
-        decision_id=decision_id,
-        order_id=order_id,
-        status="open",
-        opened_at=_now(),
-        closed_at=None,
-        reviewer=None,
-        note=None,
-    )
+def _new_case(decision_id: str, order_id: str) -> dict[str, Any]:
+    return {
+        "id": uuid4().hex,
+        "decision_id": decision_id,
+        "order_id": order_id,
+        "status": "open",
+        "opened_at": _now(),
+        "closed_at": None,
+        "reviewer": None,
+        "note": None,
+    }
 
 
 @translate_errors
 def decision_by_order(engine: Engine, order_id: str) -> DecisionRecord | None:
     """Return the stored decision of an order, or None."""
-    with Session(engine) as session:
-        row = session.scalars(select(DecisionRow).filter_by(order_id=order_id)).first()
+    with engine.connect() as connection:
+        row = connection.execute(DECISION_BY_ORDER, {"order_id": order_id}).first()
         return None if row is None else _record(DecisionRecord, row)
 
 
@@ -163,7 +164,7 @@ def close_case(
 ) -> ReviewCase:
     """Approve or reject an open case; raise `CaseClosed` if someone already did."""
     _one_of(status, ("approved", "rejected"), "status")
-    with Session(writer(engine)) as session, session.begin():
+    with writing(engine) as connection, Session(connection) as session:
         # One conditional UPDATE, so two reviewers racing cannot both close the case.
         closed = session.execute(
             update(ReviewCaseRow)
@@ -265,7 +266,7 @@ def due_feature_updates(engine: Engine, limit: int = 100) -> list[tuple[int, dic
 @translate_errors
 def mark_feature_update(engine: Engine, id: int, done: bool, error: str | None) -> None:
     """Record one more attempt at a queued update: applied (`done`) or failed with `error`."""
-    with Session(writer(engine)) as session, session.begin():
+    with writing(engine) as connection, Session(connection) as session:
         changed = session.execute(
             update(FeatureUpdateRow)
             .where(FeatureUpdateRow.id == id)
@@ -281,7 +282,7 @@ def mark_feature_update(engine: Engine, id: int, done: bool, error: str | None) 
 
 
 def _insert(engine: Engine, row: LabelRow | PaymentOutcomeRow | FeatureUpdateRow) -> int:
-    with Session(writer(engine)) as session, session.begin():
+    with writing(engine) as connection, Session(connection) as session:
         session.add(row)
         session.flush()
         return row.id

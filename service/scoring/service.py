@@ -5,16 +5,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 
 from explain.contributions import explain
 from explain.reasons import top_reasons
-from features.online import OnlineFeatures, OnlineStoreUnavailable, order_columns
+from features.online import (
+    OnlineFeatures,
+    OnlineStoreUnavailable,
+    ServedFeatures,
+    order_columns,
+)
 from features.spec import Stream
-from models.scorer import ACTIONS, FREEZES_STOCK, Tier
+from models.scorer import ACTIONS, FREEZES_STOCK, Scorer, Tier
 from service.errors import Unavailable
 from service.models import ModelHolder
 from service.persistence import (
@@ -50,32 +57,45 @@ class ScoringService:
             stored = decision_by_order(self._engine, order.order_id)
             if stored is not None:
                 return to_response(stored)
-            record, created = self._decide_new(order, started)
-        if created:
-            self._update_features(record.order_payload, Stream.ORDERS)
+            scorer = self._model.current
+            if scorer is None:
+                raise Unavailable(
+                    "no champion model: train one and run `ordershield models promote`"
+                )
+            received = datetime.now(UTC)
+            canonical = order.canonical(received)
+            # The entities stay held from the read to the update, so the next order on
+            # the same device or card waits for this one and then sees it.
+            with self._features.holding(order_columns(canonical)) as held:
+                served = held.served(scorer.card.features)
+                new = self._new_decision(order, canonical, received, scorer, served, started)
+                record, created = save_decision(self._engine, new, open_case=new.tier == Tier.HIGH)
+                if created:
+                    self._update_features(canonical, Stream.ORDERS, held.record)
         return to_response(record)
 
-    def _decide_new(self, order: Order, started: float) -> tuple[DecisionRecord, bool]:
-        scorer = self._model.current
-        if scorer is None:
-            raise Unavailable("no champion model: train one and run `ordershield models promote`")
-        received = datetime.now(UTC)
-        canonical = order.canonical(received)
-        columns = order_columns(canonical)
-        served = self._features.serve(columns, scorer.card.features)
-        score = float(scorer.score(served.matrix)[0])
+    def _new_decision(
+        self,
+        order: Order,
+        canonical: dict[str, Any],
+        received: datetime,
+        scorer: Scorer,
+        served: ServedFeatures,
+        started: float,
+    ) -> NewDecision:
         explanation = explain(scorer.booster, served.matrix)
+        raw_score = float(explanation.values[0].sum() + explanation.base[0])
+        score = float(scorer.probability(np.array([raw_score]))[0])
         tier = scorer.card.thresholds.tier(score)
         reasons = top_reasons(scorer.card.features, served.matrix[0], explanation.values[0])
-        payload = {**order.model_dump(mode="json"), "canonical": canonical}
-        new = NewDecision(
+        return NewDecision(
             order_id=order.order_id,
             created_at=datetime.fromtimestamp(canonical["created_at"] / 1000, UTC),
             decided_at=received,
-            order_payload=payload,
+            order_payload={**order.model_dump(mode="json"), "canonical": canonical},
             features=served.as_dict(),
             score=score,
-            raw_score=float(explanation.values[0].sum() + explanation.base[0]),
+            raw_score=raw_score,
             tier=tier.value,
             action=ACTIONS[tier].value,
             freeze=tier in FREEZES_STOCK,
@@ -95,19 +115,29 @@ class ScoringService:
             degraded=served.degraded,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
-        return save_decision(self._engine, new, open_case=tier is Tier.HIGH)
 
     def record_event(self, payload: dict[str, Any], stream: Stream, time_ms: int) -> None:
         """Add a later event of a decided order (decline, fraud label) to its entities' features."""
-        self._update_features(payload, stream, time_ms)
+        canonical = payload["canonical"]
+        columns = order_columns(canonical)
+        self._update_features(
+            canonical,
+            stream,
+            lambda s, t: self._features.record(columns, s, t),
+            time_ms,
+        )
 
     def _update_features(
-        self, payload: dict[str, Any], stream: Stream, time_ms: int | None = None
+        self,
+        canonical: dict[str, Any],
+        stream: Stream,
+        write: Callable[[Stream, int], None],
+        time_ms: int | None = None,
     ) -> None:
-        canonical = payload["canonical"]
+        """Apply one event with `write`; queue it in the outbox if the online store is out."""
         when = int(canonical["created_at"] if time_ms is None else time_ms)
         try:
-            self._features.record(order_columns(canonical), stream, when)
+            write(stream, when)
         except OnlineStoreUnavailable as error:
             # The decision is already durable; the aggregate update waits in the outbox.
             log.warning("online store unavailable, queued feature update: %s", error)
