@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="decisions DB; default: SQLite under the data dir"
     )
+    threads: int = Field(4, ge=1, description="threads running scoring work in one process")
     max_body_bytes: int = Field(262_144, description="largest accepted request body")
     model_poll_seconds: float = Field(30.0, description="how often to check the champion alias")
     outbox_retry_seconds: float = Field(

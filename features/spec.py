@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class Aggregate:
     stream: Stream = Stream.ORDERS
     of: str | None = None
 
-    @property
+    @cached_property  # read for every event and every served value
     def bucket_ms(self) -> int | None:
         """Return the bucket length in milliseconds, or None for all history."""
         if self.window is None:

@@ -17,6 +17,7 @@ from features.store import open_store
 from models.registry import RegistryError
 from service import errors
 from service.admin.router import router as admin_router
+from service.blocking import executor, in_thread
 from service.body_limit import BodySizeLimit
 from service.deps import Runtime
 from service.health.router import router as health_router
@@ -51,7 +52,7 @@ async def _every(seconds: float, work: Callable[[], object]) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            await asyncio.to_thread(work)
+            await in_thread(work)
         except Exception:  # a background chore must never take the service down
             log.exception("background task failed")
 
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        runtime = await asyncio.to_thread(build_runtime, settings)
+        asyncio.get_running_loop().set_default_executor(executor(settings.threads))
+        runtime = await in_thread(build_runtime, settings)
         chores = [
             asyncio.create_task(
                 _every(settings.outbox_retry_seconds, runtime.scoring.replay_outbox)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from service.blocking import in_thread
 from service.deps import RuntimeDep
 from service.scoring.router import ERRORS
 
@@ -19,9 +20,9 @@ class ModelStatus(BaseModel):
 
 
 @router.post("/model/reload", response_model=ModelStatus, responses=ERRORS)
-def reload_model(runtime: RuntimeDep) -> ModelStatus:
+async def reload_model(runtime: RuntimeDep) -> ModelStatus:
     """Load the model the champion alias points to and serve it from the next request on."""
-    scorer = runtime.model.reload()
+    scorer = await in_thread(runtime.model.reload)
     return ModelStatus(
         name=scorer.name,
         version=scorer.version,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from service.blocking import in_thread
 from service.deps import RuntimeDep
 from service.persistence import ping
 
@@ -12,19 +13,19 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Answer while the process is alive."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Answer 200 only when the model, the online store and the database are usable."""
     scorer = runtime.model.current
     checks = {
         "model": scorer is not None,
-        "feature_store": runtime.features.ping(),
-        "database": ping(runtime.engine),
+        "feature_store": await in_thread(runtime.features.ping),
+        "database": await in_thread(ping, runtime.engine),
     }
     ready = all(checks.values())
     body = {

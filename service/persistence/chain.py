@@ -7,26 +7,54 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from service.persistence.errors import InvalidRecord
 from service.persistence.records import NewDecision
 
 GENESIS = "0" * 64
+# Keys that are not strings become strings, as they would through a JSON column;
+# times and dataclasses are refused, as `json` refuses them, not turned into text.
+JSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_SERIALIZE_NUMPY
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 JSON_FIELDS = ("order_payload", "features", "reasons", "shap_values", "thresholds", "rules")
 FLOAT_FIELDS = ("score", "raw_score", "base_value", "latency_ms")
 TIME_FIELDS = ("created_at", "decided_at")
 
 
 def canonical_json(value: Any) -> str:
-    """Dump JSON with sorted keys, no whitespace and repr floats; refuse NaN and infinity."""
+    """Dump JSON with sorted keys, no whitespace and shortest round-trip floats; refuse NaN."""
+    _refuse_non_finite(value)
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return orjson.dumps(value, option=JSON_OPTIONS | orjson.OPT_SORT_KEYS).decode()
+    except TypeError as exc:
         raise InvalidRecord(f"not storable as JSON: {exc}") from exc
+
+
+def dump_json(value: Any) -> str:
+    """Dump JSON as the database's JSON columns store it."""
+    return orjson.dumps(value, option=JSON_OPTIONS).decode()
+
+
+def _refuse_non_finite(value: Any) -> None:
+    # orjson writes NaN and infinity as null, which would change the value unseen.
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRecord(f"not storable as JSON: {value!r} is not a finite number")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_non_finite(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_non_finite(item)
 
 
 def link_hash(fields: dict[str, Any]) -> str:
@@ -67,7 +95,7 @@ def normalize(new: NewDecision) -> dict[str, Any]:
 
 def json_round_trip(value: Any) -> Any:
     """Return the value as it reads back from a JSON column (tuples become lists, and so on)."""
-    return json.loads(canonical_json(value))
+    return orjson.loads(canonical_json(value))
 
 
 def utc(value: datetime, name: str) -> datetime:

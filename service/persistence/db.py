@@ -12,6 +12,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from service.persistence.chain import dump_json
 from service.persistence.errors import DatabaseUnavailable, UnsupportedDatabase
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -31,6 +33,8 @@ CONNECT_TIMEOUT_S = 5
 MIGRATE_LOCK = 0x4F53_0001
 CHAIN_LOCK = 0x4F53_0002
 
+# JSON columns are written and read with orjson, several times faster than `json`.
+JSON_CODEC: dict[str, Any] = {"json_serializer": dump_json, "json_deserializer": orjson.loads}
 # One in-process writer queue per SQLite engine (see `writing`).
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
@@ -54,7 +58,7 @@ def _postgres_engine(url: URL) -> Engine:
         url = url.set(drivername="postgresql+psycopg")
     # An unreachable host must fail fast, not hang the scoring path on a TCP timeout.
     connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **JSON_CODEC)
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -64,7 +68,7 @@ def _sqlite_engine(url: URL) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(f"cannot create the folder of {database}: {exc}") from exc
-    engine = create_engine(url)
+    engine = create_engine(url, **JSON_CODEC)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

@@ -72,10 +72,6 @@ def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[De
     try:
         with writing(engine) as connection:
             lock(connection, CHAIN_LOCK)
-            # Checked under the lock: a concurrent caller may have stored it meanwhile.
-            row = connection.execute(DECISION_BY_ORDER, {"order_id": new.order_id}).first()
-            if row is not None:
-                return _record(DecisionRecord, row), False
             last = connection.execute(CHAIN_TIP).first()
             fields = {
                 "id": uuid4().hex,
@@ -89,7 +85,8 @@ def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[De
                 connection.execute(insert(ReviewCaseRow), _new_case(fields["id"], new.order_id))
         return DecisionRecord(**fields), True
     except IntegrityError:
-        # Only a writer outside this module's lock can get here; the winner's row is the answer.
+        # The order id is unique: a concurrent caller stored this order first, and its
+        # row is the answer (the unique index is the check, not a query per decision).
         existing = decision_by_order(engine, new.order_id)
         if existing is None:
             raise

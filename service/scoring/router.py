@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
+from service.blocking import in_thread
 from service.deps import RuntimeDep, ScoringDep
 from service.errors import ErrorBody, NotFound
 from service.persistence import decision_by_order
@@ -17,15 +18,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/score", response_model=Decision, responses=ERRORS)
-def score_order(order: Order, scoring: ScoringDep) -> Decision:
+async def score_order(order: Order, scoring: ScoringDep) -> Response:
     """Score one order at creation and record the decision (same order id: same decision)."""
-    return scoring.decide(order)
+    decision = await in_thread(scoring.decide, order)
+    # Serialised here: the answer is a Decision already, and FastAPI would validate it again.
+    return Response(decision.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{order_id}/decision", response_model=Decision, responses=ERRORS)
-def get_decision(order_id: str, runtime: RuntimeDep) -> Decision:
+async def get_decision(order_id: str, runtime: RuntimeDep) -> Decision:
     """Return the stored decision of an order."""
-    record = decision_by_order(runtime.engine, order_id)
+    record = await in_thread(decision_by_order, runtime.engine, order_id)
     if record is None:
         raise NotFound(f"no decision for order {order_id!r}")
     return to_response(record)
