@@ -9,10 +9,11 @@ computes them for training.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from features.spec import BUCKETS_PER_WINDOW, VALUE_SCALE, Agg, Aggregate, Stream
 
@@ -110,9 +111,9 @@ def apply_event(
 
 def dumps(state: EntityState) -> str:
     """Serialise a state for the online store."""
-    return json.dumps(state, separators=(",", ":"))
+    return orjson.dumps(state).decode()
 
 
 def loads(text: str | None) -> EntityState:
     """Read a state from the online store (an unseen entity has an empty state)."""
-    return json.loads(text) if text else {}
+    return orjson.loads(text) if text else {}

@@ -31,8 +31,7 @@ TIME_FIELDS = ("created_at", "decided_at")
 
 
 def canonical_json(value: Any) -> str:
-    """Dump JSON with sorted keys, no whitespace and shortest round-trip floats; refuse NaN."""
-    _refuse_non_finite(value)
+    """Dump JSON with sorted keys, no whitespace and shortest round-trip floats."""
     try:
         return orjson.dumps(value, option=JSON_OPTIONS | orjson.OPT_SORT_KEYS).decode()
     except TypeError as exc:
@@ -94,7 +93,11 @@ def normalize(new: NewDecision) -> dict[str, Any]:
 
 
 def json_round_trip(value: Any) -> Any:
-    """Return the value as it reads back from a JSON column (tuples become lists, and so on)."""
+    """Return the value as it reads back from a JSON column (tuples become lists, and so on).
+
+    NaN and infinity are refused: JSON cannot hold them.
+    """
+    _refuse_non_finite(value)
     return orjson.loads(canonical_json(value))
 
 

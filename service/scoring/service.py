@@ -54,14 +54,16 @@ class ScoringService:
         """Return the decision for an order, computing and storing it the first time only."""
         started = time.perf_counter()
         with self._order_lock(order.order_id):
-            stored = decision_by_order(self._engine, order.order_id)
-            if stored is not None:
-                return to_response(stored)
             scorer = self._model.current
             if scorer is None:
+                stored = decision_by_order(self._engine, order.order_id)
+                if stored is not None:
+                    return to_response(stored)
                 raise Unavailable(
                     "no champion model: train one and run `ordershield models promote`"
                 )
+            # No lookup first: a repeated order id is rare, and the decisions table's
+            # unique order id makes `save_decision` hand back the stored decision.
             received = datetime.now(UTC)
             canonical = order.canonical(received)
             # The entities stay held from the read to the update, so the next order on

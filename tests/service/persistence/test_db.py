@@ -38,7 +38,7 @@ def test_sqlite_sets_its_pragmas_on_every_connection_and_creates_the_folder(
             }
             assert pragmas == {
                 "journal_mode": "wal",
-                "synchronous": 1,
+                "synchronous": 2,
                 "foreign_keys": 1,
                 "busy_timeout": 5000,
             }
