@@ -53,24 +53,26 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import warnings
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Awaitable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
 import numpy as np
 import pandas as pd
+from http_client import Client, ProtocolError
 
 from features.settings import Settings
 
+T = TypeVar("T")
 LIVE_FILE = "bench-live.parquet"
 MARKER_FILE = "bench.json"
 SCORE_PATH = "/v1/orders/score"
-HEADERS = {"content-type": "application/json"}
+REQUEST_TIMEOUT_S = 30.0
 LAP_GAP_MS = 60_000
 WARMUP_CLIENTS = 4
 
@@ -302,51 +304,42 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180.
         if process.poll() is not None:
             sys.exit(f"the server exited during startup with status {process.returncode}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:  # refused while starting, or 503 (HTTPError) until ready
             pass
         time.sleep(0.2)
     sys.exit(f"the server was not ready within {timeout:.0f} s")
 
 
-async def send(client: httpx.AsyncClient, body: bytes, due: float, late: float = 0.0) -> Sample:
+async def send(client: Client, body: bytes, due: float, late: float = 0.0) -> Sample:
     """Post one order; measure from its due time to the end of the response."""
     try:
-        response = await client.post(SCORE_PATH, content=body, headers=HEADERS)
-    except httpx.HTTPError as error:
+        answer = await asyncio.wait_for(client.post(SCORE_PATH, body), REQUEST_TIMEOUT_S)
+    except (OSError, TimeoutError, ProtocolError, asyncio.IncompleteReadError) as error:
         return Sample((time.perf_counter() - due) * 1000, False, late, error=repr(error))
     latency = (time.perf_counter() - due) * 1000
-    if response.status_code != 200:
-        detail = f"HTTP {response.status_code}: {response.text[:200]}"
+    if answer.status != 200:
+        detail = f"HTTP {answer.status}: {answer.body[:200]!r}"
         return Sample(latency, False, late, error=detail)
-    return Sample(latency, True, late, float(response.json()["latency_ms"]))
+    return Sample(latency, True, late, float(json.loads(answer.body)["latency_ms"]))
 
 
-async def open_loop(
-    client: httpx.AsyncClient, bodies: list[bytes], rate: float, connections: int
-) -> list[Sample]:
+async def open_loop(client: Client, bodies: list[bytes], rate: float) -> list[Sample]:
     """Send each body at t0 + i / rate regardless of completions; return all samples."""
-    # Requests beyond the open connections wait here, in a cheap FIFO, rather than in
-    # httpx's pool, whose queue costs the client CPU that the server on this machine needs.
-    gate = asyncio.Semaphore(connections)
-
-    async def gated(body: bytes, due: float, late: float) -> Sample:
-        async with gate:
-            return await send(client, body, due, late)
-
     t0 = time.perf_counter() + 0.05
     tasks = []
     for i, body in enumerate(bodies):
         due = t0 + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         late = (time.perf_counter() - due) * 1000
-        tasks.append(asyncio.create_task(gated(body, due, late)))
+        tasks.append(asyncio.create_task(send(client, body, due, late)))
     return list(await asyncio.gather(*tasks))
 
 
 async def closed_loop(
-    client: httpx.AsyncClient, bodies: Iterator[bytes], clients: int, seconds: float
+    client: Client, bodies: Iterator[bytes], clients: int, seconds: float
 ) -> list[Sample]:
     """Run `clients` back-to-back senders over `bodies` until they or `seconds` run out."""
     deadline = time.perf_counter() + seconds
@@ -374,8 +367,9 @@ async def drive(
 ) -> tuple[Run, Run, int]:
     """Warm up, then measure; return the warm-up run, the measured run and orders used."""
     pool = args.clients if args.max_throughput else args.connections
-    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as client:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    client = Client(host, int(port), pool)
+    try:
         # A gentle closed-loop warm-up: it leaves no backlog behind for the measurement.
         warm_up = closed_loop(client, encoded(stream, range(args.warmup)), WARMUP_CLIENTS, math.inf)
         warm = await timed(warm_up, server_pid)
@@ -388,8 +382,10 @@ async def drive(
             return warm, await timed(closed, server_pid), next(counter)
         count = math.ceil(args.rate * args.duration)
         bodies = list(encoded(stream, range(args.warmup, args.warmup + count)))
-        run = await timed(open_loop(client, bodies, args.rate, pool), server_pid)
+        run = await timed(open_loop(client, bodies, args.rate), server_pid)
         return warm, run, args.warmup + count
+    finally:
+        client.close()
 
 
 async def timed(phase: Awaitable[list[Sample]], server_pid: int) -> Run:
@@ -475,6 +471,15 @@ def cpu_use(run: Run) -> str:
     return f"server {server:.2f} cores, load generator {client:.2f} cores"
 
 
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the load generator on uvloop when it is installed (it is, with uvicorn's extras)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def say(message: str) -> None:
     """Print a progress line."""
     print(f"[bench] {message}", flush=True)
@@ -496,7 +501,7 @@ def main() -> int:
     say(f"load average before the run: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with running_server(settings) as (url, process):
         say(f"server pid {process.pid} ready at {url}")
-        warm, run, used = asyncio.run(drive(url, stream, args, process.pid))
+        warm, run, used = run_loop(drive(url, stream, args, process.pid))
         memory = memory_kib(process.pid)
     say(stop_message(process.returncode))
     _write_marker(settings, stream.last_ms(used) + LAP_GAP_MS, stream.batch)

@@ -2,32 +2,26 @@
 
 Each scored order, declined payment and fraud label updates the states of the
 order's entities (`record`), so the very next order on the same device, network,
-payment account, address or customer sees it. States are written with Feast's
-provider `online_write_batch` rather than `FeatureStore.push`: both land in the
-same online store rows, but push runs its batch-source checks and DataFrame
-conversions on every call (about 25 ms against about 1 ms here), and this write
-sits on the order's critical path.
+payment account, address or customer sees it. Where the states live, and why
+they are read and written the way they are, is `features.state_stores`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from feast import FeatureStore
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from features.aggregates import AGGREGATES
 from features.ipclusters import lookup
-from features.repo import STATE_FIELD, state_view_name
 from features.spec import ENTITIES, Columns, Entity, Stream
-from features.state import EntityState, apply_event, dumps, evaluate, loads
+from features.state import EntityState, apply_event, evaluate
+from features.state_stores import OnlineStoreUnavailable, state_store
 from features.vector import feature_matrix
 
 TEXT_COLUMNS = frozenset(
@@ -56,10 +50,6 @@ TEXT_COLUMNS = frozenset(
 )
 LOCK_STRIPES = 256
 AGGREGATES_OF = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
-
-
-class OnlineStoreUnavailable(RuntimeError):
-    """Raised when the online store cannot be read or written."""
 
 
 def order_columns(order: Mapping[str, Any]) -> Columns:
@@ -105,56 +95,22 @@ def entity_keys(order: Columns) -> dict[Entity, str]:
     return keys
 
 
-def _tune_embedded_store(store: FeatureStore) -> None:
-    """Put the embedded SQLite online store in WAL mode without an fsync per commit.
-
-    Feast commits once per feature view and order; with SQLite's defaults that is
-    five fsyncs per order. The online store holds derived state (rebuilt by
-    `ordershield features materialize`), so WAL with synchronous=NORMAL, which
-    can lose only the last commits on power loss, is the right trade here.
-    """
-    if store.config.online_store.type != "sqlite":
-        return
-    online_store: Any = store._get_provider().online_store
-    connection = online_store._get_conn(store.config)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-
-
 class OnlineFeatures:
     """Reads and updates entity states in the Feast online store."""
 
     def __init__(self, store: FeatureStore) -> None:
-        self._store = store
-        self._provider = store._get_provider()
-        self._views = {e: store.get_feature_view(state_view_name(e)) for e in ENTITIES}
+        self._states = state_store(store)
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
-        # Feast's SQLite store shares one connection between threads, and its
-        # transactions must not interleave; Redis clients are thread-safe.
-        embedded = store.config.online_store.type == "sqlite"
-        self._store_lock: AbstractContextManager[Any] = (
-            threading.Lock() if embedded else nullcontext()
-        )
-        _tune_embedded_store(store)
 
     def read_states(self, keys: Mapping[Entity, str]) -> dict[Entity, EntityState]:
-        """Return the states of the given entities, read through Feast's online store."""
-        # The provider's `online_read` is the store interface `get_online_features`
-        # itself calls per feature view; calling it directly skips the request
-        # planning (registry lookups, entity proto conversions, response assembly)
-        # that costs several times the read on the scoring path.
-        found: dict[Entity, EntityState] = {}
-        try:
-            with self._store_lock:
-                for entity, key in keys.items():
-                    ((_, values),) = self._provider.online_read(
-                        self._store.config, self._views[entity], [_entity_key(entity, key)]
-                    )
-                    text = values[STATE_FIELD].string_val if values else None
-                    found[entity] = loads(text)
-        except Exception as error:  # any store client error means the store is out
-            raise OnlineStoreUnavailable(str(error)) from error
-        return found
+        """Return the states of the given entities in one read."""
+        return self._states.read(keys) if keys else {}
+
+    def write_states(
+        self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]
+    ) -> None:
+        """Store the states of the given entities in one write."""
+        self._states.write(keys, states)
 
     @contextmanager
     def holding(self, order: Columns) -> Iterator[OrderFeatures]:
@@ -181,22 +137,6 @@ class OnlineFeatures:
         """Add one event of the order (placed, declined, fraud) to its entities' states."""
         with self.holding(order) as held:
             held.record(stream, time_ms)
-
-    def write_states(
-        self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]
-    ) -> None:
-        """Write each entity's state row through the provider's `online_write_batch`."""
-        now = datetime.now(UTC)
-        try:
-            with self._store_lock:
-                for entity, state in states.items():
-                    values = {STATE_FIELD: ValueProto(string_val=dumps(state))}
-                    row = (_entity_key(entity, keys[entity]), values, now, None)
-                    self._provider.online_write_batch(
-                        self._store.config, self._views[entity], [row], None
-                    )
-        except Exception as error:  # any store client error means the store is out
-            raise OnlineStoreUnavailable(str(error)) from error
 
     @contextmanager
     def _locked(self, keys: Mapping[Entity, str]) -> Iterator[None]:
@@ -258,7 +198,3 @@ class OrderFeatures:
         for entity, state in self._states.items():
             apply_event(state, AGGREGATES_OF[entity], stream, time_ms, row)
         self._owner.write_states(self._keys, self._states)
-
-
-def _entity_key(entity: Entity, key: str) -> EntityKeyProto:
-    return EntityKeyProto(join_keys=[entity.key], entity_values=[ValueProto(string_val=key)])

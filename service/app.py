@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -65,6 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         asyncio.get_running_loop().set_default_executor(executor(settings.threads))
         runtime = await in_thread(build_runtime, settings)
+        # Everything built so far (model, feature registry, IP database) lives as long as
+        # the process: keep it out of the collector's full passes, which would otherwise
+        # walk it again and again and show up as latency spikes.
+        gc.collect()
+        gc.freeze()
         chores = [
             asyncio.create_task(
                 _every(settings.outbox_retry_seconds, runtime.scoring.replay_outbox)

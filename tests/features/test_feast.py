@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from feast import FeatureStore
 
 from features.aggregates import AGGREGATES
 from features.build import build_offline_sources
@@ -16,9 +17,10 @@ from features.offline import point_in_time
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, state_view_name
 from features.settings import Settings
 from features.snapshot import snapshot
-from features.spec import ENTITIES
+from features.spec import ENTITIES, Entity
 from features.state import evaluate, loads
-from features.store import apply, historical_features, materialize
+from features.state_stores import state_store
+from features.store import apply, historical_features, materialize, open_store
 from tests.features.eventlog import random_orders
 
 
@@ -46,8 +48,6 @@ def test_historical_retrieval_equals_the_offline_aggregation(
     sample = enriched.sample(300, random_state=1)
     rows = sample[["order_id", *(e.key for e in ENTITIES)]].astype(object)
     rows[TIMESTAMP_FIELD] = sample["created_at"].to_numpy()
-    from features.store import open_store
-
     got = (
         historical_features(open_store(settings), rows)
         .set_index("order_id")
@@ -68,8 +68,6 @@ def test_historical_retrieval_equals_the_offline_aggregation(
 def test_materialized_state_serves_the_snapshot(settings: Settings, orders: pd.DataFrame) -> None:
     loaded = materialize(settings)
     assert loaded > 0
-    from features.store import open_store
-
     store = open_store(settings)
     columns = to_columns(enrich(orders))
     as_of = int(np.nanmax(columns["created_at"])) + 1
@@ -93,3 +91,37 @@ def test_materialize_before_apply_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(FeatureStoreError, match="features apply"):
         materialize(Settings(data_dir=tmp_path))
+
+
+def _feast_states(store: FeatureStore, entity: Entity, keys: list[str]) -> list[str | None]:
+    response = store.get_online_features(
+        features=[f"{state_view_name(entity)}:{STATE_FIELD}"],
+        entity_rows=[{entity.key: key} for key in keys],
+    ).to_dict()
+    return list(response[STATE_FIELD])
+
+
+def test_state_store_reads_what_feast_materialized_in_one_read(
+    settings: Settings, orders: pd.DataFrame
+) -> None:
+    materialize(settings)
+    store = open_store(settings)
+    order = enrich(orders).iloc[-1]
+    keys = {e: str(order[e.key]) for e in ENTITIES}
+    read = state_store(store).read(keys)
+    assert set(read) == set(ENTITIES)
+    for entity, key in keys.items():
+        (text,) = _feast_states(store, entity, [key])
+        assert read[entity] == loads(text) != {}, entity.name
+    assert state_store(store).read({ENTITIES[0]: "never-seen"}) == {ENTITIES[0]: {}}
+
+
+def test_feast_serves_what_the_state_store_wrote(settings: Settings) -> None:
+    store = open_store(settings)
+    states = state_store(store)
+    keys = {e: f"{e.name}-new" for e in ENTITIES}
+    written = {e: {"marker": [i, e.name]} for i, e in enumerate(ENTITIES)}
+    states.write(keys, written)
+    assert states.read(keys) == written
+    for entity, key in keys.items():
+        assert [loads(t) for t in _feast_states(store, entity, [key])] == [written[entity]]
