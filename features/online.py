@@ -106,6 +106,10 @@ class OnlineFeatures:
         """Return the states of the given entities in one read."""
         return self._states.read(keys) if keys else {}
 
+    def checkpoint(self) -> None:
+        """Do the online store's periodic upkeep (SQLite: checkpoint its WAL)."""
+        self._states.checkpoint()
+
     def write_states(
         self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]
     ) -> None:

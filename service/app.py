@@ -24,11 +24,12 @@ from service.deps import Runtime
 from service.health.router import router as health_router
 from service.labels.router import router as labels_router
 from service.models import ModelHolder
-from service.persistence import make_engine, migrate
+from service.persistence import checkpoint, make_engine, migrate
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
 
 log = logging.getLogger(__name__)
+CHECKPOINT_SECONDS = 1.0
 
 
 class State(TypedDict):
@@ -46,6 +47,12 @@ def build_runtime(settings: Settings) -> Runtime:
     except RegistryError as error:
         log.error("starting without a model: %s", error)
     return Runtime(settings, model, features, engine, ScoringService(model, features, engine))
+
+
+def _checkpoint(runtime: Runtime) -> None:
+    """Checkpoint the SQLite write-ahead logs (decisions, online store) off the scoring path."""
+    checkpoint(runtime.engine)
+    runtime.features.checkpoint()
 
 
 async def _every(seconds: float, work: Callable[[], object]) -> None:
@@ -76,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _every(settings.outbox_retry_seconds, runtime.scoring.replay_outbox)
             ),
             asyncio.create_task(_every(settings.model_poll_seconds, runtime.model.reload_if_moved)),
+            asyncio.create_task(_every(CHECKPOINT_SECONDS, lambda: _checkpoint(runtime))),
         ]
         yield {"runtime": runtime}
         for chore in chores:

@@ -1,9 +1,11 @@
 """Request body size limit as plain ASGI middleware.
 
 Plain ASGI rather than Starlette's `BaseHTTPMiddleware`, which wraps every
-request in extra tasks and streams on the scoring path. It refuses a declared
-`content-length` over the limit before the route runs, and a body sent without
-one (chunked) as soon as the bytes received pass the limit.
+request in extra tasks and streams on the scoring path. A declared
+`content-length` over the limit is refused before the route runs (the server
+holds the client to the length it declared). A body sent without one, in
+chunks, is read here up to the limit and handed on whole, or refused as soon
+as it passes the limit; routes read whole bodies anyway.
 """
 
 from __future__ import annotations
@@ -21,31 +23,60 @@ class BodySizeLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the declared length, then count the bytes as the route reads them."""
+        """Check the declared length, or read a chunked body up to the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._declared_length(scope) > self.limit:
-            response = error_response(PayloadTooLarge(f"body over {self.limit} bytes"))
-            await response(scope, receive, send)
+        declared = _declared_length(scope)
+        if declared is not None:
+            if declared > self.limit:
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        received = 0
+        body = await self._read_chunked(receive)
+        if body is None:
+            await self._refuse(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
-        async def counted() -> Message:
-            nonlocal received
+    async def _read_chunked(self, receive: Receive) -> bytes | None:
+        """Return the whole body, or None once it passes the limit."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    # Raised inside the app, so its exception handlers answer it.
-                    raise PayloadTooLarge(f"body over {self.limit} bytes")
-            return message
+            if message["type"] != "http.request":
+                return b"".join(parts)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return None
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts)
 
-        await self.app(scope, counted, send)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(PayloadTooLarge(f"body over {self.limit} bytes"))
+        await response(scope, receive, send)
 
-    @staticmethod
-    def _declared_length(scope: Scope) -> int:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                return int(value) if value.isdigit() else 0
-        return 0
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Return a `receive` that yields the body read ahead, then the client's later messages."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -3,7 +3,7 @@
 SQLite in WAL mode by default, PostgreSQL in production; schema via Alembic.
 """
 
-from service.persistence.db import make_engine, migrate, ping
+from service.persistence.db import checkpoint, make_engine, migrate, ping
 from service.persistence.errors import (
     CaseClosed,
     DatabaseUnavailable,
@@ -48,6 +48,7 @@ __all__ = [
     "ReviewCase",
     "UnsupportedDatabase",
     "case_for_order",
+    "checkpoint",
     "close_case",
     "decision_by_order",
     "due_feature_updates",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from typing import Any
 
@@ -122,6 +123,33 @@ def test_concurrent_calls_with_one_order_id_make_one_decision(
     assert count(settings, Decision, order["order_id"]) == 1
 
 
+def test_concurrent_orders_on_one_device_see_each_other(
+    client: TestClient, settings: Settings, order: dict[str, Any]
+) -> None:
+    device = f"dev-{order['order_id']}"
+    orders = [
+        {
+            **order,
+            "order_id": f"{order['order_id']}-{i}",
+            "device": {**order["device"], "fingerprint": device},
+        }
+        for i in range(6)
+    ]
+    threads = [
+        threading.Thread(target=client.post, args=("/v1/orders/score",), kwargs={"json": o})
+        for o in orders
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine = make_engine(settings.db_url)
+    records = [decision_by_order(engine, o["order_id"]) for o in orders]
+    # Each order waited for the one before it on the device, so it counts all of them.
+    seen = sorted(r.features["device_orders_1h"] for r in records if r is not None)
+    assert seen == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
 def test_shap_values_add_up_and_equal_tree_explainer(
     client: TestClient, settings: Settings, order: dict[str, Any]
 ) -> None:
@@ -136,6 +164,8 @@ def test_shap_values_add_up_and_equal_tree_explainer(
     contributions = np.array([record.shap_values[n] for n in names])
     assert contributions.sum() + record.base_value == pytest.approx(record.raw_score, abs=1e-6)
     assert record.raw_score == pytest.approx(float(scorer.raw_score(values)[0]), abs=1e-6)
+    # The score comes from the SHAP pass; it is the booster's own probability.
+    assert record.score == pytest.approx(float(scorer.score(values)[0]), abs=1e-12)
     reference = shap.TreeExplainer(scorer.booster)
     np.testing.assert_allclose(
         contributions, np.asarray(reference.shap_values(values))[0], atol=1e-6
@@ -193,6 +223,19 @@ def test_a_megabyte_body_is_refused_and_writes_nothing(
 ) -> None:
     huge = dict(order, padding="x" * 1_000_000)
     response = client.post("/v1/orders/score", json=huge)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    assert count(settings, Decision, order["order_id"]) == 0
+
+
+def test_a_chunked_body_over_the_limit_is_refused_and_writes_nothing(
+    client: TestClient, settings: Settings, order: dict[str, Any]
+) -> None:
+    body = json.dumps(dict(order, padding="x" * 400_000)).encode()
+    chunks = (body[i : i + 65_536] for i in range(0, len(body), 65_536))
+    response = client.post(
+        "/v1/orders/score", content=chunks, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
     assert count(settings, Decision, order["order_id"]) == 0
