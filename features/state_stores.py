@@ -41,8 +41,9 @@ from features.repo import STATE_FIELD, state_view_name
 from features.spec import ENTITIES, Entity
 from features.state import EntityState, dumps, loads
 
-# Pages of WAL after which SQLite checkpoints on its own, inside a commit (40 MB).
-WAL_BACKSTOP_PAGES = 10_000
+# Pages of WAL after which SQLite checkpoints on its own, inside a commit (4 MB):
+# kept small, so that when it happens it is short.
+WAL_BACKSTOP_PAGES = 1_000
 
 
 class OnlineStoreUnavailable(RuntimeError):
