@@ -49,31 +49,32 @@ import math
 import os
 import platform
 import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 import warnings
 from collections.abc import Awaitable, Coroutine, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 from http_client import Client, ProtocolError
+from live_stream import (
+    LAP_GAP_MS,
+    LiveStream,
+    is_prepared,
+    load_stream,
+    prepare,
+    say,
+    write_marker,
+)
 
 from features.settings import Settings
+from training.cli.server import running_server
 
 T = TypeVar("T")
-LIVE_FILE = "bench-live.parquet"
-MARKER_FILE = "bench.json"
 SCORE_PATH = "/v1/orders/score"
 REQUEST_TIMEOUT_S = 30.0
-LAP_GAP_MS = 60_000
 WARMUP_CLIENTS = 4
 
 
@@ -96,45 +97,6 @@ class Run:
     seconds: float
     client_cpu_s: float = 0.0
     server_cpu_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class LiveStream:
-    """Held-out orders replayed as new orders, shifted in time lap after lap."""
-
-    payloads: list[dict[str, Any]]
-    created_ms: np.ndarray
-    customer_ms: np.ndarray
-    start_ms: int
-    lap_ms: int
-    base_shift_ms: int
-    batch: int
-
-    def body(self, i: int) -> dict[str, Any]:
-        """Return the i-th request of this run as a new order."""
-        lap, k = divmod(i, len(self.payloads))
-        shift = self.base_shift_ms + lap * self.lap_ms
-        base = self.payloads[k]
-        customer = dict(base["customer"])
-        joined = int(self.customer_ms[k])
-        if joined >= self.start_ms:  # accounts opened during the live stream move with it
-            customer["account_created_at"] = _iso(joined + shift)
-        created = int(self.created_ms[k]) + shift
-        return {
-            **base,
-            "order_id": f"{base['order_id']}-{self.batch}-{shift}",
-            "created_at": _iso(created),
-            "customer": customer,
-        }
-
-    def last_ms(self, count: int) -> int:
-        """Return the latest order time among the first `count` requests (sent in time order)."""
-        lap, k = divmod(count - 1, len(self.payloads))
-        return int(self.created_ms[k]) + self.base_shift_ms + lap * self.lap_ms
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def parse_args() -> argparse.Namespace:
@@ -163,154 +125,11 @@ def make_settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _marker(settings: Settings) -> dict[str, Any]:
-    path = settings.data_dir / MARKER_FILE
-    return dict(json.loads(path.read_text())) if path.exists() else {}
-
-
-def _write_marker(settings: Settings, clock_ms: int, batch: int) -> None:
-    # `batch` (when the data dir was prepared) keeps order ids unique across preparations.
-    marker = {"online_store": settings.online_store, "redis_url": settings.redis_url}
-    text = json.dumps({**marker, "clock_ms": clock_ms, "batch": batch})
-    (settings.data_dir / MARKER_FILE).write_text(text)
-
-
-def is_prepared(settings: Settings) -> bool:
-    """Return whether the data dir holds a live stream and a servable champion for this store."""
-    from models.registry import RegistryError, load_scorer
-    from models.scorer import SpecMismatchError
-
-    marker = _marker(settings)
-    if marker.get("online_store") != settings.online_store:
-        return False
-    if settings.online_store == "redis":
-        import redis
-
-        client = redis.Redis.from_url(settings.redis_url)
-        if marker.get("redis_url") != settings.redis_url or not client.dbsize():
-            return False
-    try:
-        load_scorer(settings)  # refuses a champion trained on another feature spec
-    except (RegistryError, SpecMismatchError) as error:
-        say(f"preparing again: {error}")
-        return False
-    return True
-
-
-def prepare(settings: Settings, n_orders: int, live: int, seed: int) -> None:
-    """Simulate, hold out the live stream, build features, train and promote a champion."""
-    from features.build import build_offline_sources
-    from features.schema import conform
-    from features.store import apply, materialize
-    from models.registry import promote
-    from training.simulation import simulate_orders
-    from training.train import train
-
-    if settings.data_dir.exists() and any(settings.data_dir.iterdir()) and not _marker(settings):
-        sys.exit(f"{settings.data_dir} holds other data: remove it or pass another --data-dir")
-    if live >= n_orders // 2:
-        sys.exit(f"--orders {n_orders:,} is too few for {live:,} live orders")
-    if settings.online_store == "redis":
-        import redis
-
-        redis.Redis.from_url(settings.redis_url).flushdb()
-    say(f"preparing {settings.data_dir}: simulating {n_orders:,} orders")
-    orders = simulate_orders(n_orders, seed=seed).sort_values("created_at", kind="stable")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    orders.iloc[:-live].to_parquet(settings.orders_path, index=False)
-    orders.iloc[-live:].to_parquet(settings.data_dir / LIVE_FILE, index=False)
-    say(f"building features from {n_orders - live:,} orders, {live:,} held out as live")
-    build_offline_sources(conform(pd.read_parquet(settings.orders_path)), settings)
-    apply(settings)
-    say(f"materialized {materialize(settings):,} entity states; training")
-    result = train(settings)
-    promote(settings, result.version)
-    say(f"promoted version {result.version}")
-    _write_marker(settings, int(_epoch_ms(orders["created_at"])[-live]), int(time.time()))
-
-
-def load_stream(settings: Settings) -> LiveStream:
-    """Return the live stream, shifted to start after everything sent before."""
-    from training.payloads import order_payload
-
-    frame = pd.read_parquet(settings.data_dir / LIVE_FILE)
-    marker = _marker(settings)
-    created = _epoch_ms(frame["created_at"])
-    joined = _epoch_ms(frame["customer_created_at"])
-    start = int(created[0])
-    return LiveStream(
-        payloads=[order_payload(row) for _, row in frame.iterrows()],
-        created_ms=created,
-        customer_ms=joined,
-        start_ms=start,
-        lap_ms=int(created[-1]) - start + LAP_GAP_MS,
-        base_shift_ms=int(marker["clock_ms"]) - start,
-        batch=int(marker.get("batch", 0)),
-    )
-
-
-def _epoch_ms(times: pd.Series) -> np.ndarray:
-    """Return timestamps as epoch milliseconds (missing ones as the smallest int64)."""
-    return np.asarray(pd.DatetimeIndex(times).as_unit("ms").asi8, dtype=np.int64)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def server_env(settings: Settings) -> dict[str, str]:
-    """Return the environment that gives the server exactly these settings."""
-    env = dict(os.environ)
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is not None:
-            env[f"ORDERSHIELD_{name.upper()}"] = str(value)
-    return env
-
-
-@contextmanager
-def running_server(settings: Settings) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start one uvicorn worker for these settings; yield its URL and process once ready."""
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
-    options = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen([*command, *options], env=server_env(settings))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process)
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def stop_message(status: int | None) -> str:
     """Describe how the server ended (uvicorn re-raises SIGTERM after a graceful shutdown)."""
     if status in (0, -signal.SIGTERM):
         return f"server shut down cleanly on SIGTERM (exit status {status})"
     return f"server did not shut down cleanly (exit status {status})"
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
-    """Wait until /readyz answers 200, or fail if the server exits or takes too long."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"the server exited during startup with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:  # refused while starting, or 503 (HTTPError) until ready
-            pass
-        time.sleep(0.2)
-    sys.exit(f"the server was not ready within {timeout:.0f} s")
 
 
 async def send(client: Client, body: bytes, due: float, late: float = 0.0) -> Sample:
@@ -480,11 +299,6 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-def say(message: str) -> None:
-    """Print a progress line."""
-    print(f"[bench] {message}", flush=True)
-
-
 def main() -> int:
     """Prepare if needed, serve, load, report; return 1 if any request failed."""
     warnings.filterwarnings("ignore")
@@ -499,12 +313,12 @@ def main() -> int:
         return 0
     stream = load_stream(settings)
     say(f"load average before the run: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    with running_server(settings) as (url, process):
-        say(f"server pid {process.pid} ready at {url}")
-        warm, run, used = run_loop(drive(url, stream, args, process.pid))
-        memory = memory_kib(process.pid)
-    say(stop_message(process.returncode))
-    _write_marker(settings, stream.last_ms(used) + LAP_GAP_MS, stream.batch)
+    with running_server(settings) as server:
+        say(f"server pid {server.process.pid} ready at {server.url}")
+        warm, run, used = run_loop(drive(server.url, stream, args, server.process.pid))
+        memory = memory_kib(server.process.pid)
+    say(stop_message(server.process.returncode))
+    write_marker(settings, stream.last_ms(used) + LAP_GAP_MS, stream.batch)
     report(settings, args, warm, run, memory)
     failed = sum(not s.ok for s in warm.samples + run.samples)
     return 1 if failed else 0

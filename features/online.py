@@ -132,11 +132,6 @@ class OnlineFeatures:
                 states, degraded = {}, True
             yield OrderFeatures(self, order, keys, states, degraded)
 
-    def serve(self, order: Columns, names: Sequence[str]) -> ServedFeatures:
-        """Return the order's features as of its time, without recording the order."""
-        with self.holding(order) as held:
-            return held.served(names)
-
     def record(self, order: Columns, stream: Stream, time_ms: int) -> None:
         """Add one event of the order (placed, declined, fraud) to its entities' states."""
         with self.holding(order) as held:
@@ -183,9 +178,10 @@ class OrderFeatures:
     def served(self, names: Sequence[str]) -> ServedFeatures:
         """Return the order's features in `names` order, evaluated at the order's time."""
         now = int(self._order["created_at"][0])
+        wanted = set(names)
         aggregates: dict[str, np.ndarray] = {}
         for feature in AGGREGATES:
-            if feature.name not in names:
+            if feature.name not in wanted:
                 continue
             value = np.nan
             if feature.entity in self._keys and not self.degraded:

@@ -34,6 +34,9 @@ class BodySizeLimit:
             else:
                 await self.app(scope, receive, send)
             return
+        if not _is_chunked(scope):  # no length and not chunked: HTTP/1.1 says no body
+            await self.app(scope, receive, send)
+            return
         body = await self._read_chunked(receive)
         if body is None:
             await self._refuse(scope, receive, send)
@@ -66,6 +69,10 @@ def _declared_length(scope: Scope) -> int | None:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
+
+
+def _is_chunked(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope["headers"])
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from training.cli.demo_cmd import free_port
+from training.cli.server import free_port
 
 
 class RedisServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -121,13 +122,8 @@ class ScoringService:
     def record_event(self, payload: dict[str, Any], stream: Stream, time_ms: int) -> None:
         """Add a later event of a decided order (decline, fraud label) to its entities' features."""
         canonical = payload["canonical"]
-        columns = order_columns(canonical)
-        self._update_features(
-            canonical,
-            stream,
-            lambda s, t: self._features.record(columns, s, t),
-            time_ms,
-        )
+        record = functools.partial(self._features.record, order_columns(canonical))
+        self._update_features(canonical, stream, record, time_ms)
 
     def _update_features(
         self,

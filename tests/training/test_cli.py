@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from features.settings import Settings
 from training.cli import app
-from training.cli.demo_cmd import free_port, running_server
+from training.cli.server import running_server
 from training.payloads import order_payload
 
 runner = CliRunner()
@@ -42,7 +42,8 @@ def test_simulate_features_train_promote_serve_and_label(
     orders = pd.read_parquet(tmp_path / "orders.parquet")
     order = order_payload(orders.iloc[-1])
     order["order_id"] = "cli-live-1"
-    with running_server(Settings(data_dir=tmp_path), free_port()) as url:
+    with running_server(Settings(data_dir=tmp_path)) as server:
+        url = server.url
         decision = httpx.post(f"{url}/v1/orders/score", json=order, timeout=30)
         assert decision.status_code == 200, decision.text
         labels = tmp_path / "labels.csv"

@@ -17,6 +17,7 @@ def main() -> None:
     from features.store import FeatureStoreError
     from models.registry import RegistryError
     from models.scorer import SpecMismatchError
+    from training.cli.server import ServerError
     from training.mapping import HistoryImportError
 
     expected = (
@@ -25,6 +26,7 @@ def main() -> None:
         SpecMismatchError,
         HistoryImportError,
         SchemaError,
+        ServerError,
     )
     try:
         app(standalone_mode=True)

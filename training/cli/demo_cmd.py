@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -19,60 +13,12 @@ from rich.table import Table
 
 from features.schema import DECLINE_DELAY
 from features.settings import Settings
+from training.cli.server import running_server
 from training.demo import split_for_demo
 from training.payloads import order_payload
 
 # Wide enough for reasons to read as sentences even when not on a terminal.
 console = Console(width=max(Console().width, 150))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running_server(settings: Settings, port: int) -> Iterator[str]:
-    """Start `ordershield serve` for these settings and yield its URL once it is ready."""
-    env = {
-        **os.environ,
-        "ORDERSHIELD_DATA_DIR": str(settings.data_dir),
-        "ORDERSHIELD_ONLINE_STORE": settings.online_store,
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                raise RuntimeError("the server exited during startup")
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("the server did not become ready")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def replay(url: str, live: pd.DataFrame) -> list[dict[str, Any]]:
@@ -149,10 +95,11 @@ def run_demo(orders: int, seed: int, keep_serving: bool) -> None:
 
     promote(settings, result.version)
     console.rule(f"4. serving version {result.version} and scoring {len(split.live)} live orders")
-    port = free_port()
-    with running_server(settings, port) as url:
-        print_decisions(replay(url, split.live))
-        console.print(f"API docs while the demo runs: {url}/docs; data under {settings.data_dir}")
+    with running_server(settings) as server:
+        print_decisions(replay(server.url, split.live))
+        console.print(
+            f"API docs while the demo runs: {server.url}/docs; data under {settings.data_dir}"
+        )
         if keep_serving:
             console.print("serving until Ctrl-C")
             try:

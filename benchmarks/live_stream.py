@@ -1,0 +1,162 @@
+"""The benchmark's data dir: a prepared history, a champion, and a live stream to replay.
+
+The first run on a data dir prepares it: it simulates orders, holds the last
+ones out as the live stream, builds the offline features from the rest, applies
+and materializes the Feast repo, trains and promotes a champion. A marker file
+records the online store it was prepared for and how far in time earlier runs
+have replayed the stream, so every later request is a new order, later than
+everything the data dir has seen.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.settings import Settings
+
+LIVE_FILE = "bench-live.parquet"
+MARKER_FILE = "bench.json"
+LAP_GAP_MS = 60_000
+
+
+def say(message: str) -> None:
+    """Print a progress line."""
+    print(f"[bench] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class LiveStream:
+    """Held-out orders replayed as new orders, shifted in time lap after lap."""
+
+    payloads: list[dict[str, Any]]
+    created_ms: np.ndarray
+    customer_ms: np.ndarray
+    start_ms: int
+    lap_ms: int
+    base_shift_ms: int
+    batch: int
+
+    def body(self, i: int) -> dict[str, Any]:
+        """Return the i-th request of this run as a new order."""
+        lap, k = divmod(i, len(self.payloads))
+        shift = self.base_shift_ms + lap * self.lap_ms
+        base = self.payloads[k]
+        customer = dict(base["customer"])
+        joined = int(self.customer_ms[k])
+        if joined >= self.start_ms:  # accounts opened during the live stream move with it
+            customer["account_created_at"] = _iso(joined + shift)
+        created = int(self.created_ms[k]) + shift
+        return {
+            **base,
+            "order_id": f"{base['order_id']}-{self.batch}-{shift}",
+            "created_at": _iso(created),
+            "customer": customer,
+        }
+
+    def last_ms(self, count: int) -> int:
+        """Return the latest order time among the first `count` requests (sent in time order)."""
+        lap, k = divmod(count - 1, len(self.payloads))
+        return int(self.created_ms[k]) + self.base_shift_ms + lap * self.lap_ms
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def _marker(settings: Settings) -> dict[str, Any]:
+    path = settings.data_dir / MARKER_FILE
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def write_marker(settings: Settings, clock_ms: int, batch: int) -> None:
+    # `batch` (when the data dir was prepared) keeps order ids unique across preparations.
+    marker = {"online_store": settings.online_store, "redis_url": settings.redis_url}
+    text = json.dumps({**marker, "clock_ms": clock_ms, "batch": batch})
+    (settings.data_dir / MARKER_FILE).write_text(text)
+
+
+def is_prepared(settings: Settings) -> bool:
+    """Return whether the data dir holds a live stream and a servable champion for this store."""
+    from models.registry import RegistryError, load_scorer
+    from models.scorer import SpecMismatchError
+
+    marker = _marker(settings)
+    if marker.get("online_store") != settings.online_store:
+        return False
+    if settings.online_store == "redis":
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url)
+        if marker.get("redis_url") != settings.redis_url or not client.dbsize():
+            return False
+    try:
+        load_scorer(settings)  # refuses a champion trained on another feature spec
+    except (RegistryError, SpecMismatchError) as error:
+        say(f"preparing again: {error}")
+        return False
+    return True
+
+
+def prepare(settings: Settings, n_orders: int, live: int, seed: int) -> None:
+    """Simulate, hold out the live stream, build features, train and promote a champion."""
+    from features.build import build_offline_sources
+    from features.schema import conform
+    from features.store import apply, materialize
+    from models.registry import promote
+    from training.simulation import simulate_orders
+    from training.train import train
+
+    if settings.data_dir.exists() and any(settings.data_dir.iterdir()) and not _marker(settings):
+        sys.exit(f"{settings.data_dir} holds other data: remove it or pass another --data-dir")
+    if live >= n_orders // 2:
+        sys.exit(f"--orders {n_orders:,} is too few for {live:,} live orders")
+    if settings.online_store == "redis":
+        import redis
+
+        redis.Redis.from_url(settings.redis_url).flushdb()
+    say(f"preparing {settings.data_dir}: simulating {n_orders:,} orders")
+    orders = simulate_orders(n_orders, seed=seed).sort_values("created_at", kind="stable")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    orders.iloc[:-live].to_parquet(settings.orders_path, index=False)
+    orders.iloc[-live:].to_parquet(settings.data_dir / LIVE_FILE, index=False)
+    say(f"building features from {n_orders - live:,} orders, {live:,} held out as live")
+    build_offline_sources(conform(pd.read_parquet(settings.orders_path)), settings)
+    apply(settings)
+    say(f"materialized {materialize(settings):,} entity states; training")
+    result = train(settings)
+    promote(settings, result.version)
+    say(f"promoted version {result.version}")
+    write_marker(settings, int(_epoch_ms(orders["created_at"])[-live]), int(time.time()))
+
+
+def load_stream(settings: Settings) -> LiveStream:
+    """Return the live stream, shifted to start after everything sent before."""
+    from training.payloads import order_payload
+
+    frame = pd.read_parquet(settings.data_dir / LIVE_FILE)
+    marker = _marker(settings)
+    created = _epoch_ms(frame["created_at"])
+    joined = _epoch_ms(frame["customer_created_at"])
+    start = int(created[0])
+    return LiveStream(
+        payloads=[order_payload(row) for _, row in frame.iterrows()],
+        created_ms=created,
+        customer_ms=joined,
+        start_ms=start,
+        lap_ms=int(created[-1]) - start + LAP_GAP_MS,
+        base_shift_ms=int(marker["clock_ms"]) - start,
+        batch=int(marker.get("batch", 0)),
+    )
+
+
+def _epoch_ms(times: pd.Series) -> np.ndarray:
+    """Return timestamps as epoch milliseconds (missing ones as the smallest int64)."""
+    return np.asarray(pd.DatetimeIndex(times).as_unit("ms").asi8, dtype=np.int64)
