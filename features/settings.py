@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     outbox_retry_seconds: float = Field(
         5.0, description="how often to retry queued feature updates"
     )
+    masking_policy: Path | None = Field(
+        None, description="YAML attribute masking policy; default: the one shipped"
+    )
+    session_idle_seconds: float = Field(1800.0, gt=0, description="idle time that ends a session")
+    session_max_seconds: float = Field(43_200.0, gt=0, description="longest life of a session")
+    login_max_failures: int = Field(5, ge=1, description="failed sign-ins that lock a username")
+    login_lockout_seconds: float = Field(
+        900.0, gt=0, description="window of counted failures, and length of the lock"
+    )
 
     @property
     def feature_repo(self) -> Path:

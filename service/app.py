@@ -18,15 +18,21 @@ from features.store import open_store
 from models.registry import RegistryError
 from service import errors
 from service.admin.router import router as admin_router
+from service.auth.control import access_control
+from service.auth.guards import unguarded_routes
+from service.auth.router import router as auth_router
 from service.blocking import executor, in_thread
 from service.body_limit import BodySizeLimit
 from service.deps import Runtime
 from service.health.router import router as health_router
 from service.labels.router import router as labels_router
 from service.models import ModelHolder
+from service.orders.router import router as orders_router
 from service.persistence import checkpoint, make_engine, migrate
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
+from service.ui import templates
+from service.ui.router import router as ui_router
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
@@ -40,13 +46,15 @@ def build_runtime(settings: Settings) -> Runtime:
     """Open the database, the feature store and the champion model."""
     engine = make_engine(settings.db_url)
     migrate(engine)
+    access = access_control(settings, engine)
     features = OnlineFeatures(open_store(settings))
     model = ModelHolder(settings)
     try:
         model.reload()
     except RegistryError as error:
         log.error("starting without a model: %s", error)
-    return Runtime(settings, model, features, engine, ScoringService(model, features, engine))
+    scoring = ScoringService(model, features, engine)
+    return Runtime(settings, model, features, engine, scoring, access)
 
 
 def _checkpoint(runtime: Runtime) -> None:
@@ -101,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     errors.install(app)
-    for router in (health_router, scoring_router, labels_router, admin_router):
+    templates.install(app)
+    routers = (health_router, scoring_router, orders_router, labels_router, admin_router)
+    for router in (*routers, auth_router, ui_router):
         app.include_router(router)
+    if unguarded := unguarded_routes(app):
+        raise RuntimeError(f"routes without an access guard: {', '.join(unguarded)}")
     return app

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from features.online import OnlineFeatures
 from features.settings import Settings
+from service.auth.control import AccessControl
 from service.models import ModelHolder
 from service.scoring.service import ScoringService
 
@@ -27,6 +28,7 @@ class Runtime:
     features: OnlineFeatures
     engine: Engine
     scoring: ScoringService
+    access: AccessControl
 
 
 async def runtime(request: Request) -> Runtime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +29,7 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, detail: Any = None) -> None:
         super().__init__(detail)
@@ -47,8 +48,17 @@ class PayloadTooLarge(DomainError):
     status, code = 413, "payload_too_large"
 
 
-def _body(code: str, detail: Any, status: int) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=code, detail=detail).model_dump(), status_code=status)
+# The error answers every /v1/ route documents in OpenAPI.
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 503)
+}
+
+
+def _body(
+    code: str, detail: Any, status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorBody(error=code, detail=detail).model_dump()
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field(location: tuple[Any, ...]) -> str:
@@ -67,7 +77,7 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 def error_response(error: DomainError) -> JSONResponse:
     """Return the response of an expected failure."""
-    return _body(error.code, error.detail, error.status)
+    return _body(error.code, error.detail, error.status, error.headers)
 
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:

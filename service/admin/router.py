@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from service.auth.guards import key_with_scope
 from service.blocking import in_thread
 from service.deps import RuntimeDep
-from service.scoring.router import ERRORS
+from service.errors import API_ERRORS
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    responses=API_ERRORS,
+    dependencies=[Depends(key_with_scope("admin"))],
+)
 
 
 class ModelStatus(BaseModel):
@@ -19,7 +25,7 @@ class ModelStatus(BaseModel):
     thresholds: dict[str, float]
 
 
-@router.post("/model/reload", response_model=ModelStatus, responses=ERRORS)
+@router.post("/model/reload", response_model=ModelStatus)
 async def reload_model(runtime: RuntimeDep) -> ModelStatus:
     """Load the model the champion alias points to and serve it from the next request on."""
     scorer = await in_thread(runtime.model.reload)

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from service.auth.guards import key_with_scope
 from service.blocking import in_thread
 from service.deps import RuntimeDep
+from service.errors import API_ERRORS
 from service.labels.schemas import LabelIn, LabelOut, PaymentOutcomeIn, PaymentOutcomeOut
 from service.labels.service import record_label, record_payment
-from service.scoring.router import ERRORS
 
-router = APIRouter(tags=["labels"])
+router = APIRouter(
+    tags=["labels"], responses=API_ERRORS, dependencies=[Depends(key_with_scope("labels"))]
+)
 
 
-@router.post("/v1/labels", response_model=LabelOut, responses=ERRORS)
+@router.post("/v1/labels", response_model=LabelOut)
 async def post_label(label: LabelIn, runtime: RuntimeDep) -> LabelOut:
     """Record a confirmed fraud or legitimate outcome of a scored order."""
     return await in_thread(record_label, runtime.engine, runtime.scoring, label, source="api")
 
 
-@router.post("/v1/orders/{order_id}/payment", response_model=PaymentOutcomeOut, responses=ERRORS)
+@router.post("/v1/orders/{order_id}/payment", response_model=PaymentOutcomeOut)
 async def post_payment(
     order_id: str, outcome: PaymentOutcomeIn, runtime: RuntimeDep
 ) -> PaymentOutcomeOut:

@@ -86,3 +86,53 @@ class PaymentOutcome:
     status: PaymentStatus
     known_at: datetime
     received_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A machine client's key, without its secret."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class User:
+    """A person who signs in, with the hash of their password."""
+
+    id: str
+    username: str
+    role: str
+    password_hash: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SignedInSession:
+    """A live browser session and the person it belongs to."""
+
+    digest: str
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+    user: User
+
+
+@dataclass(frozen=True)
+class PersonalDataView:
+    """One view of unmasked personal attributes."""
+
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    record_type: str
+    record_id: str
+    attributes: list[str]
+    channel: str

@@ -161,3 +161,71 @@ class FeatureUpdateRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None]
     done_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class ApiKeyRow(Base):
+    """A machine client's key: only the SHA-256 of its token is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str]
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    role: Mapped[str]
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class UserRow(Base):
+    """A person who signs in to the web UI."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(unique=True)
+    role: Mapped[str]
+    password_hash: Mapped[str]
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class SessionRow(Base):
+    """A signed-in browser: only the SHA-256 of its cookie is kept."""
+
+    __tablename__ = "sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class LoginFailureRow(Base):
+    """One failed sign-in, counted for the lockout."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str]
+    client: Mapped[str | None]
+    at: Mapped[datetime]
+
+
+class PersonalDataViewRow(Base):
+    """Who saw which personal attributes of which record unmasked, and when."""
+
+    __tablename__ = "personal_data_views"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str]
+    role: Mapped[str]
+    record_type: Mapped[str]
+    record_id: Mapped[str] = mapped_column(index=True)
+    attributes: Mapped[list[str]] = mapped_column(JSON)
+    channel: Mapped[str]

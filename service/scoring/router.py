@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
+from service.auth.guards import key_with_scope
 from service.blocking import in_thread
 from service.deps import RuntimeDep, ScoringDep
-from service.errors import ErrorBody, NotFound
+from service.errors import API_ERRORS, NotFound
 from service.persistence import decision_by_order
 from service.scoring.schemas import Decision, Order
 from service.scoring.service import to_response
 
 router = APIRouter(prefix="/v1/orders", tags=["scoring"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody} for code in (404, 413, 422, 503)
-}
+SCORE = [Depends(key_with_scope("score"))]
 
 
-@router.post("/score", response_model=Decision, responses=ERRORS)
+@router.post("/score", response_model=Decision, responses=API_ERRORS, dependencies=SCORE)
 async def score_order(order: Order, scoring: ScoringDep) -> Response:
     """Score one order at creation and record the decision (same order id: same decision)."""
     decision = await in_thread(scoring.decide, order)
@@ -25,7 +24,9 @@ async def score_order(order: Order, scoring: ScoringDep) -> Response:
     return Response(decision.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{order_id}/decision", response_model=Decision, responses=ERRORS)
+@router.get(
+    "/{order_id}/decision", response_model=Decision, responses=API_ERRORS, dependencies=SCORE
+)
 async def get_decision(order_id: str, runtime: RuntimeDep) -> Decision:
     """Return the stored decision of an order."""
     record = await in_thread(decision_by_order, runtime.engine, order_id)

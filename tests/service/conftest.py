@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from features.build import build_offline_sources
 from features.settings import Settings
 from features.store import apply
-from service.app import create_app
+from tests.service.clients import api_client
 from tests.tiny_model import tiny_champion
 from training.simulation import simulate_orders
 
@@ -42,5 +42,5 @@ def settings(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> 
 
 @pytest.fixture(scope="module")
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with api_client(settings) as test_client:
         yield test_client

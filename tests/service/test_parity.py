@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from features.aggregates import AGGREGATES
 from features.columns import enrich, to_columns
@@ -15,8 +14,8 @@ from features.offline import point_in_time
 from features.schema import DECLINE_DELAY
 from features.vector import feature_matrix
 from models.registry import load_scorer
-from service.app import create_app
 from service.persistence import decision_by_order, make_engine
+from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from training.payloads import order_payload
 
@@ -54,7 +53,7 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     settings = prepared_settings(tmp_path, orders, online_store, redis_url)
     replay = events(orders)
     assert {kind for _, _, kind, _ in replay} == {"order", "decline", "fraud"}
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         for moment, _, kind, row in replay:
             order_id = orders.at[row, "order_id"]
             if kind == "order":

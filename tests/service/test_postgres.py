@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from features.settings import Settings
-from service.app import create_app
 from tests.conftest import ADMIN_URL
+from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from training.payloads import order_payload
 
@@ -29,7 +29,7 @@ def pg_settings(
 
 @pytest.fixture(scope="module")
 def pg_client(pg_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(pg_settings)) as client:
+    with api_client(pg_settings) as client:
         yield client
 
 

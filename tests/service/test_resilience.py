@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.settings import Settings
-from service.app import create_app
 from service.persistence import decision_by_order, due_feature_updates, make_engine
 from tests.redis_server import RedisServer
+from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from tests.tiny_model import tiny_champion
 from training.payloads import order_payload
@@ -35,7 +35,7 @@ def test_redis_outage_degrades_scoring_and_loses_no_update(
     settings = prepared_settings(tmp_path / "data", stream.iloc[:100], "redis", own_redis.url)
     settings = settings.model_copy(update={"outbox_retry_seconds": 0.2})
     rows = [order_payload(stream.iloc[i]) for i in range(100, 104)]
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         assert client.post("/v1/orders/score", json=rows[0]).json()["degraded"] is False
         own_redis.stop()
         during = client.post("/v1/orders/score", json=rows[1])
@@ -81,7 +81,7 @@ def test_reloading_the_model_during_traffic_drops_nothing(
                 versions.add(response.json()["model"]["version"])
             row += 4
 
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         workers = [threading.Thread(target=traffic, args=(client, i)) for i in range(4)]
         for worker in workers:
             worker.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,10 @@ app.add_typer(features_cmd.app, name="features")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(labels_cmd.app, name="labels")
 console = Console()
+# The service adds its own groups (API keys, users) through an entry point, so the
+# command line offers them without importing the layer above it.
+for plugin in entry_points(group="ordershield.commands"):
+    app.add_typer(plugin.load(), name=plugin.name)
 
 
 @app.callback()

@@ -65,10 +65,11 @@ def test_migrating_again_is_harmless(engine: Engine) -> None:
     migrate(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-            ("0001",)
+            ("0002",)
         ]
     tables = set(inspect(engine).get_table_names())
     assert {"decisions", "review_cases", "labels", "payment_outcomes", "feature_updates"} <= tables
+    assert {"api_keys", "users", "sessions", "login_failures", "personal_data_views"} <= tables
 
 
 def test_the_models_match_the_migrations(engine: Engine) -> None:

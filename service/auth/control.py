@@ -1,0 +1,42 @@
+"""Everything access control needs at run time, built once at startup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from features.settings import Settings
+from service.auth.people import IdentitySource, PasswordIdentities
+from service.auth.policy import MaskingPolicy, load_policy
+from service.auth.sessions import Sessions
+from service.auth.throttle import LoginThrottle
+
+
+@dataclass(frozen=True)
+class AccessControl:
+    """Identities, sessions, sign-in lockout and the masking policy."""
+
+    engine: Engine
+    identities: IdentitySource
+    sessions: Sessions
+    throttle: LoginThrottle
+    policy: MaskingPolicy
+
+
+def access_control(settings: Settings, engine: Engine) -> AccessControl:
+    """Build access control; an invalid masking policy stops the start here."""
+    return AccessControl(
+        engine=engine,
+        identities=PasswordIdentities(engine),
+        sessions=Sessions(
+            engine,
+            idle=timedelta(seconds=settings.session_idle_seconds),
+            lifetime=timedelta(seconds=settings.session_max_seconds),
+        ),
+        throttle=LoginThrottle(
+            engine, settings.login_max_failures, timedelta(seconds=settings.login_lockout_seconds)
+        ),
+        policy=load_policy(settings.masking_policy),
+    )

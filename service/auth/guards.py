@@ -1,0 +1,146 @@
+"""Every route declares who may call it: the public, a key with a scope, or signed-in roles.
+
+A guard is a FastAPI dependency that carries its `Access`. The app refuses to
+start with a route that has none (`unguarded_routes`), so a new route cannot
+ship open by accident; the route-by-role test reads the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from service.auth.credentials import same
+from service.auth.keys import key_principal
+from service.auth.principal import Principal
+from service.auth.roles import PERSON_ROLES, SCOPES
+from service.auth.sessions import SESSION_COOKIE
+from service.blocking import in_thread
+from service.deps import runtime
+from service.errors import DomainError
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Unauthorized(DomainError):
+    status, code = 401, "unauthorized"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(DomainError):
+    status, code = 403, "forbidden"
+
+
+class SignInRequired(Exception):
+    """A page was asked for without a live session."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class PageForbidden(Exception):
+    """A signed-in person asked for a page their role may not see, or sent a bad CSRF token."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a route."""
+
+    kind: Literal["public", "key", "session"]
+    scope: str | None = None
+    roles: frozenset[str] = frozenset()
+
+
+Guard = Callable[[Request], Awaitable[Any]]
+
+
+def _guard(access: Access, check: Guard) -> Guard:
+    check.access = access  # type: ignore[attr-defined]
+    return check
+
+
+async def _nobody(_: Request) -> None:
+    return None
+
+
+PUBLIC = _guard(Access("public"), _nobody)
+
+
+def key_with_scope(scope: str) -> Guard:
+    """Require `Authorization: Bearer <API key>` of a live key holding `scope`."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    async def check(request: Request) -> Principal:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+        engine = (await runtime(request)).engine
+        principal = await in_thread(key_principal, engine, token.strip())
+        if principal is None:
+            raise Unauthorized("unknown or revoked API key")
+        if scope not in principal.scopes:
+            raise Forbidden(f"this key lacks the scope {scope!r}")
+        request.state.principal = principal
+        return principal
+
+    return _guard(Access("key", scope=scope), check)
+
+
+def signed_in(*roles: str) -> Guard:
+    """Require a live session of one of `roles` (any role when none is given).
+
+    A state-changing request must also carry the session's CSRF token in its
+    `csrf_token` form field.
+    """
+    allowed = frozenset(roles or PERSON_ROLES)
+    if unknown := allowed - set(PERSON_ROLES):
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    async def check(request: Request) -> Principal:
+        sessions = (await runtime(request)).access.sessions
+        principal = await in_thread(sessions.principal, request.cookies.get(SESSION_COOKIE))
+        if principal is None:
+            raise SignInRequired(request.url.path)
+        if principal.role not in allowed:
+            raise PageForbidden(f"the role {principal.role} may not open this page")
+        if request.method not in SAFE_METHODS:
+            form = await request.form()
+            given = form.get("csrf_token")
+            if not isinstance(given, str) or not same(given, principal.csrf_token or ""):
+                raise PageForbidden("the form's CSRF token is missing or wrong; reload the page")
+        request.state.principal = principal
+        return principal
+
+    return _guard(Access("session", roles=allowed), check)
+
+
+def access_of(route: APIRoute) -> Access | None:
+    """Return the access a route's guard declares, if any."""
+    return _find(route.dependant)
+
+
+def _find(dependant: Dependant) -> Access | None:
+    found: Access | None = getattr(dependant.call, "access", None)
+    for child in dependant.dependencies:
+        found = found or _find(child)
+    return found
+
+
+def unguarded_routes(app: FastAPI) -> list[str]:
+    """Return the routes that declare no access (FastAPI's own docs pages are public)."""
+    return [
+        f"{sorted(route.methods or ())} {route.path}"
+        for route in _api_routes(app.routes)
+        if access_of(route) is None
+    ]
+
+
+def _api_routes(routes: Iterable[Any]) -> list[APIRoute]:
+    return [route for route in routes if isinstance(route, APIRoute)]

@@ -1,0 +1,213 @@
+"""Every SQL statement of access control: API keys, users, sessions, sign-in failures, PII views."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from service.persistence.db import translate_errors, writing
+from service.persistence.errors import InvalidRecord
+from service.persistence.records import ApiKey, PersonalDataView, SignedInSession, User
+from service.persistence.tables import (
+    ApiKeyRow,
+    LoginFailureRow,
+    PersonalDataViewRow,
+    SessionRow,
+    UserRow,
+)
+
+KEYS = cast(Table, ApiKeyRow.__table__)
+USERS = cast(Table, UserRow.__table__)
+SESSIONS = cast(Table, SessionRow.__table__)
+FAILURES = cast(Table, LoginFailureRow.__table__)
+VIEWS = cast(Table, PersonalDataViewRow.__table__)
+KEY_FIELDS = [c for c in KEYS.c if c.name != "digest"]
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(**{c.name: getattr(row, c.name) for c in KEY_FIELDS})
+
+
+def _user(row: Any) -> User:
+    return User(**{c.name: getattr(row, c.name) for c in USERS.c})
+
+
+@translate_errors
+def insert_api_key(engine: Engine, key: ApiKey, digest: str) -> None:
+    """Store a new key under the digest of its token."""
+    with writing(engine) as connection:
+        connection.execute(insert(KEYS).values(**vars(key), digest=digest))
+
+
+@translate_errors
+def api_key_by_digest(engine: Engine, digest: str) -> ApiKey | None:
+    """Return the key whose token has this digest, revoked or not."""
+    with engine.connect() as connection:
+        row = connection.execute(select(*KEY_FIELDS).where(KEYS.c.digest == digest)).first()
+    return None if row is None else _key(row)
+
+
+@translate_errors
+def api_keys(engine: Engine) -> list[ApiKey]:
+    """Return every key, oldest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(*KEY_FIELDS).order_by(KEYS.c.created_at, KEYS.c.id))
+        return [_key(row) for row in rows]
+
+
+@translate_errors
+def mark_api_key_used(engine: Engine, key_id: str, at: datetime) -> None:
+    """Record when a key was last used."""
+    with writing(engine) as connection:
+        connection.execute(update(KEYS).where(KEYS.c.id == key_id).values(last_used_at=at))
+
+
+@translate_errors
+def revoke_api_key(engine: Engine, key_id: str, at: datetime) -> bool:
+    """Revoke a key; return False when no live key has this id."""
+    with writing(engine) as connection:
+        changed = connection.execute(
+            update(KEYS)
+            .where(KEYS.c.id == key_id, KEYS.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return changed.rowcount == 1
+
+
+@translate_errors
+def insert_user(engine: Engine, user: User) -> None:
+    """Store a new user; a taken username is refused."""
+    try:
+        with writing(engine) as connection:
+            connection.execute(insert(USERS).values(**vars(user)))
+    except IntegrityError as error:
+        raise InvalidRecord(f"username {user.username!r} is taken") from error
+
+
+@translate_errors
+def user_by_username(engine: Engine, username: str) -> User | None:
+    """Return the user with this username."""
+    with engine.connect() as connection:
+        row = connection.execute(select(USERS).where(USERS.c.username == username)).first()
+    return None if row is None else _user(row)
+
+
+@translate_errors
+def users(engine: Engine) -> list[User]:
+    """Return every user by username."""
+    with engine.connect() as connection:
+        return [_user(row) for row in connection.execute(select(USERS).order_by(USERS.c.username))]
+
+
+@translate_errors
+def update_user(engine: Engine, username: str, **values: Any) -> bool:
+    """Change a user's password hash or disabled time; return False for an unknown user."""
+    with writing(engine) as connection:
+        changed = connection.execute(
+            update(USERS).where(USERS.c.username == username).values(**values)
+        )
+        return changed.rowcount == 1
+
+
+@translate_errors
+def insert_session(
+    engine: Engine, digest: str, user_id: str, csrf_token: str, at: datetime
+) -> None:
+    """Store a new session."""
+    with writing(engine) as connection:
+        connection.execute(
+            insert(SESSIONS).values(
+                digest=digest,
+                user_id=user_id,
+                csrf_token=csrf_token,
+                created_at=at,
+                last_seen_at=at,
+            )
+        )
+
+
+@translate_errors
+def live_session(engine: Engine, digest: str) -> SignedInSession | None:
+    """Return the session with this digest unless it was ended; with its user."""
+    query = (
+        select(SESSIONS, *[c.label(f"user_{c.name}") for c in USERS.c])
+        .join(USERS, USERS.c.id == SESSIONS.c.user_id)
+        .where(SESSIONS.c.digest == digest, SESSIONS.c.ended_at.is_(None))
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        return None
+    user = User(**{c.name: getattr(row, f"user_{c.name}") for c in USERS.c})
+    return SignedInSession(row.digest, row.csrf_token, row.created_at, row.last_seen_at, user)
+
+
+@translate_errors
+def touch_session(engine: Engine, digest: str, at: datetime) -> None:
+    """Record that the session was used."""
+    with writing(engine) as connection:
+        connection.execute(
+            update(SESSIONS).where(SESSIONS.c.digest == digest).values(last_seen_at=at)
+        )
+
+
+@translate_errors
+def end_sessions(
+    engine: Engine, at: datetime, digest: str | None = None, user_id: str | None = None
+) -> None:
+    """End one session (by digest) or every session of a user."""
+    where = SESSIONS.c.digest == digest if digest else SESSIONS.c.user_id == user_id
+    with writing(engine) as connection:
+        connection.execute(
+            update(SESSIONS).where(where, SESSIONS.c.ended_at.is_(None)).values(ended_at=at)
+        )
+
+
+@translate_errors
+def record_login_failure(engine: Engine, username: str, client: str | None, at: datetime) -> None:
+    """Count one failed sign-in."""
+    with writing(engine) as connection:
+        connection.execute(insert(FAILURES).values(username=username, client=client, at=at))
+
+
+@translate_errors
+def login_failures_since(
+    engine: Engine, username: str, since: datetime
+) -> tuple[int, datetime | None]:
+    """Return how many sign-ins of this username failed since `since`, and the last one's time."""
+    query = select(func.count(), func.max(FAILURES.c.at)).where(
+        FAILURES.c.username == username, FAILURES.c.at >= since
+    )
+    with engine.connect() as connection:
+        count, last = connection.execute(query).one()
+    return int(count), last
+
+
+@translate_errors
+def clear_login_failures(engine: Engine, username: str) -> None:
+    """Forget a username's failed sign-ins after a successful one."""
+    with writing(engine) as connection:
+        connection.execute(delete(FAILURES).where(FAILURES.c.username == username))
+
+
+@translate_errors
+def record_personal_data_view(engine: Engine, view: dict[str, Any]) -> None:
+    """Append one view of unmasked personal data to the log."""
+    with writing(engine) as connection:
+        connection.execute(insert(VIEWS).values(**view))
+
+
+@translate_errors
+def personal_data_views(
+    engine: Engine, record_id: str | None = None, limit: int = 200
+) -> list[PersonalDataView]:
+    """Return the newest views of unmasked personal data, of one record or of all."""
+    query = select(VIEWS).order_by(VIEWS.c.at.desc(), VIEWS.c.id.desc()).limit(limit)
+    if record_id is not None:
+        query = query.where(VIEWS.c.record_id == record_id)
+    with engine.connect() as connection:
+        rows = connection.execute(query)
+        return [PersonalDataView(**{c.name: getattr(row, c.name) for c in VIEWS.c}) for row in rows]

@@ -1,0 +1,61 @@
+"""The web UI's pages: home, open review cases, an order, and the personal-data view log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from service.auth.attributes import ATTRIBUTES
+from service.auth.guards import signed_in
+from service.auth.principal import Principal
+from service.blocking import in_thread
+from service.deps import RuntimeDep
+from service.orders.service import show_order
+from service.persistence import open_cases
+from service.persistence.access import personal_data_views
+from service.ui.templates import page
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+CASE_ROLES = ("reviewer", "senior_reviewer", "legal", "admin")
+AUDIT_ROLES = ("legal", "admin")
+Anyone = Annotated[Principal, Depends(signed_in())]
+CaseWorker = Annotated[Principal, Depends(signed_in(*CASE_ROLES))]
+Auditor = Annotated[Principal, Depends(signed_in(*AUDIT_ROLES))]
+
+
+@router.get("/")
+async def home(request: Request, principal: Anyone) -> Response:
+    """Show what the signed-in person can open."""
+    return page(
+        request,
+        "home.html",
+        cases=principal.role in CASE_ROLES,
+        audit=principal.role in AUDIT_ROLES,
+    )
+
+
+@router.get("/cases")
+async def cases(request: Request, _: CaseWorker, runtime: RuntimeDep) -> Response:
+    """List the open review cases, oldest first."""
+    found = await in_thread(open_cases, runtime.engine)
+    return page(request, "cases.html", cases=found)
+
+
+@router.get("/orders/{order_id}")
+async def order(
+    request: Request, order_id: str, principal: Anyone, runtime: RuntimeDep
+) -> Response:
+    """Show an order and its decision as the person's role may see them."""
+    shown = await in_thread(show_order, runtime.access, principal, order_id, "page")
+    return page(request, "order.html", order_id=order_id, shown=shown, attributes=ATTRIBUTES)
+
+
+@router.get("/audit/personal-data")
+async def personal_data(
+    request: Request, _: Auditor, runtime: RuntimeDep, order_id: str | None = None
+) -> Response:
+    """List the newest views of unmasked personal data (of one order, if given)."""
+    views = await in_thread(personal_data_views, runtime.engine, order_id)
+    return page(request, "personal_data.html", views=views, order_id=order_id)
