@@ -65,16 +65,17 @@ class _Connection:
 class Client:
     """Posts JSON bodies to one server over at most `connections` kept-alive connections."""
 
-    def __init__(self, host: str, port: int, connections: int) -> None:
+    def __init__(self, host: str, port: int, connections: int, api_key: str) -> None:
         self.host = host
         self.port = port
+        self._auth = f"authorization: Bearer {api_key}\r\n"
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(connections)
 
     async def post(self, path: str, body: bytes) -> Answer:
         """Post `body` as JSON to `path` and return the answer."""
         head = (
-            f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+            f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n{self._auth}"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
         ).encode()
         async with self._slots:

@@ -70,6 +70,8 @@ from live_stream import (
 )
 
 from features.settings import Settings
+from service.auth.keys import create_key
+from service.persistence import make_engine
 from training.cli.server import running_server
 
 T = TypeVar("T")
@@ -182,12 +184,12 @@ def encoded(stream: LiveStream, indices: Iterable[int]) -> Iterator[bytes]:
 
 
 async def drive(
-    url: str, stream: LiveStream, args: argparse.Namespace, server_pid: int
+    url: str, api_key: str, stream: LiveStream, args: argparse.Namespace, server_pid: int
 ) -> tuple[Run, Run, int]:
     """Warm up, then measure; return the warm-up run, the measured run and orders used."""
     pool = args.clients if args.max_throughput else args.connections
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    client = Client(host, int(port), pool)
+    client = Client(host, int(port), pool, api_key)
     try:
         # A gentle closed-loop warm-up: it leaves no backlog behind for the measurement.
         warm_up = closed_loop(client, encoded(stream, range(args.warmup)), WARMUP_CLIENTS, math.inf)
@@ -299,6 +301,15 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
+def scoring_key(settings: Settings) -> str:
+    """Create an API key with the score scope in the server's database."""
+    engine = make_engine(settings.db_url)
+    try:
+        return create_key(engine, "latency benchmark", ["score"])[1]
+    finally:
+        engine.dispose()
+
+
 def main() -> int:
     """Prepare if needed, serve, load, report; return 1 if any request failed."""
     warnings.filterwarnings("ignore")
@@ -315,7 +326,8 @@ def main() -> int:
     say(f"load average before the run: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with running_server(settings) as server:
         say(f"server pid {server.process.pid} ready at {server.url}")
-        warm, run, used = run_loop(drive(server.url, stream, args, server.process.pid))
+        api_key = scoring_key(settings)
+        warm, run, used = run_loop(drive(server.url, api_key, stream, args, server.process.pid))
         memory = memory_kib(server.process.pid)
     say(stop_message(server.process.returncode))
     write_marker(settings, stream.last_ms(used) + LAP_GAP_MS, stream.batch)
