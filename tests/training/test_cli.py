@@ -42,9 +42,17 @@ def test_simulate_features_train_promote_serve_and_label(
     orders = pd.read_parquet(tmp_path / "orders.parquet")
     order = order_payload(orders.iloc[-1])
     order["order_id"] = "cli-live-1"
+    created = runner.invoke(app, ["keys", "create", "--name", "shop", "--scopes", "score,labels"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip()
+    assert token.startswith("osk_") and "\n" not in token
+    key_id = created.stderr.split()[1]  # "key <id> (shop): scopes …"
     with running_server(Settings(data_dir=tmp_path)) as server:
         url = server.url
-        decision = httpx.post(f"{url}/v1/orders/score", json=order, timeout=30)
+        anonymous = httpx.post(f"{url}/v1/orders/score", json=order, timeout=30)
+        assert anonymous.status_code == 401
+        headers = {"Authorization": f"Bearer {token}"}
+        decision = httpx.post(f"{url}/v1/orders/score", json=order, headers=headers, timeout=30)
         assert decision.status_code == 200, decision.text
         labels = tmp_path / "labels.csv"
         labels.write_text(
@@ -52,11 +60,18 @@ def test_simulate_features_train_promote_serve_and_label(
             "cli-live-1,fraud,chargeback,2026-12-01T00:00:00+00:00\n"
             "unknown-order,fraud,,\n"
         )
-        result = runner.invoke(app, ["labels", "import", str(labels), "--url", url])
+        command = ["labels", "import", str(labels), "--url", url, "--api-key", token]
+        result = runner.invoke(app, command)
         assert result.exit_code == 1
         assert (
             "1 of 2 labels recorded" in result.output and "row 2 (unknown-order)" in result.output
         )
+        listed = invoke("keys", "list")
+        assert key_id in listed and listed.count(":") >= 4, "created and last used times"
+
+        assert "revoked" in invoke("keys", "revoke", key_id)
+        again = httpx.get(f"{url}/v1/orders/cli-live-1/decision", headers=headers, timeout=30)
+        assert again.status_code == 401, "a revoked key must stop working at once"
 
 
 def test_a_missing_order_log_is_a_clear_error(

@@ -34,12 +34,17 @@ def read_labels(path: Path) -> pd.DataFrame:
 @app.command("import")
 def import_labels(
     path: Path,
+    api_key: Annotated[
+        str,
+        typer.Option(envvar="ORDERSHIELD_API_KEY", help="a key with the labels scope"),
+    ],
     url: Annotated[str, typer.Option(help="the OrderShield service")] = "http://127.0.0.1:8000",
 ) -> None:
     """POST every label of FILE to /v1/labels; rows that fail are listed with the reason."""
     frame = read_labels(path)
     failures: list[str] = []
-    with httpx.Client(base_url=url, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
         for row_number, row in track(
             list(enumerate(frame.to_dict("records"), start=1)),
             description="sending labels",
