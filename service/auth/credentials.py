@@ -51,6 +51,8 @@ def hash_password(password: str) -> str:
 def password_matches(password_hash: str | None, password: str) -> bool:
     """Return whether the password matches (a missing hash costs the same and fails)."""
     try:
-        return _HASHER.verify(password_hash or _unknown_user_hash(), password) and bool(password_hash)
+        return _HASHER.verify(password_hash or _unknown_user_hash(), password) and bool(
+            password_hash
+        )
     except (VerificationError, InvalidHashError):
         return False

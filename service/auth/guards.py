@@ -7,13 +7,13 @@ ship open by accident; the route-by-role test reads the same table.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from service.auth.credentials import same
 from service.auth.keys import key_principal
@@ -121,9 +121,15 @@ def signed_in(*roles: str) -> Guard:
     return _guard(Access("session", roles=allowed), check)
 
 
-def access_of(route: APIRoute) -> Access | None:
-    """Return the access a route's guard declares, if any."""
-    return _find(route.dependant)
+def routes_with_access(app: FastAPI) -> list[tuple[str, str, Access | None]]:
+    """Return (method, path, declared access) of every API route, as the app serves them."""
+    found: list[tuple[str, str, Access | None]] = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            access = _find(route.dependant)
+            found += [(method, str(context.path), access) for method in sorted(route.methods or ())]
+    return found
 
 
 def _find(dependant: Dependant) -> Access | None:
@@ -135,12 +141,4 @@ def _find(dependant: Dependant) -> Access | None:
 
 def unguarded_routes(app: FastAPI) -> list[str]:
     """Return the routes that declare no access (FastAPI's own docs pages are public)."""
-    return [
-        f"{sorted(route.methods or ())} {route.path}"
-        for route in _api_routes(app.routes)
-        if access_of(route) is None
-    ]
-
-
-def _api_routes(routes: Iterable[Any]) -> list[APIRoute]:
-    return [route for route in routes if isinstance(route, APIRoute)]
+    return [f"{method} {path}" for method, path, access in routes_with_access(app) if not access]

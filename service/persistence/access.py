@@ -133,7 +133,7 @@ def insert_session(
 def live_session(engine: Engine, digest: str) -> SignedInSession | None:
     """Return the session with this digest unless it was ended; with its user."""
     query = (
-        select(SESSIONS, *[c.label(f"user_{c.name}") for c in USERS.c])
+        select(SESSIONS, *[c.label(f"account_{c.name}") for c in USERS.c])
         .join(USERS, USERS.c.id == SESSIONS.c.user_id)
         .where(SESSIONS.c.digest == digest, SESSIONS.c.ended_at.is_(None))
     )
@@ -141,7 +141,7 @@ def live_session(engine: Engine, digest: str) -> SignedInSession | None:
         row = connection.execute(query).first()
     if row is None:
         return None
-    user = User(**{c.name: getattr(row, f"user_{c.name}") for c in USERS.c})
+    user = User(**{c.name: getattr(row, f"account_{c.name}") for c in USERS.c})
     return SignedInSession(row.digest, row.csrf_token, row.created_at, row.last_seen_at, user)
 
 
