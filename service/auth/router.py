@@ -76,6 +76,8 @@ async def login(
         await in_thread(access.throttle.failed, username, client)
         return _login_page(request, next_path, 401, "Wrong username or password.")
     await in_thread(access.throttle.succeeded, username)
+    # A fresh session every time, and the one this browser had (if any) ends.
+    await in_thread(access.sessions.end, request.cookies.get(SESSION_COOKIE))
     token = await in_thread(access.sessions.start, identity)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
