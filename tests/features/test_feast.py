@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from features.settings import Settings
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Entity
 from features.state import evaluate, loads
-from features.state_stores import state_store
+from features.state_stores import RedisStates, SqliteStates, state_store
 from features.store import apply, historical_features, materialize, open_store
 from tests.features.eventlog import random_orders
 
@@ -94,34 +95,54 @@ def test_materialize_before_apply_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def _feast_states(store: FeatureStore, entity: Entity, keys: list[str]) -> list[str | None]:
+    return [text for text, _ in _feast_rows(store, entity, keys)]
+
+
+def _feast_rows(
+    store: FeatureStore, entity: Entity, keys: list[str]
+) -> list[tuple[str | None, int | None]]:
+    """Return each key's state text and event time (epoch seconds) as Feast serves them."""
     response = store.get_online_features(
         features=[f"{state_view_name(entity)}:{STATE_FIELD}"],
         entity_rows=[{entity.key: key} for key in keys],
-    ).to_dict()
-    return list(response[STATE_FIELD])
+    ).to_dict(include_event_timestamps=True)
+    return list(zip(response[STATE_FIELD], response[f"{STATE_FIELD}__ts"], strict=True))
 
 
-def test_state_store_reads_what_feast_materialized_in_one_read(
+def test_state_store_reads_and_overwrites_what_feast_materialized(
     settings: Settings, orders: pd.DataFrame
 ) -> None:
     materialize(settings)
     store = open_store(settings)
     order = enrich(orders).iloc[-1]
     keys = {e: str(order[e.key]) for e in ENTITIES}
-    read = state_store(store).read(keys)
+    states = state_store(store)
+    read = states.read(keys)
     assert set(read) == set(ENTITIES)
     for entity, key in keys.items():
         (text,) = _feast_states(store, entity, [key])
         assert read[entity] == loads(text) != {}, entity.name
-    assert state_store(store).read({ENTITIES[0]: "never-seen"}) == {ENTITIES[0]: {}}
+    assert states.read({ENTITIES[0]: "never-seen"}) == {ENTITIES[0]: {}}
+    for state in read.values():
+        state["marker"] = 1
+    states.write(keys, read)
+    for entity, key in keys.items():
+        assert [loads(t) for t in _feast_states(store, entity, [key])] == [read[entity]]
 
 
 def test_feast_serves_what_the_state_store_wrote(settings: Settings) -> None:
     store = open_store(settings)
     states = state_store(store)
+    assert isinstance(states, {"sqlite": SqliteStates, "redis": RedisStates}[settings.online_store])
     keys = {e: f"{e.name}-new" for e in ENTITIES}
-    written = {e: {"marker": [i, e.name]} for i, e in enumerate(ENTITIES)}
-    states.write(keys, written)
+    for version in (1, 2):  # a new row, then one over it
+        written = {e: {"marker": [version, e.name]} for e in ENTITIES}
+        states.write(keys, written)
+        assert states.read(keys) == written
+        for entity, key in keys.items():
+            ((text, event_time),) = _feast_rows(store, entity, [key])
+            assert loads(text) == written[entity]
+            assert event_time is not None
+            assert abs(event_time - time.time()) < 60
+    states.checkpoint()
     assert states.read(keys) == written
-    for entity, key in keys.items():
-        assert [loads(t) for t in _feast_states(store, entity, [key])] == [written[entity]]
