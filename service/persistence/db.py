@@ -191,14 +191,21 @@ def migrate(engine: Engine) -> None:
 
 
 def checkpoint(engine: Engine) -> None:
-    """Copy a SQLite WAL into the database file without blocking anyone (PASSIVE).
+    """Copy a SQLite WAL into the database file, so that the next write starts it over.
 
     Run periodically from the service's background, it keeps the checkpoint's
-    fsyncs out of the commits on the scoring path. Nothing to do on PostgreSQL.
+    fsyncs out of the commits on the scoring path. A PASSIVE checkpoint blocks
+    no one, but alongside a stream of writes it never copies every frame, and
+    the WAL only restarts after one that did: so the bulk is copied alongside
+    the writes and the last few frames with the in-process writer queue held.
+    Nothing to do on PostgreSQL.
     """
     if _is_sqlite(engine):
+        queue, _ = _writers(engine)
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            with queue:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def ping(engine: Engine) -> bool:

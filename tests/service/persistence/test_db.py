@@ -13,12 +13,15 @@ from sqlalchemy import Engine, inspect, text
 from service.persistence import (
     DatabaseUnavailable,
     UnsupportedDatabase,
+    checkpoint,
     decision_by_order,
     make_engine,
     migrate,
     ping,
+    save_decision,
 )
 from service.persistence.tables import Base
+from tests.service.persistence.samples import sample_decision
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nothing"
 
@@ -100,3 +103,24 @@ def test_an_unopenable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
     assert ping(engine) is False
     with pytest.raises(DatabaseUnavailable, match="unable to open"):
         migrate(engine)
+
+
+def frames_after(tmp_path: Path, name: str, checkpoint_between: bool) -> int:
+    """Return the WAL's frames after 30 writes, a checkpoint (or not) and one more write."""
+    engine = make_engine(f"sqlite:///{tmp_path / name}")
+    migrate(engine)
+    for number in range(30):
+        save_decision(engine, sample_decision(f"wal-{number}"), open_case=False)
+    if checkpoint_between:
+        checkpoint(engine)
+    save_decision(engine, sample_decision("wal-next"), open_case=False)
+    with engine.connect() as connection:
+        frames = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
+    engine.dispose()
+    return int(frames)
+
+
+def test_after_a_checkpoint_the_next_write_starts_the_wal_over(tmp_path: Path) -> None:
+    restarted = frames_after(tmp_path, "checkpointed.db", checkpoint_between=True)
+    grown = frames_after(tmp_path, "plain.db", checkpoint_between=False)
+    assert restarted < grown / 10, (restarted, grown)
