@@ -86,3 +86,23 @@ def test_train_with_data_needs_a_mapping(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "x.csv")])
     assert result.exit_code != 0 and "--mapping" in result.output
+
+
+def test_users_are_created_listed_and_disabled_from_the_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    create = ["users", "create", "--username", "ann", "--role", "reviewer"]
+    prompted = runner.invoke(app, create, input="a long password\na long password\n")
+    assert prompted.exit_code == 0 and "created ann (reviewer)" in prompted.output
+    again = runner.invoke(app, [*create, "--password-stdin"], input="another long one\n")
+    assert again.exit_code == 1 and "taken" in again.output
+    short = ["users", "create", "--username", "bo", "--role", "legal", "--password-stdin"]
+    refused = runner.invoke(app, short, input="short\n")
+    assert refused.exit_code == 1 and "12 characters" in refused.output
+    wrong_role = ["users", "create", "--username", "cy", "--role", "owner", "--password-stdin"]
+    assert "role must be one of" in runner.invoke(app, wrong_role, input="long enough pw\n").output
+    assert "ann" in invoke("users", "list") and "bo" not in invoke("users", "list")
+    assert "disabled ann" in invoke("users", "disable", "ann")
+    assert runner.invoke(app, ["users", "disable", "nobody"]).exit_code == 1

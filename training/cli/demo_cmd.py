@@ -109,10 +109,7 @@ def print_access(
         f"  curl -H 'Authorization: Bearer {api_key}' {url}/v1/orders/{reviewed['order_id']}"
     )
     console.print(f"an order to open after signing in: {url}/orders/{reviewed['order_id']}")
-    console.print(
-        f"API docs: {url}/docs; data under {settings.data_dir}; the server stops with the demo "
-        "unless you pass --keep-serving"
-    )
+    console.print(f"API docs: {url}/docs; data under {settings.data_dir}")
 
 
 def run_demo(orders: int, seed: int, keep_serving: bool) -> None:
@@ -159,7 +156,9 @@ def run_demo(orders: int, seed: int, keep_serving: bool) -> None:
         decisions = replay(server.url, api_key, split.live)
         print_decisions(decisions)
         print_access(server.url, api_key, passwords, decisions, settings)
-        if keep_serving:
+        if not keep_serving:
+            console.print("the server stops now; `ordershield demo --keep-serving` keeps it up")
+        else:
             console.print("serving until Ctrl-C")
             try:
                 while True:
