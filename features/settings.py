@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     )
     session_idle_seconds: float = Field(1800.0, gt=0, description="idle time that ends a session")
     session_max_seconds: float = Field(43_200.0, gt=0, description="longest life of a session")
+    cookie_secure: bool | None = Field(
+        None, description="mark session cookies Secure; default: when the request came over HTTPS"
+    )
     login_max_failures: int = Field(5, ge=1, description="failed sign-ins that lock a username")
     login_lockout_seconds: float = Field(
         900.0, gt=0, description="window of counted failures, and length of the lock"

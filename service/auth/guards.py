@@ -112,7 +112,8 @@ def signed_in(*roles: str) -> Guard:
         sessions = (await runtime(request)).access.sessions
         principal = await in_thread(sessions.principal, request.cookies.get(SESSION_COOKIE))
         if principal is None:
-            raise SignInRequired(request.url.path)
+            raise SignInRequired(_back_here(request))
+        request.state.principal = principal  # the refusal page shows who is signed in
         if principal.role not in allowed:
             raise PageForbidden(f"the role {principal.role} may not open this page")
         if request.method not in SAFE_METHODS:
@@ -124,6 +125,14 @@ def signed_in(*roles: str) -> Guard:
         return principal
 
     return _guard(Access("session", roles=allowed), check)
+
+
+def _back_here(request: Request) -> str:
+    """Return where to come back after signing in: this page, or the start for a form's target."""
+    if request.method not in SAFE_METHODS:
+        return "/"
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
 
 
 def routes_with_access(app: FastAPI) -> list[tuple[str, str, Access | None]]:
@@ -145,5 +154,13 @@ def _find(dependant: Dependant) -> Access | None:
 
 
 def unguarded_routes(app: FastAPI) -> list[str]:
-    """Return the routes that declare no access (FastAPI's own docs pages are public)."""
-    return [f"{method} {path}" for method, path, access in routes_with_access(app) if not access]
+    """Return the routes that declare no access: API routes without a guard, and anything
+    else (mounts, websockets, plain routes) but FastAPI's own docs pages."""
+    docs = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    others = [
+        f"{type(context.original_route).__name__} {context.path}"
+        for context in iter_route_contexts(app.routes)
+        if not isinstance(context.original_route, APIRoute) and context.path not in docs
+    ]
+    unguarded = [f"{m} {p}" for m, p, access in routes_with_access(app) if access is None]
+    return unguarded + others

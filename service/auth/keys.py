@@ -42,6 +42,10 @@ def create_key(
         raise InvalidKey(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(wanted)}")
     if role not in ROLES:
         raise InvalidKey(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    if "score" in wanted and role != KEY_ROLE_DEFAULT:
+        # The scoring answer is the decision on the order the client itself sent, whole;
+        # only the order system's role gets it.
+        raise InvalidKey(f"the score scope goes with the {KEY_ROLE_DEFAULT} role only")
     if not name.strip():
         raise InvalidKey("a key needs a name")
     key = ApiKey(

@@ -18,9 +18,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from service.auth.attributes import ATTRIBUTES
-from service.auth.roles import ROLES
+from service.auth.roles import KEY_ROLE_DEFAULT, ROLES
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.yaml")
+# What `POST /v1/orders/score` answers the order system with: keys with the `score`
+# scope have the service role, and the policy must let that role see all of it.
+SCORING_ANSWER = (
+    "decision.score",
+    "decision.tier",
+    "decision.action",
+    "decision.stock",
+    "decision.reasons",
+    "decision.model",
+    "decision.decided_at",
+)
 Visibility = Literal["visible", "masked", "hidden"]
 VISIBILITIES: tuple[Visibility, ...] = ("visible", "masked", "hidden")
 
@@ -73,6 +84,12 @@ def load_policy(path: Path | None = None) -> MaskingPolicy:
         resolved, role_problems = _resolve(role, rules)
         table[role] = resolved
         problems += role_problems
+    service = table.get(KEY_ROLE_DEFAULT, {})
+    problems += [
+        f"roles.{KEY_ROLE_DEFAULT}: must see {a}, which the scoring answer shows"
+        for a in SCORING_ANSWER
+        if service and service[a] != "visible"
+    ]
     if problems:
         raise PolicyError(f"masking policy {path}: " + "; ".join(problems))
     return MaskingPolicy(str(path), table)

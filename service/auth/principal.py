@@ -19,5 +19,5 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Return how the audit log names this caller."""
-        return f"{self.kind}:{self.name}"
+        """Return how the audit log names this caller (key names need not be unique; ids are)."""
+        return f"key:{self.id} ({self.name})" if self.kind == "key" else f"user:{self.name}"

@@ -8,6 +8,7 @@ HttpOnly, SameSite=Lax, and Secure whenever the page is served over HTTPS.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,9 +27,18 @@ LOGIN_CSRF_COOKIE = "ordershield_login_csrf"
 
 def _safe_next(next_path: str | None) -> str:
     """Return a local path to go to after signing in (never another site)."""
-    if next_path and next_path.startswith("/") and not next_path.startswith("//"):
-        return next_path
-    return "/"
+    if not next_path or not next_path.startswith("/") or next_path.startswith("//"):
+        return "/"
+    if "\\" in next_path or not next_path.isprintable() or " " in next_path:
+        return "/"
+    parts = urlsplit(next_path)
+    return "/" if parts.scheme or parts.netloc else next_path
+
+
+def _secure(request: Request) -> bool:
+    """Return whether cookies must be Secure: as configured, else when the page came over HTTPS."""
+    configured: bool | None = request.state.runtime.settings.cookie_secure
+    return request.url.scheme == "https" if configured is None else configured
 
 
 def _login_page(request: Request, next_path: str, status: int = 200, error: str = "") -> Response:
@@ -39,7 +49,7 @@ def _login_page(request: Request, next_path: str, status: int = 200, error: str 
         token,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
         path="/login",
     )
     return response
@@ -65,15 +75,14 @@ async def login(
     if not same(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         return _login_page(request, next_path, 403, "The form expired; please sign in again.")
     access = runtime.access
-    locked = await in_thread(access.throttle.locked_for, username)
+    client = request.client.host if request.client else None
+    locked = await in_thread(access.throttle.attempt, username, client)
     if locked is not None:
         minutes = max(1, round(locked.total_seconds() / 60))
         message = f"Too many failed sign-ins; try again in {minutes} minute(s)."
         return _login_page(request, next_path, 429, message)
     identity = await in_thread(access.identities.authenticate, username, password)
-    client = request.client.host if request.client else None
     if identity is None:
-        await in_thread(access.throttle.failed, username, client)
         return _login_page(request, next_path, 401, "Wrong username or password.")
     await in_thread(access.throttle.succeeded, username)
     # A fresh session every time, and the one this browser had (if any) ends.
@@ -86,7 +95,7 @@ async def login(
         max_age=int(access.sessions.lifetime.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response

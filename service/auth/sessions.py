@@ -16,6 +16,7 @@ from service.auth.principal import Principal
 from service.persistence.access import end_sessions, insert_session, live_session, touch_session
 
 SESSION_COOKIE = "ordershield_session"
+# The last use is written at most this often (and at least four times per idle limit).
 TOUCH_RESOLUTION = timedelta(minutes=1)
 
 
@@ -26,6 +27,7 @@ class Sessions:
         self._engine = engine
         self.idle = idle
         self.lifetime = lifetime
+        self._touch_every = min(TOUCH_RESOLUTION, idle / 4)
 
     def start(self, identity: Identity) -> str:
         """Open a session for this identity; return its cookie value."""
@@ -46,7 +48,7 @@ class Sessions:
         if now - found.last_seen_at > self.idle or now - found.created_at > self.lifetime:
             end_sessions(self._engine, now, digest=found.digest)
             return None
-        if now - found.last_seen_at >= TOUCH_RESOLUTION:
+        if now - found.last_seen_at >= self._touch_every:
             touch_session(self._engine, found.digest, now)
         user = found.user
         return Principal("user", user.id, user.username, user.role, csrf_token=found.csrf_token)

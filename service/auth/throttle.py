@@ -1,8 +1,12 @@
-"""Lockout after repeated failed sign-ins, counted per username in the database.
+"""Lockout after repeated failed sign-ins, counted in the database.
 
-Counting in the database holds across processes and restarts. While a
-username is locked, its attempts are refused without checking the password
-and without counting, so an attacker cannot extend the lock forever.
+Every attempt is counted as a failure before its password is checked, and
+forgotten when it succeeds: so parallel guesses see each other and cannot
+slip past the limit together. Counting in the database holds across processes
+and restarts. While a username is locked, its attempts are refused without
+checking the password and are not counted, so the lock cannot be extended
+forever. A client address gets `CLIENT_FACTOR` times a username's allowance,
+which slows one password tried across many usernames.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from service.persistence.access import (
-    clear_login_failures,
+    forget_login_failures,
     login_failures_since,
     record_login_failure,
 )
+
+CLIENT_FACTOR = 4
 
 
 class LoginThrottle:
@@ -26,18 +32,30 @@ class LoginThrottle:
         self.max_failures = max_failures
         self.window = window
 
-    def locked_for(self, username: str) -> timedelta | None:
-        """Return how much longer the username stays locked, or None."""
+    def attempt(self, username: str, client: str | None) -> timedelta | None:
+        """Count a sign-in attempt; return how long it must wait instead, if locked."""
         now = datetime.now(UTC)
-        count, last = login_failures_since(self._engine, username, now - self.window)
-        if count < self.max_failures or last is None:
+        since = now - self.window
+        forget_login_failures(self._engine, before=since)
+        attempt_id = record_login_failure(self._engine, username, client, now)
+        by_user, _ = login_failures_since(self._engine, since, username=username)
+        by_client = 0
+        if client is not None:
+            by_client, _ = login_failures_since(self._engine, since, client=client)
+        if by_user <= self.max_failures and by_client <= self.max_failures * CLIENT_FACTOR:
             return None
-        return last + self.window - now
+        forget_login_failures(self._engine, ids=(attempt_id,))
+        return self._wait(username, client, since, now)
 
-    def failed(self, username: str, client: str | None) -> None:
-        """Count a failed sign-in."""
-        record_login_failure(self._engine, username, client, datetime.now(UTC))
+    def _wait(self, username: str, client: str | None, since: datetime, now: datetime) -> timedelta:
+        """Return the time until the newest counted failure leaves the window (the lock is over)."""
+        _, last_user = login_failures_since(self._engine, since, username=username)
+        last_client = None
+        if client is not None:
+            _, last_client = login_failures_since(self._engine, since, client=client)
+        last = max((t for t in (last_user, last_client) if t is not None), default=now)
+        return max(last + self.window - now, timedelta(seconds=1))
 
     def succeeded(self, username: str) -> None:
-        """Start counting afresh after a successful sign-in."""
-        clear_login_failures(self._engine, username)
+        """Forget the username's failures, this attempt's included."""
+        forget_login_failures(self._engine, username=username)

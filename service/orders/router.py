@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from service.auth.guards import key_with_scope
 from service.auth.principal import Principal
@@ -19,6 +19,9 @@ Reader = Annotated[Principal, Depends(key_with_scope("orders:read"))]
 
 
 @router.get("/{order_id}", response_model=OrderView)
-async def get_order(order_id: str, reader: Reader, runtime: RuntimeDep) -> OrderView:
+async def get_order(
+    order_id: str, reader: Reader, runtime: RuntimeDep, response: Response
+) -> OrderView:
     """Return the order and its decision as the key's role may see them."""
+    response.headers["Cache-Control"] = "no-store"  # it may hold personal data
     return await in_thread(order_view, runtime.access, reader, order_id)

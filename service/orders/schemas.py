@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 class OrderView(BaseModel):
     """The attributes of an order and its decision that the caller's role may see."""
 
-    order_id: str
+    order_id: str | None = Field(description="the order id, unless the role may not see it")
     role: str = Field(description="the role the attributes were masked for")
     order: dict[str, Any] = Field(description="shown order attributes, nested as sent")
     decision: dict[str, Any] = Field(description="shown decision attributes")

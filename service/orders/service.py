@@ -77,7 +77,7 @@ def order_view(access: AccessControl, principal: Principal, order_id: str) -> Or
     shown = show_order(access, principal, order_id, "api")
     nested = shown.nested()
     return OrderView(
-        order_id=order_id,
+        order_id=shown.values.get("order_id"),
         role=principal.role,
         order={k: v for k, v in nested.items() if k != "decision"},
         decision=nested.get("decision", {}),

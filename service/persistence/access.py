@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.persistence.db import translate_errors, writing
@@ -167,30 +167,51 @@ def end_sessions(
 
 
 @translate_errors
-def record_login_failure(engine: Engine, username: str, client: str | None, at: datetime) -> None:
-    """Count one failed sign-in."""
+def record_login_failure(engine: Engine, username: str, client: str | None, at: datetime) -> int:
+    """Count one sign-in as failed (until it succeeds); return its id."""
     with writing(engine) as connection:
-        connection.execute(insert(FAILURES).values(username=username, client=client, at=at))
+        inserted = connection.execute(
+            insert(FAILURES)
+            .values(username=username, client=client, at=at)
+            .returning(FAILURES.c.id)
+        )
+        return int(inserted.scalar_one())
 
 
 @translate_errors
 def login_failures_since(
-    engine: Engine, username: str, since: datetime
+    engine: Engine, since: datetime, username: str | None = None, client: str | None = None
 ) -> tuple[int, datetime | None]:
-    """Return how many sign-ins of this username failed since `since`, and the last one's time."""
-    query = select(func.count(), func.max(FAILURES.c.at)).where(
-        FAILURES.c.username == username, FAILURES.c.at >= since
-    )
+    """Return how many sign-ins of a username (or a client) failed since `since`, and the last."""
+    query = select(func.count(), func.max(FAILURES.c.at)).where(FAILURES.c.at >= since)
+    if username is not None:
+        query = query.where(FAILURES.c.username == username)
+    if client is not None:
+        query = query.where(FAILURES.c.client == client)
     with engine.connect() as connection:
         count, last = connection.execute(query).one()
     return int(count), last
 
 
 @translate_errors
-def clear_login_failures(engine: Engine, username: str) -> None:
-    """Forget a username's failed sign-ins after a successful one."""
+def forget_login_failures(
+    engine: Engine,
+    username: str | None = None,
+    ids: tuple[int, ...] = (),
+    before: datetime | None = None,
+) -> None:
+    """Forget a username's failures, some failures by id, or every failure older than `before`."""
+    conditions = []
+    if username is not None:
+        conditions.append(FAILURES.c.username == username)
+    if ids:
+        conditions.append(FAILURES.c.id.in_(ids))
+    if before is not None:
+        conditions.append(FAILURES.c.at < before)
+    if not conditions:
+        return
     with writing(engine) as connection:
-        connection.execute(delete(FAILURES).where(FAILURES.c.username == username))
+        connection.execute(delete(FAILURES).where(or_(*conditions)))
 
 
 @translate_errors

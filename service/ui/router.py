@@ -55,7 +55,8 @@ async def order(
 ) -> Response:
     """Show an order and its decision as the person's role may see them."""
     shown = await in_thread(show_order, runtime.access, principal, order_id, "page")
-    return page(request, "order.html", order_id=order_id, shown=shown, attributes=ATTRIBUTES)
+    shown_id = shown.values.get("order_id") or "(id hidden)"
+    return page(request, "order.html", order_id=shown_id, shown=shown, attributes=ATTRIBUTES)
 
 
 @router.get("/audit/personal-data")

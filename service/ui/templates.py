@@ -19,8 +19,11 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     """Render a page; every page gets the signed-in person, if any."""
     context.setdefault("principal", getattr(request.state, "principal", None))
     response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
-    # Pages may show personal data: keep them out of shared and browser caches.
+    # Pages may show personal data: keep them out of shared and browser caches, and out
+    # of other sites' frames (no clickjacking of the sign-out or later review forms).
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
     return response
 
 

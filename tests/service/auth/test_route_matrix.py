@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi import Request
+from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 
 from features.settings import Settings
@@ -101,7 +103,11 @@ def test_the_app_names_a_route_without_a_guard(settings: Settings) -> None:
     def forgotten() -> dict[str, str]:
         return {}
 
-    assert unguarded_routes(app) == ["GET /v1/forgotten"]
+    async def plain(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    app.add_route("/plain", plain)
+    assert unguarded_routes(app) == ["GET /v1/forgotten", "Route /plain"]
 
 
 def outcome(answer: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,8 +26,9 @@ def people(settings: Settings) -> Settings:
     return settings
 
 
-def client_for(settings: Settings, **changes: object) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update=changes)))
+def client_for(settings: Settings, address: str = "testclient", **changes: object) -> TestClient:
+    """Return a client of an app with changed settings, calling from `address`."""
+    return TestClient(create_app(settings.model_copy(update=changes)), client=(address, 50000))
 
 
 @pytest.fixture()
@@ -79,12 +81,6 @@ def test_sign_in_without_the_forms_csrf_token_is_refused(browser: TestClient) ->
     assert "ordershield_session" not in browser.cookies
 
 
-def test_a_redirect_after_sign_in_stays_on_this_site(browser: TestClient) -> None:
-    token = csrf_token(browser.get("/login").text)
-    form = {"username": "admin", "password": PASSWORD, "csrf_token": token, "next": "//evil.test"}
-    assert browser.post("/login", data=form, follow_redirects=False).headers["location"] == "/"
-
-
 def test_logout_needs_the_sessions_csrf_token_and_ends_the_session(browser: TestClient) -> None:
     token = sign_in(browser, "reviewer")
     forged = browser.post("/logout", data={"csrf_token": "x"}, follow_redirects=False)
@@ -98,11 +94,13 @@ def test_logout_needs_the_sessions_csrf_token_and_ends_the_session(browser: Test
 
 
 @pytest.mark.parametrize("limit", ["session_idle_seconds", "session_max_seconds"])
-def test_a_session_expires(people: Settings, limit: str) -> None:
+def test_a_session_expires_on_the_server(people: Settings, limit: str) -> None:
     with client_for(people, **{limit: 1.0}) as client:
         sign_in(client, "logistics")
         assert client.get("/", follow_redirects=False).status_code == 200
+        cookie = client.cookies["ordershield_session"]
         time.sleep(1.2)
+        client.cookies.set("ordershield_session", cookie)  # a browser that kept it
         assert client.get("/", follow_redirects=False).status_code == 303
 
 
@@ -164,5 +162,78 @@ def test_keys_need_known_scopes_and_roles(people: Settings) -> None:
     with pytest.raises(InvalidKey, match="scopes"):
         create_key(engine, "x", ["everything"])
     with pytest.raises(InvalidKey, match="role"):
-        create_key(engine, "x", ["score"], "owner")
+        create_key(engine, "x", ["orders:read"], "owner")
+    with pytest.raises(InvalidKey, match="score scope goes with the service role"):
+        create_key(engine, "x", ["score", "orders:read"], "logistics")
     engine.dispose()
+
+
+def test_parallel_guesses_cannot_pass_the_lockout_together(people: Settings) -> None:
+    settings = {"login_max_failures": 3, "login_lockout_seconds": 30.0}
+    with client_for(people, "192.0.2.11", **settings) as client:
+        token = csrf_token(client.get("/login").text)
+        form = {"username": "reviewer", "password": "guess", "csrf_token": token}
+
+        # Each answer sets a new form token in the jar: send the one the form carries.
+        cookie = {"cookie": f"ordershield_login_csrf={token}"}
+
+        def guess(_: int) -> int:
+            answer = client.post("/login", data=form, headers=cookie, follow_redirects=False)
+            return answer.status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(guess, range(24)))
+        assert answers.count(401) <= 3 and answers.count(429) >= 21, sorted(answers)
+
+
+def test_one_client_trying_many_usernames_is_slowed(people: Settings) -> None:
+    settings = {"login_max_failures": 2, "login_lockout_seconds": 30.0}
+    with client_for(people, "192.0.2.10", **settings) as client:
+        answers = [attempt(client, f"sprayed-{n}", "Summer2026!") for n in range(10)]
+        assert answers[:8] == [401] * 8 and answers[8:] == [429, 429], answers
+        assert attempt(client, "admin", PASSWORD) == 429, "the client as a whole waits"
+
+
+@pytest.mark.parametrize(
+    ("next_path", "lands"),
+    [
+        ("/audit/personal-data?order_id=x", "/audit/personal-data?order_id=x"),
+        ("//evil.test", "/"),
+        ("/\\evil.test", "/"),
+        ("https://evil.test/", "/"),
+        ("/\t/evil.test", "/"),
+    ],
+)
+def test_a_redirect_after_sign_in_stays_on_this_site(
+    browser: TestClient, next_path: str, lands: str
+) -> None:
+    token = csrf_token(browser.get("/login").text)
+    form = {"username": "admin", "password": PASSWORD, "csrf_token": token, "next": next_path}
+    assert browser.post("/login", data=form, follow_redirects=False).headers["location"] == lands
+
+
+def test_signing_in_comes_back_to_the_page_and_its_query(browser: TestClient) -> None:
+    answer = browser.get("/audit/personal-data?order_id=o-1", follow_redirects=False)
+    assert answer.headers["location"] == "/login?next=/audit/personal-data%3Forder_id%3Do-1"
+
+
+def test_pages_refuse_to_be_framed_or_cached(browser: TestClient) -> None:
+    sign_in(browser, "reviewer")
+    headers = browser.get("/").headers
+    assert (
+        headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in (headers["content-security-policy"])
+    )
+    assert headers["cache-control"] == "no-store"
+    refused = browser.get("/audit/personal-data")
+    assert refused.status_code == 403 and "reviewer (reviewer)" in refused.text
+
+
+def test_cookies_can_be_forced_secure_behind_a_proxy(people: Settings) -> None:
+    with client_for(people, cookie_secure=True) as client:
+        token = csrf_token(client.get("/login").text)
+        form = {"username": "legal", "password": PASSWORD, "csrf_token": token}
+        assert (
+            "Secure"
+            in client.post("/login", data=form, follow_redirects=False).headers["set-cookie"]
+        )
