@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from service.scoring.schemas import Identifier
+from service.scoring.schemas import OrderId
 
 
 class LabelIn(BaseModel):
     """A confirmed outcome of an order: fraud (chargeback, non-payment, ...) or legitimate."""
 
-    order_id: Identifier
+    order_id: OrderId
     label: Literal["fraud", "legit"]
     reason: str | None = Field(
         None, max_length=64, description="fraud scenario or chargeback reason"

@@ -14,6 +14,8 @@ from features.columns import moment_ms
 from service.scoring.currencies import ISO_4217
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+=-]+$")]
+# No "/": an order id is a path segment of /v1/orders/{order_id}/… and of the order page.
+OrderId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+=-]+$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 ShortText = Annotated[str, Field(max_length=256)]
 
@@ -80,7 +82,7 @@ class Item(Strict):
 class Order(Strict):
     """An order at creation, as the order system knows it."""
 
-    order_id: Identifier
+    order_id: OrderId
     created_at: AwareDatetime | None = Field(
         None, description="default: when OrderShield receives it"
     )

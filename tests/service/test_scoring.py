@@ -205,6 +205,7 @@ def _with(order: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         (lambda o: _with(o, "ip", "999.1.1.1"), "ip"),
         (lambda o: _with(o, "created_at", "2026-01-01T10:00:00"), "created_at"),
         (lambda o: _with(o, "order_id", ""), "order_id"),
+        (lambda o: _with(o, "order_id", "shop/1"), "order_id"),
     ],
 )
 def test_bad_orders_get_422_naming_the_field_and_write_nothing(
