@@ -121,7 +121,6 @@ def signed_in(*roles: str) -> Guard:
             given = form.get("csrf_token")
             if not isinstance(given, str) or not same(given, principal.csrf_token or ""):
                 raise PageForbidden("the form's CSRF token is missing or wrong; reload the page")
-        request.state.principal = principal
         return principal
 
     return _guard(Access("session", roles=allowed), check)

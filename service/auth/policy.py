@@ -116,18 +116,18 @@ def _specificity(pattern: str) -> int:
 
 
 def _resolve(role: str, rules: _RoleRules) -> tuple[dict[str, Visibility], list[str]]:
-    problems: list[str] = []
-    for visibility in VISIBILITIES:
-        for pattern in getattr(rules, visibility):
-            if not any(_matches(pattern, a) for a in ATTRIBUTES):
-                problems.append(f"roles.{role}.{visibility}: {pattern!r} names no attribute")
+    listed = [(pattern, v) for v in VISIBILITIES for pattern in getattr(rules, v)]
+    problems = [
+        f"roles.{role}.{visibility}: {pattern!r} names no attribute"
+        for pattern, visibility in listed
+        if not any(_matches(pattern, a) for a in ATTRIBUTES)
+    ]
     resolved: dict[str, Visibility] = {}
     for attribute, spec in ATTRIBUTES.items():
         best: dict[int, set[Visibility]] = {}
-        for visibility in VISIBILITIES:
-            for pattern in getattr(rules, visibility):
-                if _matches(pattern, attribute):
-                    best.setdefault(_specificity(pattern), set()).add(visibility)
+        for pattern, visibility in listed:
+            if _matches(pattern, attribute):
+                best.setdefault(_specificity(pattern), set()).add(visibility)
         chosen: Visibility = "hidden"
         if best:
             winners = best[max(best)]

@@ -5,12 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import InvalidRecord
-from service.persistence.records import ApiKey, PersonalDataView, SignedInSession, User
+from service.persistence.records import (
+    ApiKey,
+    PersonalDataView,
+    SignedInSession,
+    User,
+    from_row,
+)
 from service.persistence.tables import (
     ApiKeyRow,
     LoginFailureRow,
@@ -25,14 +31,8 @@ SESSIONS = cast(Table, SessionRow.__table__)
 FAILURES = cast(Table, LoginFailureRow.__table__)
 VIEWS = cast(Table, PersonalDataViewRow.__table__)
 KEY_FIELDS = [c for c in KEYS.c if c.name != "digest"]
-
-
-def _key(row: Any) -> ApiKey:
-    return ApiKey(**{c.name: getattr(row, c.name) for c in KEY_FIELDS})
-
-
-def _user(row: Any) -> User:
-    return User(**{c.name: getattr(row, c.name) for c in USERS.c})
+# Built once: every API call looks its key up.
+KEY_BY_DIGEST = select(*KEY_FIELDS).where(KEYS.c.digest == bindparam("digest"))
 
 
 @translate_errors
@@ -46,8 +46,8 @@ def insert_api_key(engine: Engine, key: ApiKey, digest: str) -> None:
 def api_key_by_digest(engine: Engine, digest: str) -> ApiKey | None:
     """Return the key whose token has this digest, revoked or not."""
     with engine.connect() as connection:
-        row = connection.execute(select(*KEY_FIELDS).where(KEYS.c.digest == digest)).first()
-    return None if row is None else _key(row)
+        row = connection.execute(KEY_BY_DIGEST, {"digest": digest}).first()
+    return None if row is None else from_row(ApiKey, row)
 
 
 @translate_errors
@@ -55,7 +55,7 @@ def api_keys(engine: Engine) -> list[ApiKey]:
     """Return every key, oldest first."""
     with engine.connect() as connection:
         rows = connection.execute(select(*KEY_FIELDS).order_by(KEYS.c.created_at, KEYS.c.id))
-        return [_key(row) for row in rows]
+        return [from_row(ApiKey, row) for row in rows]
 
 
 @translate_errors
@@ -92,14 +92,15 @@ def user_by_username(engine: Engine, username: str) -> User | None:
     """Return the user with this username."""
     with engine.connect() as connection:
         row = connection.execute(select(USERS).where(USERS.c.username == username)).first()
-    return None if row is None else _user(row)
+    return None if row is None else from_row(User, row)
 
 
 @translate_errors
 def users(engine: Engine) -> list[User]:
     """Return every user by username."""
     with engine.connect() as connection:
-        return [_user(row) for row in connection.execute(select(USERS).order_by(USERS.c.username))]
+        rows = connection.execute(select(USERS).order_by(USERS.c.username))
+        return [from_row(User, row) for row in rows]
 
 
 @translate_errors
@@ -231,4 +232,4 @@ def personal_data_views(
         query = query.where(VIEWS.c.record_id == record_id)
     with engine.connect() as connection:
         rows = connection.execute(query)
-        return [PersonalDataView(**{c.name: getattr(row, c.name) for c in VIEWS.c}) for row in rows]
+        return [from_row(PersonalDataView, row) for row in rows]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 CaseStatus = Literal["open", "approved", "rejected"]
 LabelValue = Literal["fraud", "legit"]
 LabelSource = Literal["api", "file", "review"]
 PaymentStatus = Literal["declined", "authorized"]
+T = TypeVar("T")
+
+
+def from_row(kind: type[T], row: object) -> T:
+    """Return the record `kind` built from the row's attributes of the same names."""
+    names = (field.name for field in dataclasses.fields(kind))  # type: ignore[arg-type]
+    return kind(**{name: getattr(row, name) for name in names})
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from uuid import uuid4
 
 from sqlalchemy import Engine, bindparam, insert, select, update
@@ -29,6 +29,7 @@ from service.persistence.records import (
     PaymentOutcome,
     PaymentStatus,
     ReviewCase,
+    from_row,
 )
 from service.persistence.tables import (
     DecisionRow,
@@ -37,13 +38,6 @@ from service.persistence.tables import (
     PaymentOutcomeRow,
     ReviewCaseRow,
 )
-
-T = TypeVar("T")
-
-
-def _record(kind: type[T], row: object) -> T:
-    names = (field.name for field in dataclasses.fields(kind))  # type: ignore[arg-type]
-    return kind(**{name: getattr(row, name) for name in names})
 
 
 def _now() -> datetime:
@@ -111,7 +105,7 @@ def decision_by_order(engine: Engine, order_id: str) -> DecisionRecord | None:
     """Return the stored decision of an order, or None."""
     with engine.connect() as connection:
         row = connection.execute(DECISION_BY_ORDER, {"order_id": order_id}).first()
-        return None if row is None else _record(DecisionRecord, row)
+        return None if row is None else from_row(DecisionRecord, row)
 
 
 @translate_errors
@@ -127,7 +121,7 @@ def verify_chain(engine: Engine) -> int | None:
             select(DecisionRow).order_by(DecisionRow.seq).execution_options(yield_per=500)
         )
         for row in rows:
-            fields = dataclasses.asdict(_record(DecisionRecord, row))
+            fields = dataclasses.asdict(from_row(DecisionRecord, row))
             if row.prev_hash != expected_prev or link_hash(fields) != row.hash:
                 return row.seq
             expected_prev = row.hash
@@ -139,7 +133,7 @@ def case_for_order(engine: Engine, order_id: str) -> ReviewCase | None:
     """Return the review case of an order, or None."""
     with Session(engine) as session:
         row = session.scalars(select(ReviewCaseRow).filter_by(order_id=order_id)).first()
-        return None if row is None else _record(ReviewCase, row)
+        return None if row is None else from_row(ReviewCase, row)
 
 
 @translate_errors
@@ -152,7 +146,7 @@ def open_cases(engine: Engine, limit: int = 100) -> list[ReviewCase]:
             .order_by(ReviewCaseRow.opened_at, ReviewCaseRow.id)
             .limit(limit)
         )
-        return [_record(ReviewCase, row) for row in rows]
+        return [from_row(ReviewCase, row) for row in rows]
 
 
 @translate_errors
@@ -174,7 +168,7 @@ def close_case(
             raise NotFound(f"no review case {case_id}")
         if closed is None:
             raise CaseClosed(f"review case {case_id} is already {row.status}")
-        return _record(ReviewCase, row)
+        return from_row(ReviewCase, row)
 
 
 @translate_errors
@@ -207,7 +201,7 @@ def labels_for_order(engine: Engine, order_id: str) -> list[Label]:
         rows = session.scalars(
             select(LabelRow).filter_by(order_id=order_id).order_by(LabelRow.known_at, LabelRow.id)
         )
-        return [_record(Label, row) for row in rows]
+        return [from_row(Label, row) for row in rows]
 
 
 @translate_errors
@@ -231,7 +225,7 @@ def payment_outcomes_for_order(engine: Engine, order_id: str) -> list[PaymentOut
             .filter_by(order_id=order_id)
             .order_by(PaymentOutcomeRow.known_at, PaymentOutcomeRow.id)
         )
-        return [_record(PaymentOutcome, row) for row in rows]
+        return [from_row(PaymentOutcome, row) for row in rows]
 
 
 @translate_errors

@@ -106,3 +106,11 @@ def test_users_are_created_listed_and_disabled_from_the_shell(
     assert "ann" in invoke("users", "list") and "bo" not in invoke("users", "list")
     assert "disabled ann" in invoke("users", "disable", "ann")
     assert runner.invoke(app, ["users", "disable", "nobody"]).exit_code == 1
+
+
+def test_the_demo_creates_every_role_and_scope_the_service_knows() -> None:
+    from service.auth.roles import PERSON_ROLES, SCOPES
+    from training.cli.demo_cmd import ALL_SCOPES, DEMO_ROLES
+
+    assert DEMO_ROLES == PERSON_ROLES
+    assert ALL_SCOPES.split(",") == list(SCOPES)

@@ -20,6 +20,8 @@ from training.cli.server import ServerError, running_server, server_env
 from training.demo import split_for_demo
 from training.payloads import order_payload
 
+# The service's person roles and key scopes: the command line may not import the
+# service, so a test keeps these equal to `service.auth.roles`.
 DEMO_ROLES = ("reviewer", "senior_reviewer", "legal", "logistics", "admin")
 ALL_SCOPES = "score,labels,orders:read,admin"
 # Wide enough for reasons to read as sentences even when not on a terminal.
