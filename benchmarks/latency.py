@@ -69,10 +69,10 @@ from live_stream import (
     write_marker,
 )
 
-from features.settings import Settings
 from service.auth.keys import create_key
+from service.cli.server import running_server
 from service.persistence import make_engine
-from training.cli.server import running_server
+from service.settings import ServiceSettings
 
 T = TypeVar("T")
 SCORE_PATH = "/v1/orders/score"
@@ -119,10 +119,10 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def make_settings(args: argparse.Namespace) -> Settings:
+def make_settings(args: argparse.Namespace) -> ServiceSettings:
     """Return the settings of the benchmark's data dir and online store."""
     data_dir = args.data_dir or Path(".ordershield") / f"bench-{args.online_store}"
-    return Settings(
+    return ServiceSettings(
         data_dir=data_dir.resolve(), online_store=args.online_store, redis_url=args.redis_url
     )
 
@@ -251,7 +251,7 @@ def percentiles(values: list[float], points: tuple[float, ...]) -> str:
 
 
 def report(
-    settings: Settings, args: argparse.Namespace, warm: Run, run: Run, memory: dict[str, int]
+    settings: ServiceSettings, args: argparse.Namespace, warm: Run, run: Run, memory: dict[str, int]
 ) -> None:
     """Print the machine, the load and the measured figures."""
     ok = [s for s in run.samples if s.ok]
@@ -301,7 +301,7 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
-def scoring_key(settings: Settings) -> str:
+def scoring_key(settings: ServiceSettings) -> str:
     """Create an API key with the score scope in the server's database."""
     engine = make_engine(settings.db_url)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.settings import Settings
+from service.settings import ServiceSettings
 
 LIVE_FILE = "bench-live.parquet"
 MARKER_FILE = "bench.json"
@@ -71,19 +71,20 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-def _marker(settings: Settings) -> dict[str, Any]:
+def _marker(settings: ServiceSettings) -> dict[str, Any]:
     path = settings.data_dir / MARKER_FILE
     return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
-def write_marker(settings: Settings, clock_ms: int, batch: int) -> None:
+def write_marker(settings: ServiceSettings, clock_ms: int, batch: int) -> None:
     # `batch` (when the data dir was prepared) keeps order ids unique across preparations.
-    marker = {"online_store": settings.online_store, "redis_url": settings.redis_url}
+    redis_url = settings.redis_url.get_secret_value()
+    marker = {"online_store": settings.online_store, "redis_url": redis_url}
     text = json.dumps({**marker, "clock_ms": clock_ms, "batch": batch})
     (settings.data_dir / MARKER_FILE).write_text(text)
 
 
-def is_prepared(settings: Settings) -> bool:
+def is_prepared(settings: ServiceSettings) -> bool:
     """Return whether the data dir holds a live stream and a servable champion for this store."""
     from models.registry import RegistryError, load_scorer
     from models.scorer import SpecMismatchError
@@ -94,8 +95,9 @@ def is_prepared(settings: Settings) -> bool:
     if settings.online_store == "redis":
         import redis
 
-        client = redis.Redis.from_url(settings.redis_url)
-        if marker.get("redis_url") != settings.redis_url or not client.dbsize():
+        redis_url = settings.redis_url.get_secret_value()
+        client = redis.Redis.from_url(redis_url)
+        if marker.get("redis_url") != redis_url or not client.dbsize():
             return False
     try:
         load_scorer(settings)  # refuses a champion trained on another feature spec
@@ -105,13 +107,13 @@ def is_prepared(settings: Settings) -> bool:
     return True
 
 
-def prepare(settings: Settings, n_orders: int, live: int, seed: int) -> None:
+def prepare(settings: ServiceSettings, n_orders: int, live: int, seed: int) -> None:
     """Simulate, hold out the live stream, build features, train and promote a champion."""
     from features.build import build_offline_sources
     from features.schema import conform
     from features.store import apply, materialize
     from models.registry import promote
-    from training.simulation import simulate_orders
+    from training.sources.simulator import simulate_orders
     from training.train import train
 
     if settings.data_dir.exists() and any(settings.data_dir.iterdir()) and not _marker(settings):
@@ -121,7 +123,7 @@ def prepare(settings: Settings, n_orders: int, live: int, seed: int) -> None:
     if settings.online_store == "redis":
         import redis
 
-        redis.Redis.from_url(settings.redis_url).flushdb()
+        redis.Redis.from_url(settings.redis_url.get_secret_value()).flushdb()
     say(f"preparing {settings.data_dir}: simulating {n_orders:,} orders")
     orders = simulate_orders(n_orders, seed=seed).sort_values("created_at", kind="stable")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -137,9 +139,9 @@ def prepare(settings: Settings, n_orders: int, live: int, seed: int) -> None:
     write_marker(settings, int(_epoch_ms(orders["created_at"])[-live]), int(time.time()))
 
 
-def load_stream(settings: Settings) -> LiveStream:
+def load_stream(settings: ServiceSettings) -> LiveStream:
     """Return the live stream, shifted to start after everything sent before."""
-    from training.payloads import order_payload
+    from training.sources.payloads import order_payload
 
     frame = pd.read_parquet(settings.data_dir / LIVE_FILE)
     marker = _marker(settings)

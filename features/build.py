@@ -11,12 +11,18 @@ from features.aggregates import AGGREGATES
 from features.columns import available, enrich, to_columns
 from features.offline import point_in_time
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, aggregates_path, state_path
-from features.settings import Settings
+from features.settings import FeatureSettings
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Aggregate
 from features.state import dumps
 
 Progress = Callable[[str], None]
+
+
+def write_order_log(orders: pd.DataFrame, settings: FeatureSettings) -> None:
+    """Store canonical orders as the order log the features are computed from."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    orders.to_parquet(settings.orders_path, index=False)
 
 
 def computable(orders: pd.DataFrame) -> tuple[Aggregate, ...]:
@@ -26,7 +32,7 @@ def computable(orders: pd.DataFrame) -> tuple[Aggregate, ...]:
 
 
 def build_offline_sources(
-    orders: pd.DataFrame, settings: Settings, progress: Progress | None = None
+    orders: pd.DataFrame, settings: FeatureSettings, progress: Progress | None = None
 ) -> dict[str, int]:
     """Write each entity's aggregates and state snapshot as parquet; return rows written.
 

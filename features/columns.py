@@ -60,7 +60,8 @@ def to_columns(orders: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def scaled_integers(name: str, values: np.ndarray) -> np.ndarray:
     """Return a summed column as exact integers (amounts in cents)."""
-    return np.rint(values * VALUE_SCALE.get(name, 1)).astype(np.int64)
+    scaled: np.ndarray = np.rint(values * VALUE_SCALE.get(name, 1)).astype(np.int64)
+    return scaled
 
 
 def decline_times(orders: Columns) -> np.ndarray:

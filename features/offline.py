@@ -101,7 +101,9 @@ class Timeline:
     def position(self, relative_times: np.ndarray, side: str = "left") -> np.ndarray:
         """Return, per query, the index of its entity's first event at or after a time."""
         clipped = np.clip(relative_times, 0, self.span - 1)
-        return np.searchsorted(self.keys, self.query_codes * self.span + clipped, side=side)  # type: ignore[call-overload]
+        wanted = self.query_codes * self.span + clipped
+        found: np.ndarray = np.searchsorted(self.keys, wanted, side=side)  # type: ignore[call-overload]
+        return found
 
     @cached_property
     def before(self) -> np.ndarray:
@@ -162,9 +164,10 @@ def _distinct(timeline: Timeline, values: np.ndarray, feature: Aggregate) -> np.
     if feature.window is None:
         starts = codes[new_pair] * timeline.span + times[new_pair]
         starts.sort()
-        return (
+        seen: np.ndarray = (
             np.searchsorted(starts, base + timeline.query_times) - np.searchsorted(starts, base)
         ).astype(float)
+        return seen
     ends = window_end(times + timeline.t0, feature) - timeline.t0
     new_segment = new_pair.copy()
     new_segment[1:] |= times[1:] >= ends[:-1]
@@ -176,13 +179,15 @@ def _distinct(timeline: Timeline, values: np.ndarray, feature: Aggregate) -> np.
     q = base + timeline.query_times
     opened = np.searchsorted(starts, q, side="left") - np.searchsorted(starts, base, side="left")
     closed = np.searchsorted(stops, q, side="right") - np.searchsorted(stops, base, side="left")
-    return (opened - closed).astype(float)
+    open_now: np.ndarray = (opened - closed).astype(float)
+    return open_now
 
 
 def _aggregate(feature: Aggregate, timeline: Timeline, orders: Columns) -> np.ndarray:
     lo, hi = timeline.bounds(feature)
     if feature.agg is Agg.COUNT:
-        return (hi - lo).astype(float)
+        counted: np.ndarray = (hi - lo).astype(float)
+        return counted
     group_start = timeline.group_start
     seen = hi > group_start
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
@@ -205,7 +210,7 @@ def _value_aggregate(feature: Aggregate, timeline: Timeline, orders: Columns) ->
     if feature.agg is Agg.MAX:
         return _range_max(values, lo, hi)
     prefix = np.concatenate([[0], np.cumsum(scaled_integers(feature.of, values))])
-    total = (prefix[hi] - prefix[lo]) / VALUE_SCALE.get(feature.of, 1)
+    total: np.ndarray = (prefix[hi] - prefix[lo]) / VALUE_SCALE.get(feature.of, 1)
     if feature.agg is Agg.SUM:
         return total
     count = hi - lo

@@ -21,7 +21,9 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSo
 from feast.types import Float64, String
 
 from features.aggregates import AGGREGATES
-from features.settings import Settings
+from features.online_stores.redis_store import OrderShieldRedisOnlineStoreConfig
+from features.online_stores.sqlite import OrderShieldSqliteOnlineStoreConfig
+from features.settings import FeatureSettings
 from features.spec import ENTITIES
 from features.spec import Entity as SpecEntity
 
@@ -47,17 +49,17 @@ def push_source_name(entity: SpecEntity) -> str:
     return f"{entity.name}_state_push"
 
 
-def aggregates_path(settings: Settings, entity: SpecEntity) -> Path:
+def aggregates_path(settings: FeatureSettings, entity: SpecEntity) -> Path:
     """Return the parquet file behind an entity's aggregates view."""
     return settings.offline_dir / f"{entity.name}_aggregates.parquet"
 
 
-def state_path(settings: Settings, entity: SpecEntity) -> Path:
+def state_path(settings: FeatureSettings, entity: SpecEntity) -> Path:
     """Return the parquet file behind an entity's state view."""
     return settings.offline_dir / f"{entity.name}_state.parquet"
 
 
-def definitions(settings: Settings) -> list[object]:
+def definitions(settings: FeatureSettings) -> list[object]:
     """Return every Feast object of the repo."""
     objects: list[object] = []
     aggregate_views: list[Any] = []
@@ -113,19 +115,13 @@ def definitions(settings: Settings) -> list[object]:
     return objects
 
 
-def store_config(settings: Settings) -> dict[str, object]:
+def store_config(settings: FeatureSettings) -> dict[str, object]:
     """Return feature_store.yaml's content for the configured online store."""
-    online: dict[str, object]
+    online: OrderShieldRedisOnlineStoreConfig | OrderShieldSqliteOnlineStoreConfig
     if settings.online_store == "redis":
-        # The state row is rewritten by every order; OrderShield serialises those writes
-        # itself, so Feast's per-second timestamp de-duplication would only drop updates.
-        online = {
-            "type": "redis",
-            "connection_string": settings.feast_redis_connection(),
-            "skip_dedup": True,
-        }
+        online = OrderShieldRedisOnlineStoreConfig(url=settings.redis_url.get_secret_value())
     else:
-        online = {"type": "sqlite", "path": str(settings.feature_repo / "online.db")}
+        online = OrderShieldSqliteOnlineStoreConfig(path=str(settings.feature_repo / "online.db"))
     return {
         "project": PROJECT,
         "provider": "local",
@@ -134,7 +130,7 @@ def store_config(settings: Settings) -> dict[str, object]:
             "path": str(settings.feature_repo / "registry.db"),
             "cache_ttl_seconds": 0,
         },
-        "online_store": online,
+        "online_store": online.model_dump(),
         "offline_store": {"type": "duckdb"},
         "entity_key_serialization_version": 3,
     }
@@ -143,14 +139,14 @@ def store_config(settings: Settings) -> dict[str, object]:
 DEFINITIONS_PY = '''"""Feast definitions of OrderShield, generated from the feature spec."""
 
 from features.repo import definitions
-from features.settings import Settings
+from features.settings import FeatureSettings
 
-for _object in definitions(Settings()):
+for _object in definitions(FeatureSettings()):
     globals()[f"{type(_object).__name__}_{_object.name}"] = _object
 '''
 
 
-def write_repo(settings: Settings) -> Path:
+def write_repo(settings: FeatureSettings) -> Path:
     """Write feature_store.yaml (and a definitions module for the feast CLI); return the folder."""
     settings.feature_repo.mkdir(parents=True, exist_ok=True)
     settings.offline_dir.mkdir(parents=True, exist_ok=True)

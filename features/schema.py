@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+from pandas.api.types import pandas_dtype
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
@@ -99,8 +100,8 @@ def _cast(values: pd.Series | None, column: Column, length: int) -> pd.Series:
     if values is None:
         return pd.Series([None] * length, dtype=dtype)
     if column.type == TIMESTAMP:
-        return pd.to_datetime(values, utc=True).astype(dtype)
-    return values.astype(dtype)
+        return pd.to_datetime(values, utc=True).astype(pandas_dtype(dtype))
+    return values.astype(pandas_dtype(dtype))
 
 
 def _pandas_dtype(arrow_type: pa.DataType) -> str:

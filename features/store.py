@@ -15,7 +15,7 @@ from features.repo import (
     state_view_name,
     write_repo,
 )
-from features.settings import Settings
+from features.settings import FeatureSettings
 from features.spec import ENTITIES
 
 
@@ -23,19 +23,19 @@ class FeatureStoreError(RuntimeError):
     """Raised when the feature store is not ready for what was asked."""
 
 
-def open_store(settings: Settings) -> FeatureStore:
+def open_store(settings: FeatureSettings) -> FeatureStore:
     """Return the Feast store of the configured online store (writing its repo files)."""
     return FeatureStore(repo_path=str(write_repo(settings)))
 
 
-def apply(settings: Settings) -> FeatureStore:
+def apply(settings: FeatureSettings) -> FeatureStore:
     """Register every entity, view, push source and the feature service with Feast."""
     store = open_store(settings)
     store.apply(definitions(settings))  # type: ignore[arg-type]
     return store
 
 
-def materialize(settings: Settings) -> int:
+def materialize(settings: FeatureSettings) -> int:
     """Load the state snapshot of every entity into the online store; return entities loaded."""
     missing = [e.name for e in ENTITIES if not state_path(settings, e).exists()]
     if missing:

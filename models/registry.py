@@ -10,8 +10,8 @@ import mlflow
 from mlflow import MlflowClient
 
 from features.catalog import spec_hash
-from features.settings import Settings
 from models.scorer import ModelCard, Scorer
+from models.settings import ModelSettings
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -22,7 +22,7 @@ class RegistryError(RuntimeError):
     """Raised when the registry has no model where one was asked for."""
 
 
-def connect(settings: Settings) -> MlflowClient:
+def connect(settings: ModelSettings) -> MlflowClient:
     """Point MLflow at the configured tracking store and make sure the experiment exists."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.tracking_uri)
@@ -35,7 +35,7 @@ def connect(settings: Settings) -> MlflowClient:
     return client
 
 
-def log_scorer(booster: lgb.Booster, card: ModelCard, settings: Settings) -> str:
+def log_scorer(booster: lgb.Booster, card: ModelCard, settings: ModelSettings) -> str:
     """Log the booster and its card, register it as challenger; return the version."""
     # Naming the requirement spares MLflow a subprocess that re-imports the model to infer it.
     info = mlflow.lightgbm.log_model(
@@ -51,7 +51,7 @@ def log_scorer(booster: lgb.Booster, card: ModelCard, settings: Settings) -> str
 
 
 def load_scorer(
-    settings: Settings, alias: str = CHAMPION, running_spec: str | None = None
+    settings: ModelSettings, alias: str = CHAMPION, running_spec: str | None = None
 ) -> Scorer:
     """Load the model version an alias points to, refusing one built for another feature spec."""
     client = connect(settings)
@@ -74,7 +74,7 @@ def load_scorer(
     return scorer
 
 
-def champion_version(settings: Settings, alias: str = CHAMPION) -> str | None:
+def champion_version(settings: ModelSettings, alias: str = CHAMPION) -> str | None:
     """Return the version an alias points to, or None if it points nowhere."""
     client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
     try:
@@ -83,7 +83,7 @@ def champion_version(settings: Settings, alias: str = CHAMPION) -> str | None:
         return None
 
 
-def promote(settings: Settings, version: str, alias: str = CHAMPION) -> None:
+def promote(settings: ModelSettings, version: str, alias: str = CHAMPION) -> None:
     """Point an alias (champion by default) at a version."""
     client = connect(settings)
     try:
@@ -103,7 +103,7 @@ class VersionSummary:
     metrics: dict[str, Any]
 
 
-def list_versions(settings: Settings) -> list[VersionSummary]:
+def list_versions(settings: ModelSettings) -> list[VersionSummary]:
     """Return every version of the model, newest first, with headline test metrics."""
     client = connect(settings)
     versions = client.search_model_versions(f"name='{settings.model_name}'")

@@ -11,19 +11,17 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from features.online import OnlineFeatures
-from features.settings import Settings
 from features.store import open_store
 from models.registry import RegistryError
 from service import errors
 from service.admin.router import router as admin_router
-from service.auth.control import access_control
+from service.auth.control import AccessControl, access_control
 from service.auth.guards import unguarded_routes
-from service.auth.router import router as auth_router
 from service.blocking import executor, in_thread
 from service.body_limit import BodySizeLimit
-from service.deps import Runtime
 from service.health.router import router as health_router
 from service.labels.router import router as labels_router
 from service.models import ModelHolder
@@ -31,18 +29,27 @@ from service.orders.router import router as orders_router
 from service.persistence import checkpoint, make_engine, migrate
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
+from service.settings import ServiceSettings
 from service.ui import templates
 from service.ui.router import router as ui_router
+from service.ui.sign_in import router as sign_in_router
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
 
 
 class State(TypedDict):
-    runtime: Runtime
+    """The lifespan state routes read their parts from (`service.deps` and each area's deps)."""
+
+    settings: ServiceSettings
+    model: ModelHolder
+    features: OnlineFeatures
+    engine: Engine
+    scoring: ScoringService
+    access: AccessControl
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_state(settings: ServiceSettings) -> State:
     """Open the database, the feature store and the champion model."""
     engine = make_engine(settings.db_url)
     migrate(engine)
@@ -54,13 +61,20 @@ def build_runtime(settings: Settings) -> Runtime:
     except RegistryError as error:
         log.error("starting without a model: %s", error)
     scoring = ScoringService(model, features, engine)
-    return Runtime(settings, model, features, engine, scoring, access)
+    return State(
+        settings=settings,
+        model=model,
+        features=features,
+        engine=engine,
+        scoring=scoring,
+        access=access,
+    )
 
 
-def _checkpoint(runtime: Runtime) -> None:
+def _checkpoint(state: State) -> None:
     """Checkpoint the SQLite write-ahead logs (decisions, online store) off the scoring path."""
-    checkpoint(runtime.engine)
-    runtime.features.checkpoint()
+    checkpoint(state["engine"])
+    state["features"].checkpoint()
 
 
 async def _every(seconds: float, work: Callable[[], object]) -> None:
@@ -73,14 +87,14 @@ async def _every(seconds: float, work: Callable[[], object]) -> None:
             log.exception("background task failed")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Return the OrderShield API."""
-    settings = settings or Settings()
+    settings = settings or ServiceSettings()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         asyncio.get_running_loop().set_default_executor(executor(settings.threads))
-        runtime = await in_thread(build_runtime, settings)
+        state = await in_thread(build_state, settings)
         # Everything built so far (model, feature registry, IP database) lives as long as
         # the process: keep it out of the collector's full passes, which would otherwise
         # walk it again and again and show up as latency spikes.
@@ -88,17 +102,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         chores = [
             asyncio.create_task(
-                _every(settings.outbox_retry_seconds, runtime.scoring.replay_outbox)
+                _every(settings.outbox_retry_seconds, state["scoring"].replay_outbox)
             ),
-            asyncio.create_task(_every(settings.model_poll_seconds, runtime.model.reload_if_moved)),
-            asyncio.create_task(_every(CHECKPOINT_SECONDS, lambda: _checkpoint(runtime))),
+            asyncio.create_task(
+                _every(settings.model_poll_seconds, state["model"].reload_if_moved)
+            ),
+            asyncio.create_task(_every(CHECKPOINT_SECONDS, lambda: _checkpoint(state))),
         ]
-        yield {"runtime": runtime}
+        yield state
         for chore in chores:
             chore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await chore
-        runtime.engine.dispose()
+        state["engine"].dispose()
 
     app = FastAPI(
         title="OrderShield",
@@ -111,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     templates.install(app)
     routers = (health_router, scoring_router, orders_router, labels_router, admin_router)
-    for router in (*routers, auth_router, ui_router):
+    for router in (*routers, sign_in_router, ui_router):
         app.include_router(router)
     if unguarded := unguarded_routes(app):
         raise RuntimeError(f"routes without an access guard: {', '.join(unguarded)}")

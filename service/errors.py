@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from features.online import OnlineStoreUnavailable
+from features.state_stores import OnlineStoreUnavailable
 from models.registry import RegistryError
 from models.scorer import SpecMismatchError
 from service.persistence.errors import CaseClosed, DatabaseUnavailable

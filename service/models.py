@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 
-from features.settings import Settings
 from models.registry import CHAMPION, champion_version, load_scorer
 from models.scorer import Scorer
+from service.settings import ServiceSettings
 
 
 class ModelHolder:
     """Hold the current scorer; a reload swaps the reference, in-flight requests keep theirs."""
 
-    def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
+    def __init__(self, settings: ServiceSettings, scorer: Scorer | None = None) -> None:
         self._settings = settings
         self._scorer = scorer
         self._reload_lock = threading.Lock()

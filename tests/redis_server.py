@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from training.cli.server import free_port
+from service.cli.server import free_port
 
 
 class RedisServer:

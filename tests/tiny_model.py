@@ -7,12 +7,14 @@ import mlflow
 import numpy as np
 
 from features.catalog import FEATURES, spec_hash
-from features.settings import Settings
 from models.registry import connect, log_scorer, promote
 from models.scorer import ModelCard, Thresholds
+from models.settings import ModelSettings
 
 
-def tiny_champion(settings: Settings, thresholds: Thresholds | None = None, seed: int = 0) -> str:
+def tiny_champion(
+    settings: ModelSettings, thresholds: Thresholds | None = None, seed: int = 0
+) -> str:
     """Train a small booster on random data over all features, register and promote it."""
     rng = np.random.default_rng(seed)
     names = [f.name for f in FEATURES]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.settings import Settings
-from training.imports import load_history
+from models.settings import ModelSettings
+from training.sources.history import load_history
 from training.train import TrainingResult, train
 
 DATA = Path(__file__).parent / "training" / "data"
@@ -18,7 +18,7 @@ MAPPING = DATA / "history_mapping.yaml"
 class Trained:
     """The settings of a data dir with a trained, registered model, and the run's result."""
 
-    settings: Settings
+    settings: ModelSettings
     result: TrainingResult
 
 
@@ -27,7 +27,7 @@ def train_on_history(data_dir: Path) -> Trained:
     from features.build import build_offline_sources
     from features.store import apply
 
-    settings = Settings(data_dir=data_dir)
+    settings = ModelSettings(data_dir=data_dir)
     orders = load_history(HISTORY, MAPPING)
     data_dir.mkdir(parents=True, exist_ok=True)
     orders.to_parquet(settings.orders_path, index=False)

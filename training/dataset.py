@@ -12,10 +12,10 @@ from features.build import computable
 from features.catalog import supported
 from features.columns import available, to_columns
 from features.repo import TIMESTAMP_FIELD, aggregates_path
-from features.settings import Settings
 from features.spec import ENTITIES
 from features.store import FeatureStoreError, historical_features, open_store
 from features.vector import feature_matrix
+from models.settings import ModelSettings
 
 ENRICHED = "orders_enriched.parquet"
 
@@ -32,7 +32,7 @@ class TrainingFrame:
     order_ids: pd.Series
 
 
-def load_enriched(settings: Settings) -> pd.DataFrame:
+def load_enriched(settings: ModelSettings) -> pd.DataFrame:
     """Return the enriched order log the offline sources were built from."""
     path = settings.data_dir.resolve() / ENRICHED
     missing = [e.name for e in ENTITIES if not aggregates_path(settings, e).exists()]
@@ -49,7 +49,7 @@ def model_features(orders: pd.DataFrame) -> list[str]:
 
 
 def training_frame(
-    settings: Settings, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    settings: ModelSettings, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
 ) -> TrainingFrame:
     """Join every labelled order in [start, end) to its features through Feast."""
     orders = load_enriched(settings)

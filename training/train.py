@@ -15,9 +15,9 @@ import numpy as np
 from explain.contributions import explain, explanation_cost_ms
 from explain.plots import global_importance, summary_plot
 from features.catalog import spec_hash
-from features.settings import Settings
 from models.registry import connect, log_scorer
 from models.scorer import ModelCard, Scorer
+from models.settings import ModelSettings
 from training import thresholds as tiers
 from training.dataset import TrainingFrame, training_frame
 from training.evaluate import metrics, pr_curve_plot
@@ -75,7 +75,7 @@ def fit(frame: TrainingFrame, train: np.ndarray, valid: np.ndarray) -> lgb.Boost
 
 
 def train(
-    settings: Settings,
+    settings: ModelSettings,
     train_end: str | None = None,
     valid_end: str | None = None,
     high_budget: float = tiers.DEFAULT_HIGH_BUDGET,

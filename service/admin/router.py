@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from service.auth.guards import key_with_scope
 from service.blocking import in_thread
-from service.deps import RuntimeDep
+from service.deps import ModelDep
 from service.errors import API_ERRORS
 
 router = APIRouter(
@@ -26,9 +26,9 @@ class ModelStatus(BaseModel):
 
 
 @router.post("/model/reload", response_model=ModelStatus)
-async def reload_model(runtime: RuntimeDep) -> ModelStatus:
+async def reload_model(model: ModelDep) -> ModelStatus:
     """Load the model the champion alias points to and serve it from the next request on."""
-    scorer = await in_thread(runtime.model.reload)
+    scorer = await in_thread(model.reload)
     return ModelStatus(
         name=scorer.name,
         version=scorer.version,

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from features.settings import Settings
 from service.auth.people import IdentitySource, PasswordIdentities
 from service.auth.policy import MaskingPolicy, load_policy
 from service.auth.sessions import Sessions
 from service.auth.throttle import LoginThrottle
+from service.settings import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class AccessControl:
     policy: MaskingPolicy
 
 
-def access_control(settings: Settings, engine: Engine) -> AccessControl:
+def access_control(settings: ServiceSettings, engine: Engine) -> AccessControl:
     """Build access control; an invalid masking policy stops the start here."""
     return AccessControl(
         engine=engine,

@@ -17,12 +17,13 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.auth.credentials import same
+from service.auth.deps import access as access_of
 from service.auth.keys import key_principal
 from service.auth.principal import Principal
 from service.auth.roles import PERSON_ROLES, SCOPES
 from service.auth.sessions import SESSION_COOKIE
 from service.blocking import in_thread
-from service.deps import runtime
+from service.deps import engine as engine_of
 from service.errors import DomainError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -86,7 +87,7 @@ def key_with_scope(scope: str) -> Guard:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
         token = credentials.credentials
-        engine = (await runtime(request)).engine
+        engine = await engine_of(request)
         principal = await in_thread(key_principal, engine, token)
         if principal is None:
             raise Unauthorized("unknown or revoked API key")
@@ -109,7 +110,7 @@ def signed_in(*roles: str) -> Guard:
         raise ValueError(f"unknown roles {sorted(unknown)}")
 
     async def check(request: Request) -> Principal:
-        sessions = (await runtime(request)).access.sessions
+        sessions = (await access_of(request)).sessions
         principal = await in_thread(sessions.principal, request.cookies.get(SESSION_COOKIE))
         if principal is None:
             raise SignInRequired(_back_here(request))

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from service.auth.guards import PUBLIC
 from service.blocking import in_thread
-from service.deps import RuntimeDep
+from service.deps import EngineDep, FeaturesDep, ModelDep
 from service.persistence import ping
 
 router = APIRouter(tags=["health"], dependencies=[Depends(PUBLIC)])
@@ -20,13 +20,13 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(model: ModelDep, features: FeaturesDep, engine: EngineDep) -> JSONResponse:
     """Answer 200 only when the model, the online store and the database are usable."""
-    scorer = runtime.model.current
+    scorer = model.current
     checks = {
         "model": scorer is not None,
-        "feature_store": await in_thread(runtime.features.ping),
-        "database": await in_thread(ping, runtime.engine),
+        "feature_store": await in_thread(features.ping),
+        "database": await in_thread(ping, engine),
     }
     ready = all(checks.values())
     body = {

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends
 
 from service.auth.guards import key_with_scope
 from service.blocking import in_thread
-from service.deps import RuntimeDep
+from service.deps import EngineDep
 from service.errors import API_ERRORS
 from service.labels.schemas import LabelIn, LabelOut, PaymentOutcomeIn, PaymentOutcomeOut
 from service.labels.service import record_label, record_payment
+from service.scoring.deps import ScoringDep
 
 router = APIRouter(
     tags=["labels"], responses=API_ERRORS, dependencies=[Depends(key_with_scope("labels"))]
@@ -17,14 +18,14 @@ router = APIRouter(
 
 
 @router.post("/v1/labels", response_model=LabelOut)
-async def post_label(label: LabelIn, runtime: RuntimeDep) -> LabelOut:
+async def post_label(label: LabelIn, engine: EngineDep, scoring: ScoringDep) -> LabelOut:
     """Record a confirmed fraud or legitimate outcome of a scored order."""
-    return await in_thread(record_label, runtime.engine, runtime.scoring, label, source="api")
+    return await in_thread(record_label, engine, scoring, label, source="api")
 
 
 @router.post("/v1/orders/{order_id}/payment", response_model=PaymentOutcomeOut)
 async def post_payment(
-    order_id: str, outcome: PaymentOutcomeIn, runtime: RuntimeDep
+    order_id: str, outcome: PaymentOutcomeIn, engine: EngineDep, scoring: ScoringDep
 ) -> PaymentOutcomeOut:
     """Record the payment provider's outcome (a decline feeds the payment-account features)."""
-    return await in_thread(record_payment, runtime.engine, runtime.scoring, order_id, outcome)
+    return await in_thread(record_payment, engine, scoring, order_id, outcome)

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from service.auth.deps import AccessDep
 from service.auth.guards import key_with_scope
 from service.auth.principal import Principal
 from service.blocking import in_thread
-from service.deps import RuntimeDep
 from service.errors import API_ERRORS
 from service.orders.schemas import OrderView
 from service.orders.service import order_view
@@ -20,8 +20,8 @@ Reader = Annotated[Principal, Depends(key_with_scope("orders:read"))]
 
 @router.get("/{order_id}", response_model=OrderView)
 async def get_order(
-    order_id: str, reader: Reader, runtime: RuntimeDep, response: Response
+    order_id: str, reader: Reader, access: AccessDep, response: Response
 ) -> OrderView:
     """Return the order and its decision as the key's role may see them."""
     response.headers["Cache-Control"] = "no-store"  # it may hold personal data
-    return await in_thread(order_view, runtime.access, reader, order_id)
+    return await in_thread(order_view, access, reader, order_id)

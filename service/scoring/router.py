@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Response
 
 from service.auth.guards import key_with_scope
 from service.blocking import in_thread
-from service.deps import RuntimeDep, ScoringDep
+from service.deps import EngineDep
 from service.errors import API_ERRORS, NotFound
 from service.persistence import decision_by_order
+from service.scoring.deps import ScoringDep
 from service.scoring.schemas import Decision, Order
 from service.scoring.service import to_response
 
@@ -27,9 +28,9 @@ async def score_order(order: Order, scoring: ScoringDep) -> Response:
 @router.get(
     "/{order_id}/decision", response_model=Decision, responses=API_ERRORS, dependencies=SCORE
 )
-async def get_decision(order_id: str, runtime: RuntimeDep) -> Decision:
+async def get_decision(order_id: str, engine: EngineDep) -> Decision:
     """Return the stored decision of an order."""
-    record = await in_thread(decision_by_order, runtime.engine, order_id)
+    record = await in_thread(decision_by_order, engine, order_id)
     if record is None:
         raise NotFound(f"no decision for order {order_id!r}")
     return to_response(record)

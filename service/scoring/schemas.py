@@ -8,15 +8,15 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic_extra_types.country import CountryAlpha2
+from pydantic_extra_types.currency_code import Currency
 
 from features.columns import moment_ms
-from service.scoring.currencies import ISO_4217
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+=-]+$")]
 # No "/": an order id is a path segment of /v1/orders/{order_id}/… and of the order page.
 OrderId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+=-]+$")]
-Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 ShortText = Annotated[str, Field(max_length=256)]
 
 
@@ -28,9 +28,7 @@ class Strict(BaseModel):
 
 class Customer(Strict):
     id: Identifier
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = (
-        None
-    )
+    email: EmailStr | None = None
     phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()-]{4,31}$")] | None = None
     account_created_at: AwareDatetime | None = None
 
@@ -46,7 +44,7 @@ class Payment(Strict):
     method: Literal["card", "wallet", "bank_transfer", "bnpl", "other"] = "card"
     card_bin: Annotated[str, Field(pattern=r"^[0-9]{6,8}$")] | None = None
     last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
-    card_country: Country | None = None
+    card_country: CountryAlpha2 | None = None
 
 
 class Address(Strict):
@@ -57,7 +55,7 @@ class Address(Strict):
     lines: Annotated[list[ShortText], Field(max_length=4)] = []
     city: ShortText | None = None
     postal_code: Annotated[str, Field(max_length=16)] | None = None
-    country: Country
+    country: CountryAlpha2
     latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
     longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
 
@@ -94,14 +92,7 @@ class Order(Strict):
     billing_address: Address | None = None
     items: Annotated[list[Item], Field(min_length=1, max_length=500)]
     amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
-    currency: Annotated[str, Field(min_length=3, max_length=3)]
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if value.upper() not in ISO_4217:
-            raise ValueError(f"unknown ISO 4217 currency {value!r}")
-        return value.upper()
+    currency: Currency = Field(description="ISO 4217 code of a currency in circulation")
 
     def canonical(self, received_at: datetime) -> dict[str, Any]:
         """Return the order as a canonical record (times in epoch milliseconds)."""

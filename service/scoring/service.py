@@ -15,13 +15,9 @@ from sqlalchemy import Engine
 
 from explain.contributions import explain
 from explain.reasons import top_reasons
-from features.online import (
-    OnlineFeatures,
-    OnlineStoreUnavailable,
-    ServedFeatures,
-    order_columns,
-)
+from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
+from features.state_stores import OnlineStoreUnavailable
 from models.scorer import ACTIONS, FREEZES_STOCK, Scorer, Tier
 from service.errors import Unavailable
 from service.models import ModelHolder

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from service.auth.attributes import ATTRIBUTES
+from service.auth.deps import AccessDep
 from service.auth.guards import signed_in
 from service.auth.masking import mask
 from service.auth.principal import Principal
 from service.blocking import in_thread
-from service.deps import RuntimeDep
+from service.deps import EngineDep
 from service.orders.service import show_order
 from service.persistence import open_cases
 from service.persistence.access import personal_data_views
@@ -38,10 +39,12 @@ async def home(request: Request, principal: Anyone) -> Response:
 
 
 @router.get("/cases")
-async def cases(request: Request, principal: CaseWorker, runtime: RuntimeDep) -> Response:
+async def cases(
+    request: Request, principal: CaseWorker, engine: EngineDep, access: AccessDep
+) -> Response:
     """List the open review cases, oldest first (order ids, too, pass the masking policy)."""
-    found = await in_thread(open_cases, runtime.engine)
-    policy = runtime.access.policy
+    found = await in_thread(open_cases, engine)
+    policy = access.policy
     rows = [
         (case, mask(policy, principal.role, {"order_id": case.order_id}).values.get("order_id"))
         for case in found
@@ -50,19 +53,17 @@ async def cases(request: Request, principal: CaseWorker, runtime: RuntimeDep) ->
 
 
 @router.get("/orders/{order_id}")
-async def order(
-    request: Request, order_id: str, principal: Anyone, runtime: RuntimeDep
-) -> Response:
+async def order(request: Request, order_id: str, principal: Anyone, access: AccessDep) -> Response:
     """Show an order and its decision as the person's role may see them."""
-    shown = await in_thread(show_order, runtime.access, principal, order_id, "page")
+    shown = await in_thread(show_order, access, principal, order_id, "page")
     shown_id = shown.values.get("order_id") or "(id hidden)"
     return page(request, "order.html", order_id=shown_id, shown=shown, attributes=ATTRIBUTES)
 
 
 @router.get("/audit/personal-data")
 async def personal_data(
-    request: Request, _: Auditor, runtime: RuntimeDep, order_id: str | None = None
+    request: Request, _: Auditor, engine: EngineDep, order_id: str | None = None
 ) -> Response:
     """List the newest views of unmasked personal data (of one order, if given)."""
-    views = await in_thread(personal_data_views, runtime.engine, order_id)
+    views = await in_thread(personal_data_views, engine, order_id)
     return page(request, "personal_data.html", views=views, order_id=order_id)

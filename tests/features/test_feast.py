@@ -16,7 +16,7 @@ from features.build import build_offline_sources
 from features.columns import enrich, to_columns
 from features.offline import point_in_time
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, state_view_name
-from features.settings import Settings
+from features.settings import FeatureSettings
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Entity
 from features.state import evaluate, loads
@@ -31,18 +31,20 @@ def orders() -> pd.DataFrame:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path, orders: pd.DataFrame) -> Settings:
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, orders: pd.DataFrame
+) -> FeatureSettings:
     extra = {}
     if request.param == "redis":
         extra["redis_url"] = request.getfixturevalue("redis_url")
-    settings = Settings(data_dir=tmp_path, online_store=request.param, **extra)
+    settings = FeatureSettings(data_dir=tmp_path, online_store=request.param, **extra)
     build_offline_sources(orders, settings)
     apply(settings)
     return settings
 
 
 def test_historical_retrieval_equals_the_offline_aggregation(
-    settings: Settings, orders: pd.DataFrame
+    settings: FeatureSettings, orders: pd.DataFrame
 ) -> None:
     enriched = enrich(orders)
     expected = point_in_time(to_columns(enriched), AGGREGATES)
@@ -66,7 +68,9 @@ def test_historical_retrieval_equals_the_offline_aggregation(
     assert compared > 5000
 
 
-def test_materialized_state_serves_the_snapshot(settings: Settings, orders: pd.DataFrame) -> None:
+def test_materialized_state_serves_the_snapshot(
+    settings: FeatureSettings, orders: pd.DataFrame
+) -> None:
     loaded = materialize(settings)
     assert loaded > 0
     store = open_store(settings)
@@ -91,7 +95,7 @@ def test_materialize_before_apply_is_a_clear_error(tmp_path: Path) -> None:
     from features.store import FeatureStoreError
 
     with pytest.raises(FeatureStoreError, match="features apply"):
-        materialize(Settings(data_dir=tmp_path))
+        materialize(FeatureSettings(data_dir=tmp_path))
 
 
 def _feast_states(store: FeatureStore, entity: Entity, keys: list[str]) -> list[str | None]:
@@ -110,7 +114,7 @@ def _feast_rows(
 
 
 def test_state_store_reads_and_overwrites_what_feast_materialized(
-    settings: Settings, orders: pd.DataFrame
+    settings: FeatureSettings, orders: pd.DataFrame
 ) -> None:
     materialize(settings)
     store = open_store(settings)
@@ -130,7 +134,7 @@ def test_state_store_reads_and_overwrites_what_feast_materialized(
         assert [loads(t) for t in _feast_states(store, entity, [key])] == [read[entity]]
 
 
-def test_feast_serves_what_the_state_store_wrote(settings: Settings) -> None:
+def test_feast_serves_what_the_state_store_wrote(settings: FeatureSettings) -> None:
     store = open_store(settings)
     states = state_store(store)
     assert isinstance(states, {"sqlite": SqliteStates, "redis": RedisStates}[settings.online_store])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from features.aggregates import AGGREGATES
@@ -37,7 +39,12 @@ def recompute(columns: dict[str, np.ndarray], feature: Aggregate, row: int) -> f
     values = values[~np.isnan(values.astype(float))].astype(float)
     if not len(values):
         return 0.0 if feature.agg is Agg.SUM else math.nan
-    return float({Agg.SUM: np.sum, Agg.MEAN: np.mean, Agg.MAX: np.max}[feature.agg](values))
+    reduce: dict[Agg, Callable[[npt.NDArray[np.float64]], np.floating]] = {
+        Agg.SUM: np.sum,
+        Agg.MEAN: np.mean,
+        Agg.MAX: np.max,
+    }
+    return float(reduce[feature.agg](values))
 
 
 @pytest.mark.parametrize("seed", [0, 1])

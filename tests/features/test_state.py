@@ -14,7 +14,7 @@ from features.state import EntityState, apply_event, dumps, evaluate, loads
 from tests.features.eventlog import random_columns
 
 
-def _events(columns: dict[str, np.ndarray]) -> list[tuple[float, int, int, Stream]]:
+def _events(columns: dict[str, np.ndarray]) -> list[tuple[float, bool, np.intp, Stream]]:
     events = []
     for stream in Stream:
         times = stream_times(columns, stream)

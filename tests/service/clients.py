@@ -8,15 +8,17 @@ from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
 
-from features.settings import Settings
 from service.app import create_app
 from service.auth.keys import create_key
 from service.auth.people import create_user, list_users
 from service.auth.roles import PERSON_ROLES, SCOPES
 from service.persistence import make_engine, migrate
+from service.settings import ServiceSettings
 
 
-def new_key(settings: Settings, scopes: Iterable[str] = SCOPES, role: str = "service") -> str:
+def new_key(
+    settings: ServiceSettings, scopes: Iterable[str] = SCOPES, role: str = "service"
+) -> str:
     """Create an API key in the settings' database and return its token."""
     engine = make_engine(settings.db_url)
     try:
@@ -28,7 +30,7 @@ def new_key(settings: Settings, scopes: Iterable[str] = SCOPES, role: str = "ser
 
 @contextmanager
 def api_client(
-    settings: Settings, scopes: Iterable[str] = SCOPES, role: str = "service"
+    settings: ServiceSettings, scopes: Iterable[str] = SCOPES, role: str = "service"
 ) -> Iterator[TestClient]:
     """Run the app and yield a client that sends a key with these scopes."""
     with TestClient(create_app(settings)) as client:
@@ -40,7 +42,7 @@ PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def create_people(settings: Settings, roles: Iterable[str] = PERSON_ROLES) -> None:
+def create_people(settings: ServiceSettings, roles: Iterable[str] = PERSON_ROLES) -> None:
     """Create one account per role, named after the role, with `PASSWORD`."""
     engine = make_engine(settings.db_url)
     try:

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.build import build_offline_sources
-from features.settings import Settings
 from features.store import apply
+from service.settings import ServiceSettings
 from tests.service.clients import api_client
 from tests.tiny_model import tiny_champion
-from training.simulation import simulate_orders
+from training.sources.simulator import simulate_orders
 
 
 @pytest.fixture(scope="session")
@@ -25,10 +25,10 @@ def stream() -> pd.DataFrame:
 
 def prepared_settings(
     data_dir: Path, orders: pd.DataFrame, online_store: str = "sqlite", redis_url: str | None = None
-) -> Settings:
+) -> ServiceSettings:
     """Return settings of a data dir with the Feast repo applied and a tiny champion registered."""
     extra = {"redis_url": redis_url} if redis_url else {}
-    settings = Settings(data_dir=data_dir, online_store=online_store, **extra)  # type: ignore[arg-type]
+    settings = ServiceSettings(data_dir=data_dir, online_store=online_store, **extra)  # type: ignore[arg-type]
     build_offline_sources(orders, settings)
     apply(settings)
     tiny_champion(settings)
@@ -36,11 +36,11 @@ def prepared_settings(
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> ServiceSettings:
     return prepared_settings(tmp_path_factory.mktemp("service"), stream.iloc[:200])
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(settings: ServiceSettings) -> Iterator[TestClient]:
     with api_client(settings) as test_client:
         yield test_client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from models.registry import load_scorer
 from service.persistence import decision_by_order, make_engine
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
-from training.payloads import order_payload
+from training.sources.payloads import order_payload
 
 REPLAYED = 900
 
@@ -27,7 +28,10 @@ def events(orders: pd.DataFrame) -> list[tuple[pd.Timestamp, int, str, int]]:
     last = orders["created_at"].max()
     out = [(t, 0, "order", i) for i, t in enumerate(orders["created_at"])]
     declined = orders.index[orders["payment_declined"].fillna(False).to_numpy(dtype=bool)]
-    out += [(orders.at[i, "created_at"] + DECLINE_DELAY, 1, "decline", i) for i in declined]
+    out += [
+        (cast(pd.Timestamp, orders.at[i, "created_at"]) + DECLINE_DELAY, 1, "decline", i)
+        for i in declined
+    ]
     fraud = orders.index[(orders["label"] == 1).fillna(False).to_numpy(dtype=bool)]
     out += [
         (orders.at[i, "label_known_at"], 1, "fraud", i)
@@ -55,7 +59,7 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     assert {kind for _, _, kind, _ in replay} == {"order", "decline", "fraud"}
     with api_client(settings) as client:
         for moment, _, kind, row in replay:
-            order_id = orders.at[row, "order_id"]
+            order_id = cast(str, orders.at[row, "order_id"])
             if kind == "order":
                 response = client.post("/v1/orders/score", json=order_payload(orders.iloc[row]))
             elif kind == "decline":

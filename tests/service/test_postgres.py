@@ -9,26 +9,27 @@ from typing import Any
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from features.settings import Settings
+from service.settings import ServiceSettings
 from tests.conftest import ADMIN_URL
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
-from training.payloads import order_payload
+from training.sources.payloads import order_payload
 
 
 @pytest.fixture(scope="module")
 def pg_settings(
     tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame, postgres_url: str
-) -> Settings:
+) -> ServiceSettings:
     settings = prepared_settings(tmp_path_factory.mktemp("pg"), stream.iloc[:100])
-    return settings.model_copy(update={"database_url": postgres_url})
+    return settings.model_copy(update={"database_url": SecretStr(postgres_url)})
 
 
 @pytest.fixture(scope="module")
-def pg_client(pg_settings: Settings) -> Iterator[TestClient]:
+def pg_client(pg_settings: ServiceSettings) -> Iterator[TestClient]:
     with api_client(pg_settings) as client:
         yield client
 
@@ -64,7 +65,7 @@ def test_concurrent_retries_make_one_decision_on_postgres(
 
 
 def test_a_database_outage_is_a_503_and_recovers(
-    pg_client: TestClient, pg_settings: Settings, stream: pd.DataFrame
+    pg_client: TestClient, pg_settings: ServiceSettings, stream: pd.DataFrame
 ) -> None:
     database = make_url(pg_settings.db_url).database
     order = order_payload(stream.iloc[130])
@@ -86,7 +87,7 @@ def test_a_database_outage_is_a_503_and_recovers(
 
 
 def test_the_decision_chain_is_intact_on_postgres(
-    pg_client: TestClient, pg_settings: Settings, stream: pd.DataFrame
+    pg_client: TestClient, pg_settings: ServiceSettings, stream: pd.DataFrame
 ) -> None:
     from service.persistence import make_engine, verify_chain
 

@@ -6,19 +6,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Settings
 from service.persistence import decision_by_order, due_feature_updates, make_engine
+from service.settings import ServiceSettings
 from tests.redis_server import RedisServer
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from tests.tiny_model import tiny_champion
-from training.payloads import order_payload
+from training.sources.payloads import order_payload
 
 
 @pytest.fixture()
@@ -61,7 +61,7 @@ def test_redis_outage_degrades_scoring_and_loses_no_update(
         )
         client.post("/v1/orders/score", json=follow)
         record = decision_by_order(engine, "after-outage")
-        assert record is not None and record.features["customer_orders"] >= 1
+        assert record is not None and cast(float, record.features["customer_orders"]) >= 1
 
 
 def test_reloading_the_model_during_traffic_drops_nothing(
@@ -99,7 +99,7 @@ def test_reloading_the_model_during_traffic_drops_nothing(
 
 
 def test_labels_and_payment_outcomes_feed_the_features(
-    client: TestClient, settings: Settings, stream: pd.DataFrame
+    client: TestClient, settings: ServiceSettings, stream: pd.DataFrame
 ) -> None:
     first = order_payload(stream.iloc[150])
     first["order_id"] = "label-first"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -14,14 +14,14 @@ import shap
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 
-from features.settings import Settings
 from models.registry import load_scorer, promote
 from models.scorer import Thresholds
 from service.persistence import decision_by_order, make_engine
 from service.persistence.tables import DecisionRow as Decision
 from service.persistence.tables import ReviewCaseRow as ReviewCase
+from service.settings import ServiceSettings
 from tests.tiny_model import tiny_champion
-from training.payloads import order_payload
+from training.sources.payloads import order_payload
 
 
 @pytest.fixture()
@@ -31,7 +31,7 @@ def order(stream: pd.DataFrame) -> dict[str, Any]:
     return payload
 
 
-def count(settings: Settings, table: type, order_id: str) -> int:
+def count(settings: ServiceSettings, table: type[Decision | ReviewCase], order_id: str) -> int:
     engine = create_engine(settings.db_url)
     with engine.connect() as connection:
         return int(
@@ -75,7 +75,7 @@ def test_a_scored_order_gets_a_full_decision(client: TestClient, order: dict[str
 )
 def test_tier_policy(
     client: TestClient,
-    settings: Settings,
+    settings: ServiceSettings,
     order: dict[str, Any],
     cuts: Thresholds,
     tier: str,
@@ -96,7 +96,7 @@ def test_tier_policy(
 
 
 def test_the_same_order_id_returns_the_stored_decision(
-    client: TestClient, settings: Settings, order: dict[str, Any]
+    client: TestClient, settings: ServiceSettings, order: dict[str, Any]
 ) -> None:
     first = client.post("/v1/orders/score", json=order).json()
     changed = copy.deepcopy(order)
@@ -107,7 +107,7 @@ def test_the_same_order_id_returns_the_stored_decision(
 
 
 def test_concurrent_calls_with_one_order_id_make_one_decision(
-    client: TestClient, settings: Settings, order: dict[str, Any]
+    client: TestClient, settings: ServiceSettings, order: dict[str, Any]
 ) -> None:
     answers: list[dict[str, Any]] = []
 
@@ -124,7 +124,7 @@ def test_concurrent_calls_with_one_order_id_make_one_decision(
 
 
 def test_concurrent_orders_on_one_device_see_each_other(
-    client: TestClient, settings: Settings, order: dict[str, Any]
+    client: TestClient, settings: ServiceSettings, order: dict[str, Any]
 ) -> None:
     device = f"dev-{order['order_id']}"
     orders = [
@@ -146,12 +146,12 @@ def test_concurrent_orders_on_one_device_see_each_other(
     engine = make_engine(settings.db_url)
     records = [decision_by_order(engine, o["order_id"]) for o in orders]
     # Each order waited for the one before it on the device, so it counts all of them.
-    seen = sorted(r.features["device_orders_1h"] for r in records if r is not None)
+    seen = sorted(cast(float, r.features["device_orders_1h"]) for r in records if r is not None)
     assert seen == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_shap_values_add_up_and_equal_tree_explainer(
-    client: TestClient, settings: Settings, order: dict[str, Any]
+    client: TestClient, settings: ServiceSettings, order: dict[str, Any]
 ) -> None:
     client.post("/v1/orders/score", json=order)
     record = decision_by_order(make_engine(settings.db_url), order["order_id"])
@@ -185,7 +185,8 @@ def _without(order: dict[str, Any], path: str) -> dict[str, Any]:
 def _with(order: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     broken = copy.deepcopy(order)
     *parents, leaf = path.split(".")
-    target = broken
+    # A JSON node on the way down: an object or an array.
+    target: Any = broken
     for part in parents:
         target = target[int(part)] if part.isdigit() else target[part]
     target[leaf] = value
@@ -209,7 +210,7 @@ def _with(order: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     ],
 )
 def test_bad_orders_get_422_naming_the_field_and_write_nothing(
-    client: TestClient, settings: Settings, order: dict[str, Any], mutate: Any, field: str
+    client: TestClient, settings: ServiceSettings, order: dict[str, Any], mutate: Any, field: str
 ) -> None:
     response = client.post("/v1/orders/score", json=mutate(order))
     assert response.status_code == 422, response.text
@@ -220,7 +221,7 @@ def test_bad_orders_get_422_naming_the_field_and_write_nothing(
 
 
 def test_a_megabyte_body_is_refused_and_writes_nothing(
-    client: TestClient, settings: Settings, order: dict[str, Any]
+    client: TestClient, settings: ServiceSettings, order: dict[str, Any]
 ) -> None:
     huge = dict(order, padding="x" * 1_000_000)
     response = client.post("/v1/orders/score", json=huge)
@@ -230,7 +231,7 @@ def test_a_megabyte_body_is_refused_and_writes_nothing(
 
 
 def test_a_chunked_body_over_the_limit_is_refused_and_writes_nothing(
-    client: TestClient, settings: Settings, order: dict[str, Any]
+    client: TestClient, settings: ServiceSettings, order: dict[str, Any]
 ) -> None:
     body = json.dumps(dict(order, padding="x" * 400_000)).encode()
     chunks = (body[i : i + 65_536] for i in range(0, len(body), 65_536))

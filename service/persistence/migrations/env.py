@@ -1,4 +1,4 @@
-"""Alembic environment: run on the connection `migrate` passes, or on `Settings().db_url`."""
+"""Alembic environment: run on the connection `migrate` passes, or on `ServiceSettings().db_url`."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def run(connection: Connection) -> None:
 
 def run_from_cli() -> None:
     """Migrate the configured database (used by the `alembic` command line, e.g. autogenerate)."""
-    from features.settings import Settings
     from service.persistence.db import MIGRATE_LOCK, lock, make_engine, writer
+    from service.settings import ServiceSettings
 
-    engine = make_engine(Settings().db_url)
+    engine = make_engine(ServiceSettings().db_url)
     try:
         with writer(engine).begin() as connection:
             lock(connection, MIGRATE_LOCK)

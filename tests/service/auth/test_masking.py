@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Settings
 from service.app import create_app
 from service.auth.attributes import ATTRIBUTES
 from service.auth.masking import WITHHELD_TEXT
@@ -24,8 +23,9 @@ from service.auth.roles import ROLES
 from service.orders.service import record_attributes
 from service.persistence import decision_by_order, make_engine
 from service.persistence.access import personal_data_views
+from service.settings import ServiceSettings
 from tests.service.clients import create_people, new_key, sign_in
-from training.payloads import order_payload
+from training.sources.payloads import order_payload
 
 ORDER_ID = "mask-1"
 COORDINATES = {"shipping_address": (51.523767, -0.158555), "billing_address": (48.856613, 2.352222)}
@@ -95,7 +95,7 @@ def address(
 
 
 @pytest.fixture(scope="module")
-def masking_client(settings: Settings, stream: pd.DataFrame) -> Iterator[TestClient]:
+def masking_client(settings: ServiceSettings, stream: pd.DataFrame) -> Iterator[TestClient]:
     create_people(settings)
     order = order_payload(stream.iloc[260])
     order.update(
@@ -129,7 +129,7 @@ def masking_client(settings: Settings, stream: pd.DataFrame) -> Iterator[TestCli
 
 
 @pytest.fixture(scope="module")
-def stored(settings: Settings, masking_client: TestClient) -> dict[str, Any]:
+def stored(settings: ServiceSettings, masking_client: TestClient) -> dict[str, Any]:
     engine = make_engine(settings.db_url)
     record = decision_by_order(engine, ORDER_ID)
     engine.dispose()
@@ -157,7 +157,7 @@ def without_local_hour(value: Any) -> Any:
     return value
 
 
-def read_as(client: TestClient, settings: Settings, role: str) -> dict[str, Any]:
+def read_as(client: TestClient, settings: ServiceSettings, role: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {new_key(settings, ['orders:read'], role)}"}
     answer = client.get(f"/v1/orders/{ORDER_ID}", headers=headers)
     assert answer.status_code == 200, answer.text
@@ -168,7 +168,7 @@ def read_as(client: TestClient, settings: Settings, role: str) -> dict[str, Any]
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_api_shows_every_attribute_as_the_role_may_see_it(
-    role: str, masking_client: TestClient, settings: Settings, stored: dict[str, Any]
+    role: str, masking_client: TestClient, settings: ServiceSettings, stored: dict[str, Any]
 ) -> None:
     body = read_as(masking_client, settings, role)
     shown = {**body["order"], "decision": body["decision"]}
@@ -218,7 +218,7 @@ def test_the_order_page_shows_every_attribute_as_the_role_may_see_it(
 
 
 def test_features_computed_from_masked_data_are_withheld(
-    masking_client: TestClient, settings: Settings, stored: dict[str, Any]
+    masking_client: TestClient, settings: ServiceSettings, stored: dict[str, Any]
 ) -> None:
     # The local hour and the order time would give the exact longitude back.
     assert stored["decision.explanation"]["features"]["local_hour"] is not None
@@ -234,7 +234,7 @@ def test_features_computed_from_masked_data_are_withheld(
 
 
 def test_unmasked_personal_data_views_are_logged_with_who_and_how(
-    masking_client: TestClient, settings: Settings
+    masking_client: TestClient, settings: ServiceSettings
 ) -> None:
     engine = make_engine(settings.db_url)
     before = len(personal_data_views(engine, ORDER_ID))

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Settings
 from service.app import create_app
 from service.auth.attributes import ATTRIBUTES
 from service.auth.masks import email, initials, last_two_digits, network
 from service.auth.policy import PolicyError, load_policy
 from service.auth.roles import ROLES
 from service.scoring.schemas import Order
+from service.settings import ServiceSettings
 
 
 def test_every_order_field_has_an_attribute_entry() -> None:
@@ -71,7 +71,7 @@ ALL_ROLES = "roles:\n" + "".join(f"  {r}: {{visible: ['*']}}\n" for r in ROLES)
     ],
 )
 def test_a_bad_policy_stops_the_start_with_a_clear_error(
-    tmp_path: Path, settings: Settings, policy: str, message: str
+    tmp_path: Path, settings: ServiceSettings, policy: str, message: str
 ) -> None:
     path = write(tmp_path, policy)
     with pytest.raises(PolicyError, match=re.escape(message)):

@@ -17,12 +17,12 @@ from fastapi import Request
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 
-from features.settings import Settings
 from service.app import create_app
 from service.auth.guards import routes_with_access, unguarded_routes
 from service.auth.roles import PERSON_ROLES, SCOPES
+from service.settings import ServiceSettings
 from tests.service.clients import PASSWORD, create_people, csrf_token, new_key, sign_in
-from training.payloads import order_payload
+from training.sources.payloads import order_payload
 
 ALL = frozenset(PERSON_ROLES)
 
@@ -70,14 +70,14 @@ CALLERS = ["anonymous", *(f"key:{s}" for s in SCOPES), *(f"user:{r}" for r in PE
 
 
 @pytest.fixture(scope="module")
-def app_client(settings: Settings) -> Iterator[TestClient]:
+def app_client(settings: ServiceSettings) -> Iterator[TestClient]:
     create_people(settings)
     with TestClient(create_app(settings)) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def keys(settings: Settings, app_client: TestClient) -> dict[str, str]:
+def keys(settings: ServiceSettings, app_client: TestClient) -> dict[str, str]:
     return {scope: new_key(settings, [scope]) for scope in SCOPES}
 
 
@@ -89,14 +89,14 @@ def scored(app_client: TestClient, keys: dict[str, str], stream: pd.DataFrame) -
     return str(order["order_id"])
 
 
-def test_every_route_of_the_app_has_a_rule(settings: Settings) -> None:
+def test_every_route_of_the_app_has_a_rule(settings: ServiceSettings) -> None:
     app = create_app(settings)
     routes = {(method, path) for method, path, _ in routes_with_access(app)}
     assert routes == set(ROUTES), "a route needs a rule in ROUTES (and a guard)"
     assert unguarded_routes(app) == []
 
 
-def test_the_app_names_a_route_without_a_guard(settings: Settings) -> None:
+def test_the_app_names_a_route_without_a_guard(settings: ServiceSettings) -> None:
     app = create_app(settings)
 
     @app.get("/v1/forgotten")

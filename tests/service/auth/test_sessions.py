@@ -11,28 +11,30 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import text
 
-from features.settings import Settings
 from service.app import create_app
 from service.auth.credentials import digest
 from service.auth.keys import InvalidKey, create_key, list_keys, revoke_key
 from service.auth.people import disable_user
 from service.persistence import make_engine
+from service.settings import ServiceSettings
 from tests.service.clients import PASSWORD, create_people, csrf_token, new_key, sign_in
 
 
 @pytest.fixture(scope="module")
-def people(settings: Settings) -> Settings:
+def people(settings: ServiceSettings) -> ServiceSettings:
     create_people(settings)
     return settings
 
 
-def client_for(settings: Settings, address: str = "testclient", **changes: object) -> TestClient:
+def client_for(
+    settings: ServiceSettings, address: str = "testclient", **changes: object
+) -> TestClient:
     """Return a client of an app with changed settings, calling from `address`."""
     return TestClient(create_app(settings.model_copy(update=changes)), client=(address, 50000))
 
 
 @pytest.fixture()
-def browser(people: Settings) -> Iterator[TestClient]:
+def browser(people: ServiceSettings) -> Iterator[TestClient]:
     with client_for(people) as client:
         yield client
 
@@ -44,7 +46,8 @@ def attempt(client: TestClient, username: str, password: str) -> int:
 def sign_in_answer(client: TestClient, username: str, password: str) -> Response:
     token = csrf_token(client.get("/login").text)
     form = {"username": username, "password": password, "csrf_token": token}
-    return client.post("/login", data=form, follow_redirects=False)
+    answer: Response = client.post("/login", data=form, follow_redirects=False)
+    return answer
 
 
 def test_signing_in_sets_a_locked_down_session_cookie(browser: TestClient) -> None:
@@ -59,7 +62,7 @@ def test_signing_in_sets_a_locked_down_session_cookie(browser: TestClient) -> No
     assert "reviewer (reviewer)" in browser.get("/cases").text
 
 
-def test_over_https_the_session_cookie_is_secure(people: Settings) -> None:
+def test_over_https_the_session_cookie_is_secure(people: ServiceSettings) -> None:
     with TestClient(create_app(people), base_url="https://testserver") as client:
         token = csrf_token(client.get("/login").text)
         form = {"username": "legal", "password": PASSWORD, "csrf_token": token}
@@ -94,8 +97,8 @@ def test_logout_needs_the_sessions_csrf_token_and_ends_the_session(browser: Test
 
 
 @pytest.mark.parametrize("limit", ["session_idle_seconds", "session_max_seconds"])
-def test_a_session_expires_on_the_server(people: Settings, limit: str) -> None:
-    with client_for(people, **{limit: 1.0}) as client:
+def test_a_session_expires_on_the_server(people: ServiceSettings, limit: str) -> None:
+    with client_for(people, "testclient", **{limit: 1.0}) as client:
         sign_in(client, "logistics")
         assert client.get("/", follow_redirects=False).status_code == 200
         cookie = client.cookies["ordershield_session"]
@@ -104,7 +107,7 @@ def test_a_session_expires_on_the_server(people: Settings, limit: str) -> None:
         assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_repeated_failures_lock_the_username_for_a_while(people: Settings) -> None:
+def test_repeated_failures_lock_the_username_for_a_while(people: ServiceSettings) -> None:
     with client_for(people, login_max_failures=3, login_lockout_seconds=2.0) as client:
         for _ in range(3):
             assert attempt(client, "senior_reviewer", "guess") == 401
@@ -116,7 +119,7 @@ def test_repeated_failures_lock_the_username_for_a_while(people: Settings) -> No
         assert attempt(client, "senior_reviewer", PASSWORD) == 303
 
 
-def test_a_disabled_account_loses_its_sessions(people: Settings) -> None:
+def test_a_disabled_account_loses_its_sessions(people: ServiceSettings) -> None:
     from service.auth.people import create_user
 
     engine = make_engine(people.db_url)
@@ -129,7 +132,7 @@ def test_a_disabled_account_loses_its_sessions(people: Settings) -> None:
     engine.dispose()
 
 
-def test_keys_are_stored_hashed_and_stop_at_once_when_revoked(people: Settings) -> None:
+def test_keys_are_stored_hashed_and_stop_at_once_when_revoked(people: ServiceSettings) -> None:
     engine = make_engine(people.db_url)
     with client_for(people) as client:
         key, token = create_key(engine, "shop", ["score"])
@@ -148,7 +151,7 @@ def test_keys_are_stored_hashed_and_stop_at_once_when_revoked(people: Settings) 
     engine.dispose()
 
 
-def test_a_key_without_the_scope_or_in_the_wrong_form_is_refused(people: Settings) -> None:
+def test_a_key_without_the_scope_or_in_the_wrong_form_is_refused(people: ServiceSettings) -> None:
     with client_for(people) as client:
         labels_only = {"Authorization": f"Bearer {new_key(people, ['labels'])}"}
         answer = client.post("/v1/admin/model/reload", headers=labels_only)
@@ -157,7 +160,7 @@ def test_a_key_without_the_scope_or_in_the_wrong_form_is_refused(people: Setting
         assert client.post("/v1/admin/model/reload", headers=basic).status_code == 401
 
 
-def test_keys_need_known_scopes_and_roles(people: Settings) -> None:
+def test_keys_need_known_scopes_and_roles(people: ServiceSettings) -> None:
     engine = make_engine(people.db_url)
     with pytest.raises(InvalidKey, match="scopes"):
         create_key(engine, "x", ["everything"])
@@ -168,7 +171,7 @@ def test_keys_need_known_scopes_and_roles(people: Settings) -> None:
     engine.dispose()
 
 
-def test_parallel_guesses_cannot_pass_the_lockout_together(people: Settings) -> None:
+def test_parallel_guesses_cannot_pass_the_lockout_together(people: ServiceSettings) -> None:
     settings = {"login_max_failures": 3, "login_lockout_seconds": 30.0}
     with client_for(people, "192.0.2.11", **settings) as client:
         token = csrf_token(client.get("/login").text)
@@ -178,7 +181,9 @@ def test_parallel_guesses_cannot_pass_the_lockout_together(people: Settings) -> 
         cookie = {"cookie": f"ordershield_login_csrf={token}"}
 
         def guess(_: int) -> int:
-            answer = client.post("/login", data=form, headers=cookie, follow_redirects=False)
+            answer: Response = client.post(
+                "/login", data=form, headers=cookie, follow_redirects=False
+            )
             return answer.status_code
 
         with ThreadPoolExecutor(8) as pool:
@@ -186,7 +191,7 @@ def test_parallel_guesses_cannot_pass_the_lockout_together(people: Settings) -> 
         assert answers.count(401) <= 3 and answers.count(429) >= 21, sorted(answers)
 
 
-def test_one_client_trying_many_usernames_is_slowed(people: Settings) -> None:
+def test_one_client_trying_many_usernames_is_slowed(people: ServiceSettings) -> None:
     settings = {"login_max_failures": 2, "login_lockout_seconds": 30.0}
     with client_for(people, "192.0.2.10", **settings) as client:
         answers = [attempt(client, f"sprayed-{n}", "Summer2026!") for n in range(10)]
@@ -229,7 +234,7 @@ def test_pages_refuse_to_be_framed_or_cached(browser: TestClient) -> None:
     assert refused.status_code == 403 and "reviewer (reviewer)" in refused.text
 
 
-def test_cookies_can_be_forced_secure_behind_a_proxy(people: Settings) -> None:
+def test_cookies_can_be_forced_secure_behind_a_proxy(people: ServiceSettings) -> None:
     with client_for(people, cookie_secure=True) as client:
         token = csrf_token(client.get("/login").text)
         form = {"username": "legal", "password": PASSWORD, "csrf_token": token}

@@ -55,7 +55,7 @@ def test_sqlite_sets_its_pragmas_on_every_connection_and_creates_the_folder(
 def test_postgres_urls_use_psycopg_with_pre_ping(scheme: str) -> None:
     engine = make_engine(f"{scheme}://user@db.example/ordershield")
     assert engine.url.drivername == "postgresql+psycopg"
-    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    assert engine.pool._pre_ping
 
 
 def test_other_databases_are_refused() -> None:

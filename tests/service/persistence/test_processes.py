@@ -17,7 +17,11 @@ PROCESSES = 4
 def test_processes_migrate_and_save_concurrently(db_url: str) -> None:
     # fork skips re-importing everything per child; the workers open their own connections.
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = (
+        multiprocessing.get_context("fork")
+        if "fork" in methods
+        else multiprocessing.get_context("spawn")
+    )
     start = context.Event()
     results = context.Queue()
     workers = [

@@ -9,7 +9,9 @@ from service.persistence import make_engine, migrate, save_decision
 from tests.service.persistence.samples import sample_decision
 
 
-def migrate_and_save(url: str, worker: int, start: Event, results: Queue) -> None:
+def migrate_and_save(
+    url: str, worker: int, start: Event, results: Queue[tuple[str, bool | str]]
+) -> None:
     """Migrate a fresh database with the others, then save a shared order and ten own ones."""
     engine = make_engine(url)
     try:

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from service.cli.server import Server, running_server
 from tests.service.clients import PASSWORD, create_people, new_key
 from tests.service.conftest import prepared_settings
-from training.cli.server import Server, running_server
-from training.payloads import order_payload
+from training.sources.payloads import order_payload
 
 CHROMIUM = os.environ.get("ORDERSHIELD_TEST_CHROMIUM", "/usr/bin/chromium")
 ORDER_ID = "ui-1"

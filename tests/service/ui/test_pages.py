@@ -5,20 +5,22 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import Settings
 from service.app import create_app
 from service.persistence import make_engine, save_decision
+from service.settings import ServiceSettings
 from tests.service.clients import create_people, sign_in
 from tests.service.persistence.samples import sample_decision
 
 
 @pytest.fixture(scope="module")
-def pages(settings: Settings) -> TestClient:
+def pages(settings: ServiceSettings) -> TestClient:
     create_people(settings)
     return TestClient(create_app(settings))
 
 
-def test_open_cases_list_links_to_their_orders(pages: TestClient, settings: Settings) -> None:
+def test_open_cases_list_links_to_their_orders(
+    pages: TestClient, settings: ServiceSettings
+) -> None:
     with pages:
         engine = make_engine(settings.db_url)
         save_decision(engine, sample_decision("case-<1>"), open_case=True)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NotRequired, TypedDict, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 HERE = Path(__file__).parent
@@ -26,6 +28,15 @@ LEGIT_ORDERS = 5_820
 BURSTS = 30
 TAKEOVERS = 55
 SHIPPING = 4.90
+
+Row = dict[str, object]
+
+
+class _Item(TypedDict):
+    sku: str
+    quantity: int
+    unit_price: float
+    limited_stock: NotRequired[bool]
 
 
 def main() -> None:
@@ -70,15 +81,17 @@ def _catalog(rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat([regular, limited], ignore_index=True)
 
 
-def _basket(rng: np.random.Generator, catalog: pd.DataFrame, limited_share: float) -> dict:
+def _basket(
+    rng: np.random.Generator, catalog: pd.DataFrame, limited_share: float
+) -> dict[str, str | float]:
     weights = np.where(catalog["limited"], limited_share / 6, (1 - limited_share) / 36)
     picks = rng.choice(len(catalog), rng.integers(1, 4), replace=False, p=weights)
-    items = []
+    items: list[_Item] = []
     for pick in picks:
-        item = {
-            "sku": catalog.at[pick, "sku"],
+        item: _Item = {
+            "sku": cast(str, catalog.at[pick, "sku"]),
             "quantity": int(rng.choice([1, 1, 1, 2, 3])),
-            "unit_price": float(catalog.at[pick, "price"]),
+            "unit_price": float(cast(float, catalog.at[pick, "price"])),
         }
         if catalog.at[pick, "limited"]:
             item["limited_stock"] = True
@@ -91,16 +104,16 @@ def _times(rng: np.random.Generator, size: int, night: bool) -> pd.DatetimeIndex
     # Shoppers buy by day; the fraud rings here work at night.
     hours = np.arange(24)
     weights = np.where((hours < 6) == night, 3.0, 0.4)
-    hour = rng.choice(hours, size, p=weights / weights.sum())
+    hour: npt.NDArray[np.int64] = rng.choice(hours, size, p=weights / weights.sum())
     offset = rng.integers(0, DAYS, size) * 86_400 + hour * 3_600 + rng.integers(0, 3_600, size)
     return START + pd.to_timedelta(offset, unit="s")
 
 
-def _legit(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
+def _legit(rng: np.random.Generator, catalog: pd.DataFrame) -> list[Row]:
     activity = rng.gamma(0.6, 1.0, CUSTOMERS)
     who = rng.choice(CUSTOMERS, LEGIT_ORDERS, p=activity / activity.sum())
     second_device = rng.random(LEGIT_ORDERS) < 0.12
-    rows = []
+    rows: list[Row] = []
     for time, customer, other in zip(
         _times(rng, LEGIT_ORDERS, night=False), who, second_device, strict=True
     ):
@@ -120,8 +133,8 @@ def _legit(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _bursts(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
-    rows = []
+def _bursts(rng: np.random.Generator, catalog: pd.DataFrame) -> list[Row]:
+    rows: list[Row] = []
     for burst, start in enumerate(_times(rng, BURSTS, night=True)):
         accounts = [f"N{burst:03d}{n}" for n in range(rng.integers(2, 5))]
         gaps = np.cumsum(rng.integers(60, 600, rng.integers(3, 7)))
@@ -142,9 +155,9 @@ def _bursts(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _takeovers(rng: np.random.Generator, catalog: pd.DataFrame) -> list[dict]:
+def _takeovers(rng: np.random.Generator, catalog: pd.DataFrame) -> list[Row]:
     victims = rng.choice(CUSTOMERS, TAKEOVERS, replace=False)
-    rows = []
+    rows: list[Row] = []
     for n, (time, victim) in enumerate(
         zip(_times(rng, TAKEOVERS, night=False), victims, strict=True)
     ):

@@ -1,0 +1,133 @@
+"""The Redis online store: a hash per entity and view.
+
+The hash `<project>:<view>:<entity key>` holds a field per feature (its
+serialized `ValueProto`) and the row's event time in microseconds under `:ts`,
+a name no feature can have (`:` separates view and feature in Feast's feature
+references). One read of any number of cells is one pipelined round trip, one
+write of any number of rows one MULTI/EXEC, so readers see all of it or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import redis
+from feast.repo_config import FeastConfigBaseModel, RepoConfig
+from pydantic import StrictStr
+
+from features.online_stores.rows import Cell, Row, RowsOnlineStore, StoredRow
+
+TIME_FIELD = ":ts"
+# Keys per SCAN step and per UNLINK when a view's rows are dropped.
+DELETE_BATCH = 1_000
+
+
+class OrderShieldRedisOnlineStoreConfig(FeastConfigBaseModel):
+    """feature_store.yaml's `online_store` for Redis."""
+
+    type: Literal["features.online_stores.redis_store.OrderShieldRedisOnlineStore"] = (
+        "features.online_stores.redis_store.OrderShieldRedisOnlineStore"
+    )
+    url: StrictStr = "redis://localhost:6379/0"
+    """`redis://[:password@]host:port/db`, or `rediss://` for TLS."""
+    key_ttl_seconds: int | None = None
+    """Expire an entity's hash this long after its last write (None: never)."""
+    socket_timeout: float | None = None
+    """Seconds a command may wait for Redis (None: forever)."""
+    socket_connect_timeout: float | None = None
+    """Seconds a connection may take to open (None: forever)."""
+
+
+class OrderShieldRedisOnlineStore(RowsOnlineStore):
+    """The Redis online store as Feast sees it (apply, materialize, serve)."""
+
+    def open_rows(self, config: RepoConfig) -> RedisRows:
+        """Connect to the Redis of this repo."""
+        return redis_rows(config)
+
+
+def redis_rows(config: RepoConfig) -> RedisRows:
+    """Return the rows of a repo configured with the Redis store."""
+    online = config.online_store
+    if not isinstance(online, OrderShieldRedisOnlineStoreConfig):
+        raise TypeError(f"not the Redis online store: {type(online).__name__}")
+    client = redis.Redis.from_url(
+        online.url,
+        socket_timeout=online.socket_timeout,
+        socket_connect_timeout=online.socket_connect_timeout,
+    )
+    return RedisRows(client, config.project, online.key_ttl_seconds)
+
+
+class RedisRows:
+    """Rows of one project in Redis: one round trip per read, one MULTI/EXEC per write."""
+
+    def __init__(self, client: redis.Redis[bytes], project: str, ttl_seconds: int | None) -> None:
+        self.client = client
+        self.project = project
+        self.ttl_seconds = ttl_seconds
+
+    def hash_key(self, view: str, key: str) -> str:
+        """Return the name of an entity's hash in a view."""
+        return f"{self.project}:{view}:{key}"
+
+    def read(self, cells: Sequence[Cell]) -> list[bytes | None]:
+        """Return each cell's value from one pipelined round trip."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for view, key, name in cells:
+                pipe.hget(self.hash_key(view, key), name)
+            found: list[bytes | None] = pipe.execute()
+        return found
+
+    def read_rows(
+        self, view: str, keys: Sequence[str], features: Sequence[str]
+    ) -> list[StoredRow | None]:
+        """Return each key's row of `view` from one pipelined round trip."""
+        fields = [*features, TIME_FIELD]
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(self.hash_key(view, key), fields)
+            replies: list[list[bytes | None]] = pipe.execute()
+        rows: list[StoredRow | None] = []
+        for *values, event_us in replies:
+            if event_us is None:
+                rows.append(None)
+                continue
+            pairs = zip(features, values, strict=True)
+            stored = {name: value for name, value in pairs if value is not None}
+            rows.append(StoredRow(int(event_us), stored))
+        return rows
+
+    def write(self, rows: Sequence[Row]) -> None:
+        """Store every row in one MULTI/EXEC, so a reader sees all of them or none."""
+        with self.client.pipeline(transaction=True) as pipe:
+            for row in rows:
+                name = self.hash_key(row.view, row.key)
+                fields: dict[str | bytes, bytes | int] = {k: v for k, v in row.values.items()}
+                fields[TIME_FIELD] = row.event_us
+                pipe.hset(name, mapping=fields)
+                if self.ttl_seconds:
+                    pipe.expire(name, self.ttl_seconds)
+            pipe.execute()
+
+    def delete_views(self, views: Sequence[str]) -> None:
+        """Remove the hashes of these views, a batch of keys at a time."""
+        for view in views:
+            pattern = glob_escape(self.hash_key(view, "")) + "*"
+            batch: list[bytes] = []
+            for name in self.client.scan_iter(match=pattern, count=DELETE_BATCH):
+                batch.append(name)
+                if len(batch) == DELETE_BATCH:
+                    self.client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                self.client.unlink(*batch)
+
+    def checkpoint(self) -> None:
+        """Nothing to do: Redis persists (or not) by its own configuration."""
+
+
+def glob_escape(text: str) -> str:
+    """Return `text` as a Redis glob pattern that matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -1,0 +1,1 @@
+"""Identity and access: API keys, people and sessions, route guards and attribute masking."""

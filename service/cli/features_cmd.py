@@ -1,0 +1,51 @@
+"""`ordershield features`: build the offline sources, apply the Feast repo, materialize."""
+
+from __future__ import annotations
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from features.build import build_offline_sources
+from features.schema import conform
+from features.store import apply, materialize
+from service.settings import ServiceSettings
+
+app = typer.Typer(help="Build, register and materialize the Feast features.", no_args_is_help=True)
+console = Console()
+
+
+def apply_features(settings: ServiceSettings) -> None:
+    """Compute the offline sources from the order log and register the Feast repo."""
+    if not settings.orders_path.exists():
+        raise typer.BadParameter(
+            f"no order log at {settings.orders_path}: "
+            "run `ordershield simulate` or train with --data"
+        )
+    orders = conform(pd.read_parquet(settings.orders_path))
+    with console.status("computing point-in-time aggregates") as status:
+        written = build_offline_sources(
+            orders, settings, progress=lambda e: status.update(f"writing {e} features")
+        )
+    apply(settings)
+    console.print(
+        f"applied the Feast repo at {settings.feature_repo} "
+        f"({settings.online_store} online store); rows per entity: {written}"
+    )
+
+
+@app.command("apply")
+def apply_command() -> None:
+    """Compute the offline aggregates from the order log and apply the Feast repo."""
+    apply_features(ServiceSettings())
+
+
+@app.command("materialize")
+def materialize_command() -> None:
+    """Load every entity's latest aggregate state into the online store."""
+    settings = ServiceSettings()
+    with console.status(f"materializing into the {settings.online_store} online store"):
+        loaded = materialize(settings)
+    console.print(
+        f"materialized {loaded:,} entity states into the {settings.online_store} online store"
+    )

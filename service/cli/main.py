@@ -1,0 +1,74 @@
+"""`ordershield`: every command group, assembled in one place."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Annotated
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from features.settings import PREFIX
+from service.cli import access_cmd, demo, features_cmd, labels_cmd, models_cmd, training_cmd
+from service.settings import ServiceSettings
+
+app = typer.Typer(
+    help="OrderShield: fraud and risk scoring at order creation.", no_args_is_help=True
+)
+app.add_typer(features_cmd.app, name="features")
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(labels_cmd.app, name="labels")
+app.add_typer(access_cmd.keys, name="keys")
+app.add_typer(access_cmd.users, name="users")
+app.command()(training_cmd.simulate)
+app.command()(training_cmd.train)
+app.command()(demo.demo)
+console = Console()
+
+
+@app.callback()
+def _quiet() -> None:
+    """Keep library chatter out of the command's output."""
+    warnings.filterwarnings("ignore")
+    logging.getLogger("feast").setLevel(logging.ERROR)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+def shown(value: object) -> str:
+    """Return a setting as `config` prints it: a secret URL without its password or query."""
+    if not isinstance(value, SecretStr):
+        return str(value)
+    try:
+        url = make_url(value.get_secret_value())
+    except ArgumentError:
+        return str(value)  # SecretStr prints as asterisks
+    return url.set(query={}).render_as_string(hide_password=True)
+
+
+@app.command()
+def config() -> None:
+    """Print the settings in force (environment variables prefixed ORDERSHIELD_), secrets hidden."""
+    settings = ServiceSettings()
+    table = Table("setting", "value", "environment variable")
+    for name in type(settings).model_fields:
+        table.add_row(name, shown(getattr(settings, name)), f"{PREFIX}{name.upper()}")
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
+) -> None:
+    """Serve the scoring API (OpenAPI docs at /docs) with the champion model."""
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(ServiceSettings()), host=host, port=port, log_level=log_level)

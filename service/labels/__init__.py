@@ -1,0 +1,1 @@
+"""Labels: confirmed outcomes and payment events of scored orders."""

@@ -1,0 +1,1 @@
+"""Stored orders and their decisions, shown through the masking policy."""

@@ -1,0 +1,1 @@
+"""The scoring hook: validate an order, decide it, record the decision."""

@@ -1,0 +1,42 @@
+"""Settings of the service: its database, web server, sessions and sign-in lockout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from models.settings import ModelSettings
+
+
+class ServiceSettings(ModelSettings):
+    """The model settings, and everything the running service adds to them."""
+
+    database_url: SecretStr | None = Field(
+        None, description="decisions DB; default: SQLite under the data dir"
+    )
+    threads: int = Field(4, ge=1, description="threads running scoring work in one process")
+    max_body_bytes: int = Field(262_144, description="largest accepted request body")
+    model_poll_seconds: float = Field(30.0, description="how often to check the champion alias")
+    outbox_retry_seconds: float = Field(
+        5.0, description="how often to retry queued feature updates"
+    )
+    masking_policy: Path | None = Field(
+        None, description="YAML attribute masking policy; default: the one shipped"
+    )
+    session_idle_seconds: float = Field(1800.0, gt=0, description="idle time that ends a session")
+    session_max_seconds: float = Field(43_200.0, gt=0, description="longest life of a session")
+    cookie_secure: bool | None = Field(
+        None, description="mark session cookies Secure; default: when the request came over HTTPS"
+    )
+    login_max_failures: int = Field(5, ge=1, description="failed sign-ins that lock a username")
+    login_lockout_seconds: float = Field(
+        900.0, gt=0, description="window of counted failures, and length of the lock"
+    )
+
+    @property
+    def db_url(self) -> str:
+        """Return the decisions database URL (SQLite in WAL mode under the data dir by default)."""
+        if self.database_url:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir.resolve() / 'ordershield.db'}"

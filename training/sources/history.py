@@ -1,0 +1,362 @@
+"""Import a user's own labelled order history as canonical orders.
+
+A mapping YAML names the user's column for each canonical field (see `training.sources.mapping`).
+Every value is checked on the way in, and an error names the user's column, the field it
+is mapped to and the row: rows count data rows from 1, so row 17 is line 18 of a CSV.
+Fields the mapping leaves out stay null; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features.schema import COLUMNS, TIMESTAMP, conform
+from training.sources.mapping import (
+    ITEM_FIELDS,
+    ITEMS,
+    HistoryImportError,
+    Mapping,
+    load_mapping,
+    value_keys,
+)
+
+__all__ = ["HistoryImportError", "load_history"]
+
+_BY_NAME = {column.name: column for column in COLUMNS}
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_BOOLEANS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
+_BOOLEANS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
+_RANGES = {"amount": (0.0, np.inf), "shipping_lat": (-90.0, 90.0), "shipping_lon": (-180, 180)}
+_INT32_MAX = 2**31 - 1
+# Keeps any basket's total inside int32; no real order line holds a million units.
+_MAX_QUANTITY = 1_000_000
+# An ISO 8601 time followed by a UTC offset; strings without one are local to the mapping's zone.
+_OFFSET = r"[T ]\d{2}.*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+_ITEM = pa.struct(
+    [
+        ("sku", pa.string()),
+        ("quantity", pa.float64()),
+        ("unit_price", pa.float64()),
+        ("limited_stock", pa.bool_()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One user column and the canonical field it is mapped to."""
+
+    field: str
+    source: str
+    values: pd.Series
+
+    def reject(self, bad: pd.Series, problem: str) -> None:
+        """Raise for the first row flagged in `bad`; `{value}` in `problem` shows its value."""
+        flags = bad.fillna(False).to_numpy(dtype=bool)
+        if flags.any():
+            row = int(flags.argmax())
+            raise self.error(row, problem.replace("{value}", _show(self.values.iloc[row])))
+
+    def error(self, row: int, problem: str) -> HistoryImportError:
+        """Return an error about one row of this column."""
+        where = f"column {self.source!r} (mapped to {self.field}), row {row + 1}"
+        return HistoryImportError(f"{where}: {problem}")
+
+
+def load_history(data_path: Path, mapping_path: Path) -> pd.DataFrame:
+    """Read a user's order history (CSV or parquet) as canonical orders, as its mapping says."""
+    mapping = load_mapping(Path(mapping_path))
+    raw = _read(Path(data_path), mapping.columns)
+    inputs = {field: _Input(field, name, raw[name]) for field, name in mapping.columns.items()}
+    frame = pd.DataFrame(index=raw.index)
+    for field, column in inputs.items():
+        if field == ITEMS:
+            frame[list(ITEM_FIELDS)] = _items(column)
+            continue
+        frame[field] = _parse(column, mapping)
+        if _BY_NAME[field].required:
+            column.reject(frame[field].isna(), f"is empty, but {field} is required")
+    _check_unique(frame["order_id"], inputs["order_id"])
+    if "label" in inputs:
+        frame["label_known_at"] = _label_times(frame, inputs["label_known_at"])
+    return conform(frame)
+
+
+def _read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise HistoryImportError(
+            f"cannot read {path.name}: unsupported file type {path.suffix or '(none)'!r}; "
+            f"use one of {', '.join(_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise HistoryImportError(f"history file not found: {path}")
+    try:
+        if kind == "csv":
+            present = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
+        else:
+            present = pq.read_schema(path).names
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise HistoryImportError(f"cannot read {path.name}: {error}") from None
+    missing = [
+        f"{name!r} (mapped to {field})" for field, name in columns.items() if name not in present
+    ]
+    if missing:
+        raise HistoryImportError(
+            f"column {', '.join(missing)} not in {path.name}; "
+            f"its columns are: {', '.join(map(repr, present))}"
+        )
+    wanted = sorted(set(columns.values()))
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path, columns=wanted).reset_index(drop=True)
+        # Everything as text so values are parsed, and rejected, by the rules below;
+        # only an empty cell is missing ("NA" may be somebody's id).
+        return pd.read_csv(
+            path,
+            usecols=wanted,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+        )
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise HistoryImportError(f"cannot read {path.name}: {error}") from None
+
+
+def _parse(column: _Input, mapping: Mapping) -> pd.Series:
+    kind = _BY_NAME[column.field].type
+    if column.field == "label":
+        return _labels(column, mapping)
+    if kind == TIMESTAMP:
+        return _timestamps(column, mapping)
+    if pa.types.is_boolean(kind):
+        return _booleans(column)
+    if pa.types.is_integer(kind):
+        return _counts(column)
+    if pa.types.is_floating(kind):
+        return _numbers(column)
+    return _text(column.values)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(values.dtype) and (values.dropna() % 1 == 0).all():
+        # Integer ids read from parquet as floats (because of gaps) must not gain a ".0".
+        values = values.astype("Int64")
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+def _numbers(column: _Input) -> pd.Series:
+    values = column.values
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        number = values.astype("float64")
+    else:
+        text = _text(values)
+        number = pd.to_numeric(text, errors="coerce").astype("float64")
+        column.reject(text.notna() & number.isna(), "cannot parse {value} as a number")
+    column.reject(number.abs() == np.inf, "{value} is not a finite number")
+    low, high = _RANGES.get(column.field, (-np.inf, np.inf))
+    limits = f"at least {low:g}" if high == np.inf else f"between {low:g} and {high:g}"
+    out_of_range = (number < low) | (number > high)
+    column.reject(out_of_range, f"{column.field} must be {limits}, got " + "{value}")
+    return number
+
+
+def _counts(column: _Input) -> pd.Series:
+    number = _numbers(column)
+    column.reject(number.notna() & (number % 1 != 0), "{value} is not a whole number")
+    column.reject((number < 0) | (number > _INT32_MAX), "{value} is not a count")
+    return number.astype("Int32")
+
+
+def _booleans(column: _Input) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column.values.dtype):
+        return column.values.astype("boolean")
+    keys = value_keys(column.values)
+    flags = keys.map(_BOOLEANS)
+    column.reject(keys.notna() & flags.isna(), "cannot read {value} as true or false")
+    return flags.astype("boolean")
+
+
+def _labels(column: _Input, mapping: Mapping) -> pd.Series:
+    lookup = mapping.label_values.lookup()
+    keys = value_keys(column.values)
+    labels = keys.map(lookup)
+    known = {
+        name: ", ".join(k for k, v in lookup.items() if v == label)
+        for name, label in (("fraud", 1), ("legit", 0))
+    }
+    problem = f"unknown label value {{value}}; fraud: {known['fraud']}; legit: {known['legit']}"
+    column.reject(keys.notna() & labels.isna(), problem)
+    return labels.astype("Int8")
+
+
+def _timestamps(column: _Input, mapping: Mapping) -> pd.Series:
+    values = column.values
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        utc: pd.Series = _localise(values, mapping).dt.tz_convert("UTC")
+        return utc
+    text = _text(values)
+    fmt = mapping.timestamp_format
+    if fmt is None:
+        aware = text.str.contains(_OFFSET, regex=True).fillna(False).astype(bool)
+    else:
+        aware = pd.Series("%z" in fmt or "%Z" in fmt, index=text.index)
+    naive = text.notna() & ~aware
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    if aware.any():
+        parsed[aware] = pd.to_datetime(
+            text[aware], format=fmt or "ISO8601", utc=True, errors="coerce"
+        )
+    if naive.any():
+        local = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
+        parsed[naive] = _localise(local, mapping).dt.tz_convert("UTC")
+    column.reject(text.notna() & parsed.isna(), "cannot parse {value} as a timestamp")
+    return parsed
+
+
+def _localise(stamps: pd.Series, mapping: Mapping) -> pd.Series:
+    if stamps.dt.tz is not None:
+        return stamps
+    # A wall-clock time in the repeated autumn hour is read as its first occurrence and one
+    # in the skipped spring hour as the hour after: an hour off is harmless to fraud features,
+    # refusing every local-time export twice a year is not.
+    localised: pd.Series = stamps.dt.tz_localize(
+        mapping.zone, ambiguous=np.ones(len(stamps), dtype=bool), nonexistent="shift_forward"
+    )
+    return localised
+
+
+def _items(column: _Input) -> pd.DataFrame:
+    text = _text(column.values)
+    present = np.flatnonzero(text.notna().to_numpy())
+    items = _basket_items(column, text, present)
+    items["limited"] = items["quantity"].where(items["limited"], 0.0)
+    counts = items.groupby("row").agg(
+        item_count=("quantity", "sum"), limited_quantity=("limited", "sum")
+    )
+    per_sku = items.groupby(["row", "sku"])["quantity"].sum()
+    counts["max_item_quantity"] = per_sku.groupby("row").max()
+    totals = pd.DataFrame(0.0, index=present, columns=list(ITEM_FIELDS))
+    totals.loc[counts.index, list(ITEM_FIELDS)] = counts[list(ITEM_FIELDS)]
+    # Rows without a basket stay unknown; an empty basket is a known zero.
+    return totals.reindex(range(len(text))).set_axis(text.index).astype("Int32")
+
+
+def _basket_items(column: _Input, text: pd.Series, present: np.ndarray) -> pd.DataFrame:
+    try:
+        # pandas has no vectorised JSON decoder: each cell is decoded once, arrow does the rest.
+        # The stubs type a list-typed pa.array as a plain Array; at run time it is a ListArray.
+        baskets = cast(
+            "pa.ListArray[pa.ListScalar[pa.StructType]]",
+            pa.array([json.loads(cell) for cell in text.iloc[present]], type=pa.list_(_ITEM)),
+        )
+    except (ValueError, TypeError, RecursionError, pa.ArrowException) as error:
+        raise _basket_error(column, text, error) from None
+    # The stubs say list_flatten returns a ListArray; it returns the child values, here structs.
+    flat = cast(pa.StructArray, pc.list_flatten(baskets))
+    items = pd.DataFrame(
+        {
+            "row": present[pc.list_parent_indices(baskets).to_numpy()],
+            "sku": flat.field("sku").to_pandas(),
+            "quantity": flat.field("quantity").to_pandas(),
+            "unit_price": flat.field("unit_price").to_pandas(),
+            # Items that do not say they are limited are counted as not limited.
+            "limited": flat.field("limited_stock").fill_null(False).to_pandas(),
+        }
+    )
+    quantity = items["quantity"]
+    whole = (quantity % 1 == 0) & (quantity >= 1) & (quantity <= _MAX_QUANTITY)
+    problems = np.select(
+        [
+            items["sku"].fillna("").str.strip() == "",
+            quantity.isna(),
+            ~whole,
+            items["unit_price"] < 0,
+        ],
+        [
+            "has no sku",
+            "has no quantity",
+            f"quantity must be a whole number from 1 to {_MAX_QUANTITY:,}",
+            "unit_price must not be negative",
+        ],
+        default="",
+    )
+    bad = np.flatnonzero(problems != "")
+    if bad.size:
+        number = items.groupby("row").cumcount().iloc[bad[0]] + 1
+        raise column.error(int(items["row"].iloc[bad[0]]), f"item {number} {problems[bad[0]]}")
+    return items
+
+
+def _basket_error(column: _Input, text: pd.Series, error: Exception) -> HistoryImportError:
+    # Runs only after decoding failed, to name the first row at fault.
+    for row, cell in enumerate(text):
+        if isinstance(cell, str) and (problem := _basket_problem(cell)):
+            return column.error(row, problem)
+    return HistoryImportError(f"column {column.source!r} (mapped to items): {error}")
+
+
+def _basket_problem(cell: str) -> str | None:
+    try:
+        basket = json.loads(cell)
+    except (ValueError, RecursionError):
+        return f"cannot parse {_show(cell)} as a JSON list of items"
+    if not isinstance(basket, list):
+        return f"items must be a JSON list of objects, got {_show(cell)}"
+    for number, item in enumerate(basket, start=1):
+        if not isinstance(item, dict):
+            return f"item {number} is not an object"
+        if not isinstance(item.get("sku"), str | None):
+            return f"item {number}: sku must be a string"
+        for key in ("quantity", "unit_price"):
+            if isinstance(item.get(key), bool) or not isinstance(item.get(key), int | float | None):
+                return f"item {number}: {key} must be a number"
+        if not isinstance(item.get("limited_stock"), bool | None):
+            return f"item {number}: limited_stock must be true or false"
+    return None
+
+
+def _check_unique(ids: pd.Series, column: _Input) -> None:
+    repeated = ids.duplicated().to_numpy()
+    if repeated.any():
+        second = int(repeated.argmax())
+        first = int((ids == ids.iloc[second]).to_numpy().argmax())
+        raise column.error(
+            second, f"order id {ids.iloc[second]!r} already appears in row {first + 1}"
+        )
+
+
+def _label_times(frame: pd.DataFrame, column: _Input) -> pd.Series:
+    labelled = frame["label"].notna()
+    known_at, created_at = frame["label_known_at"], frame["created_at"]
+    column.reject(
+        labelled & known_at.isna(),
+        "is empty, but the row has a label: labels need the time they became known",
+    )
+    early = (labelled & (known_at < created_at)).to_numpy()
+    if early.any():
+        row = int(early.argmax())
+        raise column.error(
+            row,
+            f"label known at {known_at.iloc[row]:%Y-%m-%d %H:%M:%S} UTC, before the order "
+            f"was created at {created_at.iloc[row]:%Y-%m-%d %H:%M:%S} UTC",
+        )
+    # A time without a label says nothing; keeping it would fake a known outcome.
+    return known_at.mask(~labelled)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    return str(value.item() if isinstance(value, np.generic) else value)

@@ -1,0 +1,87 @@
+"""Account takeover: an established account suddenly ordering expensive goods elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from training.sources.simulator import actors, baskets, geo, ips, orders, timeline, world
+from training.sources.simulator.population import Population
+from training.sources.simulator.world import World
+
+Array = npt.NDArray[Any]
+
+
+def account_takeover(
+    rng: np.random.Generator,
+    entities: World,
+    pop: Population,
+    period: timeline.Period,
+    first_order_ms: Array,
+    n: int,
+) -> orders.Orders:
+    """Return up to n takeover orders on accounts with honest orders before the takeover."""
+    # Victims are long-standing accounts that already ordered in the period.
+    created = entities.customers.column("created_ms")[pop.rows]
+    old = pop.established & (created < period.start_ms - 90 * timeline.DAY)
+    eligible = np.flatnonzero(old & (first_order_ms < period.end_ms - 2 * timeline.DAY))
+    if n == 0 or len(eligible) == 0:
+        return orders.concat([])
+    per_victim = rng.choice([1, 2, 3], size=len(eligible), p=[0.5, 0.3, 0.2])
+    victims_needed = int(np.searchsorted(np.cumsum(per_victim), n)) + 1
+    victim = rng.choice(eligible, size=min(victims_needed, len(eligible)), replace=False)
+    owner = np.repeat(np.arange(len(victim)), per_victim[: len(victim)])[:n]
+    k = len(victim)
+    # The attacker logs in a day or more after the customer's first order in the period.
+    begin = timeline.uniform(
+        rng, first_order_ms[victim] + timeline.DAY, period.end_ms - 6 * timeline.HOUR, k
+    )
+    created = begin[owner] + actors.minutes(rng, 0.0, 6 * 60.0, len(owner))
+    who = victim[owner]
+
+    device = world.add_devices(
+        rng, entities, world.device_kinds(rng, k, (0.1, 0.25, 0.5, 0.15, 0.0)), emulator=0.05
+    )
+    ip = _networks(rng, entities, pop.country[victim])
+    destination = pop.country[victim].copy()
+    abroad = rng.random(k) < 0.35
+    destination[abroad] = geo.other_country(rng, destination[abroad])
+    ship = actors.addresses_in(rng, entities, destination)
+    moved = (created[:, None] >= pop.moves_ms[who]).sum(axis=1)
+    stolen = actors.stolen_cards(
+        rng, entities, np.array(geo.CODES, dtype=object)[rng.integers(len(geo.CODES), size=k)]
+    )
+    payment = np.where(rng.random(k) < 0.75, pop.cards[victim, 0], stolen)
+    items = baskets.basket(rng, 1 + (rng.random(len(owner)) < 0.3), price_eur=420.0, sigma=0.5)
+    return orders.make(
+        created_ms=created,
+        customer=pop.rows[who],
+        device=device[owner],
+        ip=ip[owner],
+        payment=payment[owner],
+        ship=ship[owner],
+        bill=pop.homes[who, moved],
+        declined=rng.random(len(owner)) < 0.06,
+        scenario=orders.scenario_codes(len(owner), orders.TAKEOVER),
+        **items,
+    )
+
+
+def _networks(rng: np.random.Generator, entities: World, home: Array) -> Array:
+    """Return one attacker IP per victim: mostly abroad, sometimes disguised as local."""
+    k = len(home)
+    where = rng.random(k)
+    ip = np.empty(k, dtype=np.int64)
+    abroad = np.flatnonzero(where < 0.5)
+    ip[abroad] = actors.residential_proxies(rng, entities, geo.other_country(rng, home[abroad]))
+    hosted = np.flatnonzero((where >= 0.5) & (where < 0.7))
+    ip[hosted] = world.add_ips(entities, ips.draw(rng, ips.blocks("hosting"), len(hosted)))
+    local = np.flatnonzero((where >= 0.7) & (where < 0.9))
+    ip[local] = actors.residential_proxies(rng, entities, home[local])
+    roaming = where >= 0.9
+    for code in np.unique(home[roaming]).tolist():
+        rows = np.flatnonzero(roaming & (home == code))
+        ip[rows] = actors.carrier_ips(rng, entities, code, len(rows))
+    return ip
