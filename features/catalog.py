@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from features.aggregates import AGGREGATES
 from features.derived import DERIVED
-from features.spec import Aggregate, Derived
+from features.spec import Aggregate, Derived, Family
 
 # Bumped whenever the meaning of an IP cluster changes: models must be retrained.
 IP_CLUSTERING = "asn-block-or-24-48/v2"
@@ -46,3 +46,8 @@ def supported(available_columns: Iterable[str]) -> tuple[str, ...]:
         if all(n in have or n in names for n in feature.needs):
             names.append(feature.name)
     return tuple(names)
+
+
+def family(name: str) -> Family:
+    """Return what a feature speaks of (an entity family, or the order itself)."""
+    return BY_NAME[name].family

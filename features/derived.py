@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.spec import Columns, Derived
+from features.spec import Columns, Derived, Family
 
 MS_PER_HOUR = 3_600_000.0
 MS_PER_DAY = 24 * MS_PER_HOUR
@@ -37,28 +37,37 @@ def _local_hour(c: Columns) -> np.ndarray:
     return (utc_hours + c["shipping_lon"] / 15.0) % 24.0
 
 
-def _fraud_rate(entity: str) -> Derived:
+def _fraud_rate(entity: str, family: Family) -> Derived:
     return Derived(
         f"{entity}_fraud_rate_30d",
         (f"{entity}_fraud_30d", f"{entity}_orders_30d"),
         lambda c: _ratio(c[f"{entity}_fraud_30d"], c[f"{entity}_orders_30d"]),
         "{value:.0%} of recent orders here were confirmed fraud",
+        family=family,
     )
 
 
 DERIVED: tuple[Derived, ...] = (
-    Derived("amount", ("amount",), lambda c: c["amount"], "the order total is {value:.2f}"),
+    Derived(
+        "amount",
+        ("amount",),
+        lambda c: c["amount"],
+        "the order total is {value:.2f}",
+        family="order",
+    ),
     Derived(
         "account_age_days",
         ("created_at", "customer_created_at"),
         lambda c: (c["created_at"] - c["customer_created_at"]) / MS_PER_DAY,
         "the account was created {value:.1f} days before the order",
+        family="customer",
     ),
     Derived(
         "amount_vs_customer_mean",
         ("amount", "customer_amount_mean"),
         lambda c: _ratio(c["amount"], c["customer_amount_mean"]),
         "the order is {value:.1f}x this account's average",
+        family="customer",
     ),
     Derived(
         "ip_country_differs_from_shipping",
@@ -66,6 +75,7 @@ DERIVED: tuple[Derived, ...] = (
         lambda c: _differs(c["ip_country"], c["shipping_country"]),
         "the IP country differs from the shipping country",
         "the IP country matches the shipping country",
+        family="network",
     ),
     Derived(
         "ip_country_differs_from_card",
@@ -73,6 +83,7 @@ DERIVED: tuple[Derived, ...] = (
         lambda c: _differs(c["ip_country"], c["card_country"]),
         "the IP country differs from the card's country",
         "the IP country matches the card's country",
+        family="network",
     ),
     Derived(
         "card_country_differs_from_shipping",
@@ -80,6 +91,7 @@ DERIVED: tuple[Derived, ...] = (
         lambda c: _differs(c["card_country"], c["shipping_country"]),
         "the card's country differs from the shipping country",
         "the card's country matches the shipping country",
+        family="payment",
     ),
     Derived(
         "billing_differs_from_shipping",
@@ -87,33 +99,42 @@ DERIVED: tuple[Derived, ...] = (
         lambda c: _differs(c["billing_address_id"], c["shipping_address_id"]),
         "billing and shipping addresses differ",
         "billing and shipping addresses are the same",
+        family="address",
     ),
     Derived(
-        "item_count", ("item_count",), lambda c: c["item_count"], "the order has {value:.0f} items"
+        "item_count",
+        ("item_count",),
+        lambda c: c["item_count"],
+        "the order has {value:.0f} items",
+        family="order",
     ),
     Derived(
         "limited_quantity",
         ("limited_quantity",),
         lambda c: c["limited_quantity"],
         "the order takes {value:.0f} limited-stock units",
+        family="order",
     ),
     Derived(
         "limited_share",
         ("limited_quantity", "item_count"),
         lambda c: _ratio(c["limited_quantity"], c["item_count"]),
         "{value:.0%} of the items are limited stock",
+        family="order",
     ),
     Derived(
         "max_item_quantity",
         ("max_item_quantity",),
         lambda c: c["max_item_quantity"],
         "one item is ordered {value:.0f} times",
+        family="order",
     ),
     Derived(
         "local_hour",
         ("created_at", "shipping_lon"),
         _local_hour,
         "the order was placed at {value:.0f}h local time",
+        family="order",
     ),
     Derived(
         "is_emulator",
@@ -121,6 +142,7 @@ DERIVED: tuple[Derived, ...] = (
         lambda c: c["is_emulator"],
         "the device reports an emulator",
         "the device is not an emulator",
+        family="device",
     ),
     Derived(
         "ip_is_hosting",
@@ -128,8 +150,9 @@ DERIVED: tuple[Derived, ...] = (
         lambda c: c["ip_is_hosting"],
         "the IP belongs to a datacenter or proxy network",
         "the IP is not a datacenter or proxy address",
+        family="network",
     ),
-    _fraud_rate("device"),
-    _fraud_rate("ip"),
-    _fraud_rate("payment"),
+    _fraud_rate("device", "device"),
+    _fraud_rate("ip", "network"),
+    _fraud_rate("payment", "payment"),
 )

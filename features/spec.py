@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -54,6 +55,11 @@ STREAM_COLUMNS: Mapping[Stream, tuple[str, ...]] = {
 }
 
 
+# What a feature speaks of, for reviewers: the five entities, or the order's own contents.
+Family = Literal["device", "network", "payment", "address", "customer", "order"]
+FAMILIES: tuple[Family, ...] = get_args(Family)
+
+
 @dataclass(frozen=True)
 class Entity:
     """A thing orders share and features aggregate over."""
@@ -61,13 +67,16 @@ class Entity:
     name: str
     key: str
     description: str
+    family: Family
 
 
-CUSTOMER = Entity("customer", "customer_id", "the ordering account")
-DEVICE = Entity("device", "device_id", "the device fingerprint")
-IP_CLUSTER = Entity("ip_cluster", "ip_cluster", "the network block (ASN prefix, else /24 or /48)")
-PAYMENT = Entity("payment", "payment_id", "the payment account")
-ADDRESS = Entity("address", "shipping_address_id", "the shipping address")
+CUSTOMER = Entity("customer", "customer_id", "the ordering account", "customer")
+DEVICE = Entity("device", "device_id", "the device fingerprint", "device")
+IP_CLUSTER = Entity(
+    "ip_cluster", "ip_cluster", "the network block (ASN prefix, else /24 or /48)", "network"
+)
+PAYMENT = Entity("payment", "payment_id", "the payment account", "payment")
+ADDRESS = Entity("address", "shipping_address_id", "the shipping address", "address")
 ENTITIES: tuple[Entity, ...] = (CUSTOMER, DEVICE, IP_CLUSTER, PAYMENT, ADDRESS)
 
 # Values that are summed are kept as integers (amounts in cents) so that offline
@@ -95,6 +104,11 @@ class Aggregate:
         return int(self.window / timedelta(milliseconds=1)) // BUCKETS_PER_WINDOW
 
     @property
+    def family(self) -> Family:
+        """Return what the feature speaks of: its entity's family."""
+        return self.entity.family
+
+    @property
     def needs(self) -> tuple[str, ...]:
         """Return the order columns this feature cannot be computed without."""
         columns = (self.entity.key, *STREAM_COLUMNS[self.stream], self.of)
@@ -113,3 +127,4 @@ class Derived:
     compute: Callable[[Columns], np.ndarray] = field(compare=False)
     text: str
     text_when_false: str | None = None
+    family: Family = field(kw_only=True)

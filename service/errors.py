@@ -13,7 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from features.state_stores import OnlineStoreUnavailable
 from models.registry import RegistryError
 from models.scorer import SpecMismatchError
-from service.persistence.errors import CaseClosed, DatabaseUnavailable
+from service.persistence.errors import (
+    CaseClaimed,
+    CaseClosed,
+    DatabaseUnavailable,
+    InvalidTransition,
+)
 from service.persistence.errors import NotFound as RecordNotFound
 
 
@@ -118,4 +123,5 @@ def install(app: FastAPI) -> None:
     ):
         app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(RecordNotFound, _missing)
-    app.add_exception_handler(CaseClosed, _conflict)
+    for conflict in (CaseClosed, CaseClaimed, InvalidTransition):
+        app.add_exception_handler(conflict, _conflict)

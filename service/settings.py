@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -32,6 +33,19 @@ class ServiceSettings(ModelSettings):
     login_max_failures: int = Field(5, ge=1, description="failed sign-ins that lock a username")
     login_lockout_seconds: float = Field(
         900.0, gt=0, description="window of counted failures, and length of the lock"
+    )
+
+    review_sla_seconds: float = Field(
+        4 * 3600.0, gt=0, description="time a reviewer has to decide a case before it expires"
+    )
+    review_claim_seconds: float = Field(
+        900.0, gt=0, description="how long a claimed case stays locked to its reviewer"
+    )
+    review_expiry_outcome: Literal["release", "cancel"] = Field(
+        "release", description="what an expired case does to the order's frozen stock"
+    )
+    review_critical: bool = Field(
+        False, description="also open review cases for critical (declined) orders"
     )
 
     @property

@@ -25,3 +25,11 @@ class NotFound(PersistenceError, LookupError):
 
 class CaseClosed(PersistenceError):
     """The review case was already approved or rejected."""
+
+
+class CaseClaimed(PersistenceError):
+    """The review case is claimed by another reviewer, or is not the caller's to act on."""
+
+
+class InvalidTransition(PersistenceError):
+    """A case or stock hold cannot go from its current state to the one asked for."""

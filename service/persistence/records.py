@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-CaseStatus = Literal["open", "approved", "rejected"]
+CaseStatus = Literal["open", "approved", "rejected", "expired"]
+CaseLevel = Literal["reviewer", "senior_reviewer"]
+StockState = Literal["frozen", "released", "cancelled", "expired"]
 LabelValue = Literal["fraud", "legit"]
 LabelSource = Literal["api", "file", "review"]
 PaymentStatus = Literal["declined", "authorized"]
@@ -60,7 +62,7 @@ class DecisionRecord(NewDecision):
 
 @dataclass(frozen=True)
 class ReviewCase:
-    """A manual review case of one decision."""
+    """A manual review case of one decision, with what the queue orders and filters on."""
 
     id: str
     decision_id: str
@@ -70,6 +72,49 @@ class ReviewCase:
     closed_at: datetime | None
     reviewer: str | None
     note: str | None
+    tier: str
+    score: float
+    amount: float
+    currency: str
+    expected_loss: float
+    top_reason: str | None
+    top_family: str | None
+    sla_due_at: datetime
+    level: CaseLevel
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    reason_code: str | None
+    scenario: str | None
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    """One entry of a case's history: who did what, when and why."""
+
+    id: int
+    case_id: str
+    order_id: str
+    action: str
+    actor: str
+    actor_role: str
+    reason_code: str | None
+    note: str | None
+    scenario: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class StockTransition:
+    """One step of an order's stock hold."""
+
+    id: int
+    order_id: str
+    from_state: StockState | None
+    to_state: StockState
+    outcome: str | None
+    at: datetime
+    actor: str
+    reason: str | None
 
 
 @dataclass(frozen=True)

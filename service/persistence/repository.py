@@ -7,8 +7,8 @@ failures surface as `DatabaseUnavailable`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import uuid4
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from service.persistence.chain import GENESIS, json_round_trip, link_hash, normalize, utc
 from service.persistence.db import CHAIN_LOCK, lock, translate_errors, writing
 from service.persistence.errors import CaseClosed, InvalidRecord, NotFound
+from service.persistence.outbox import append_event
 from service.persistence.records import (
     CaseStatus,
     DecisionRecord,
@@ -31,6 +32,7 @@ from service.persistence.records import (
     ReviewCase,
     from_row,
 )
+from service.persistence.review import DEFAULT_SLA, insert_links, open_review
 from service.persistence.tables import (
     DecisionRow,
     FeatureUpdateRow,
@@ -57,10 +59,19 @@ CHAIN_TIP = select(DECISIONS.c.seq, DECISIONS.c.hash).order_by(DECISIONS.c.seq.d
 
 
 @translate_errors
-def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[DecisionRecord, bool]:
+def save_decision(
+    engine: Engine,
+    new: NewDecision,
+    open_case: bool,
+    *,
+    sla: timedelta = DEFAULT_SLA,
+    links: Mapping[str, str | None] | None = None,
+) -> tuple[DecisionRecord, bool]:
     """Append the decision to the hash chain, once per order; return it and whether it is new.
 
-    A repeated order_id returns the stored decision unchanged and opens no case.
+    In the same transaction: the review case and the frozen stock hold (when
+    `open_case`), the order's entity links, and the outbox events that tell the
+    order system. A repeated order_id returns the stored decision unchanged.
     """
     fields = normalize(new)
     try:
@@ -75,9 +86,13 @@ def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[De
             }
             fields["hash"] = link_hash(fields)
             connection.execute(insert(DecisionRow), fields)
+            record = DecisionRecord(**fields)
+            if links:
+                insert_links(connection, new.order_id, new.created_at, links)
+            append_event(connection, "decision.created", new.order_id, decision_event(record))
             if open_case:
-                connection.execute(insert(ReviewCaseRow), _new_case(fields["id"], new.order_id))
-        return DecisionRecord(**fields), True
+                open_review(connection, record, sla)
+        return record, True
     except IntegrityError:
         # The order id is unique: a concurrent caller stored this order first, and its
         # row is the answer (the unique index is the check, not a query per decision).
@@ -87,16 +102,19 @@ def save_decision(engine: Engine, new: NewDecision, open_case: bool) -> tuple[De
         return existing, False
 
 
-def _new_case(decision_id: str, order_id: str) -> dict[str, Any]:
+def decision_event(record: DecisionRecord) -> dict[str, Any]:
+    """Return what a `decision.created` event tells: the decision as the API answers it."""
     return {
-        "id": uuid4().hex,
-        "decision_id": decision_id,
-        "order_id": order_id,
-        "status": "open",
-        "opened_at": _now(),
-        "closed_at": None,
-        "reviewer": None,
-        "note": None,
+        "order_id": record.order_id,
+        "decision_id": record.id,
+        "score": record.score,
+        "tier": record.tier,
+        "action": record.action,
+        "stock": {"freeze": record.freeze, "reason": record.freeze_reason},
+        "reasons": record.reasons,
+        "model": {"name": record.model_name, "version": record.model_version},
+        "degraded": record.degraded,
+        "decided_at": record.decided_at.isoformat(),
     }
 
 

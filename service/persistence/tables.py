@@ -101,12 +101,19 @@ class DecisionRow(Base):
 
 
 class ReviewCaseRow(Base):
-    """A high-risk decision waiting for, or closed by, a reviewer."""
+    """A high-risk decision waiting for, or closed by, a reviewer.
+
+    The order's score, amount and top reason are copied in when the case opens,
+    so the queue orders and filters on the case table alone.
+    """
 
     __tablename__ = "review_cases"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'approved', 'rejected')", name="status"),
+        CheckConstraint("status IN ('open', 'approved', 'rejected', 'expired')", name="status"),
+        CheckConstraint("level IN ('reviewer', 'senior_reviewer')", name="level"),
         Index("ix_review_cases_status_opened_at", "status", "opened_at"),
+        Index("ix_review_cases_status_expected_loss", "status", "expected_loss"),
+        Index("ix_review_cases_status_sla_due_at", "status", "sla_due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -117,6 +124,92 @@ class ReviewCaseRow(Base):
     closed_at: Mapped[datetime | None]
     reviewer: Mapped[str | None]
     note: Mapped[str | None]
+    tier: Mapped[str]
+    score: Mapped[float]
+    amount: Mapped[float]
+    currency: Mapped[str] = mapped_column(String(3))
+    expected_loss: Mapped[float]
+    top_reason: Mapped[str | None]
+    top_family: Mapped[str | None]
+    sla_due_at: Mapped[datetime]
+    level: Mapped[str]
+    claimed_by: Mapped[str | None] = mapped_column(index=True)
+    claim_expires_at: Mapped[datetime | None]
+    reason_code: Mapped[str | None]
+    scenario: Mapped[str | None]
+
+
+class CaseActionRow(Base):
+    """One thing a person (or the system) did to a review case: the case history."""
+
+    __tablename__ = "case_actions"
+    __table_args__ = (Index("ix_case_actions_case_id_id", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32), ForeignKey("review_cases.id"))
+    order_id: Mapped[str]
+    action: Mapped[str]
+    actor: Mapped[str]
+    actor_role: Mapped[str]
+    reason_code: Mapped[str | None]
+    note: Mapped[str | None]
+    scenario: Mapped[str | None]
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class StockHoldRow(Base):
+    """The stock of a frozen order: its current state in the freeze lifecycle."""
+
+    __tablename__ = "stock_holds"
+    __table_args__ = (
+        CheckConstraint("state IN ('frozen', 'released', 'cancelled', 'expired')", name="state"),
+    )
+
+    order_id: Mapped[str] = mapped_column(primary_key=True)
+    decision_id: Mapped[str] = mapped_column(String(32), ForeignKey("decisions.id"), unique=True)
+    state: Mapped[str]
+    outcome: Mapped[str | None]
+    updated_at: Mapped[datetime]
+
+
+class StockTransitionRow(Base):
+    """One step of a stock hold's lifecycle, written once."""
+
+    __tablename__ = "stock_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(index=True)
+    from_state: Mapped[str | None]
+    to_state: Mapped[str]
+    outcome: Mapped[str | None]
+    at: Mapped[datetime]
+    actor: Mapped[str]
+    reason: Mapped[str | None]
+
+
+class DecisionLinkRow(Base):
+    """An entity a decided order used (device, IP cluster, payment account, address)."""
+
+    __tablename__ = "decision_links"
+    __table_args__ = (Index("ix_decision_links_kind_key_created_at", "kind", "key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(index=True)
+    kind: Mapped[str]
+    key: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+class OutboxEventRow(Base):
+    """A state change others must hear of, written in the change's own transaction."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str]
+    order_id: Mapped[str] = mapped_column(index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
 
 
 class LabelRow(Base):
