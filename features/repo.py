@@ -12,6 +12,7 @@ Per entity there are two feature views:
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,11 @@ def store_config(settings: FeatureSettings) -> dict[str, object]:
     """Return feature_store.yaml's content for the configured online store."""
     online: OrderShieldRedisOnlineStoreConfig | OrderShieldSqliteOnlineStoreConfig
     if settings.online_store == "redis":
-        online = OrderShieldRedisOnlineStoreConfig(url=settings.redis_url.get_secret_value())
+        online = OrderShieldRedisOnlineStoreConfig(
+            url=settings.redis_url.get_secret_value(),
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
     else:
         online = OrderShieldSqliteOnlineStoreConfig(path=str(settings.feature_repo / "online.db"))
     return {
@@ -150,8 +155,11 @@ def write_repo(settings: FeatureSettings) -> Path:
     """Write feature_store.yaml (and a definitions module for the feast CLI); return the folder."""
     settings.feature_repo.mkdir(parents=True, exist_ok=True)
     settings.offline_dir.mkdir(parents=True, exist_ok=True)
-    (settings.feature_repo / "feature_store.yaml").write_text(
-        yaml.safe_dump(store_config(settings))
-    )
+    # The file holds the online store's URL, password included: readable by its owner only.
+    path = settings.feature_repo / "feature_store.yaml"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(yaml.safe_dump(store_config(settings)))
+    path.chmod(0o600)  # a file written before keeps the mode it had: narrow it too
     (settings.feature_repo / "definitions.py").write_text(DEFINITIONS_PY)
     return settings.feature_repo

@@ -26,6 +26,9 @@ class FeatureSettings(BaseSettings):
     redis_url: SecretStr = Field(
         SecretStr("redis://localhost:6379/0"), description="Redis for the online store"
     )
+    redis_timeout_seconds: float = Field(
+        0.5, gt=0, description="longest wait for Redis to connect or answer one command"
+    )
 
     @property
     def feature_repo(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -27,15 +28,23 @@ from service.labels.router import router as labels_router
 from service.models import ModelHolder
 from service.orders.router import router as orders_router
 from service.persistence import checkpoint, make_engine, migrate
+from service.review.router import router as review_router
+from service.review.service import ReviewDesk
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
 from service.settings import ServiceSettings
 from service.ui import templates
+from service.ui.review import router as review_pages
 from service.ui.router import router as ui_router
 from service.ui.sign_in import router as sign_in_router
+from service.ui.static import router as static
+from service.webhooks.delivery import deliver_due
+from service.webhooks.router import router as webhook_pages
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 1.0
+# How often cases past their SLA are expired (and their stock moved).
+EXPIRY_SECONDS = 15.0
 
 
 class State(TypedDict):
@@ -47,6 +56,7 @@ class State(TypedDict):
     engine: Engine
     scoring: ScoringService
     access: AccessControl
+    review: ReviewDesk
 
 
 def build_state(settings: ServiceSettings) -> State:
@@ -60,7 +70,7 @@ def build_state(settings: ServiceSettings) -> State:
         model.reload()
     except RegistryError as error:
         log.error("starting without a model: %s", error)
-    scoring = ScoringService(model, features, engine)
+    scoring = ScoringService(model, features, engine, settings)
     return State(
         settings=settings,
         model=model,
@@ -68,6 +78,7 @@ def build_state(settings: ServiceSettings) -> State:
         engine=engine,
         scoring=scoring,
         access=access,
+        review=ReviewDesk(engine, scoring, settings),
     )
 
 
@@ -108,6 +119,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 _every(settings.model_poll_seconds, state["model"].reload_if_moved)
             ),
             asyncio.create_task(_every(CHECKPOINT_SECONDS, lambda: _checkpoint(state))),
+            asyncio.create_task(_every(EXPIRY_SECONDS, state["review"].expire_due)),
+            asyncio.create_task(
+                _every(
+                    settings.webhook_poll_seconds,
+                    functools.partial(deliver_due, state["engine"], settings),
+                )
+            ),
         ]
         yield state
         for chore in chores:
@@ -126,8 +144,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     errors.install(app)
     templates.install(app)
-    routers = (health_router, scoring_router, orders_router, labels_router, admin_router)
-    for router in (*routers, sign_in_router, ui_router):
+    routers = (
+        health_router,
+        scoring_router,
+        orders_router,
+        labels_router,
+        review_router,
+        admin_router,
+    )
+    for router in (*routers, sign_in_router, ui_router, review_pages, webhook_pages, static):
         app.include_router(router)
     if unguarded := unguarded_routes(app):
         raise RuntimeError(f"routes without an access guard: {', '.join(unguarded)}")

@@ -17,6 +17,7 @@ from service.persistence.errors import (
     CaseClaimed,
     CaseClosed,
     DatabaseUnavailable,
+    InvalidRecord,
     InvalidTransition,
 )
 from service.persistence.errors import NotFound as RecordNotFound
@@ -55,7 +56,7 @@ class PayloadTooLarge(DomainError):
 
 # The error answers every /v1/ route documents in OpenAPI.
 API_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 413, 422, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 503)
 }
 
 
@@ -110,6 +111,10 @@ async def _conflict(_: Request, exc: Exception) -> JSONResponse:
     return _body("conflict", str(exc), 409)
 
 
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    return _body("invalid_request", str(exc), 422)
+
+
 def install(app: FastAPI) -> None:
     """Map every expected failure of every layer to its status and the one error shape."""
     app.add_exception_handler(RequestValidationError, _validation)
@@ -125,3 +130,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RecordNotFound, _missing)
     for conflict in (CaseClosed, CaseClaimed, InvalidTransition):
         app.add_exception_handler(conflict, _conflict)
+    app.add_exception_handler(InvalidRecord, _invalid)

@@ -48,6 +48,25 @@ class ServiceSettings(ModelSettings):
         False, description="also open review cases for critical (declined) orders"
     )
 
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, description="timeout of each network step of one webhook POST"
+    )
+    webhook_backoff_base_seconds: float = Field(
+        2.0, gt=0, description="first retry delay of a failed webhook, doubled per attempt"
+    )
+    webhook_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="longest delay between two attempts of a webhook"
+    )
+    webhook_give_up_seconds: float = Field(
+        3 * 86_400.0, gt=0, description="how long a webhook is retried before it is failed"
+    )
+    webhook_poll_seconds: float = Field(
+        1.0, gt=0, description="how often the service delivers due webhooks"
+    )
+    webhook_secret_grace_seconds: float = Field(
+        86_400.0, ge=0, description="how long a rotated-out webhook secret still signs"
+    )
+
     @property
     def db_url(self) -> str:
         """Return the decisions database URL (SQLite in WAL mode under the data dir by default)."""

@@ -87,6 +87,8 @@ MUTATIONS = [
     ("service-without-training", "service/app.py", "import training.train"),
     ("cli-is-the-root", "service/app.py", "import service.cli.main"),
     ("cli-is-the-root", "service/scoring/service.py", "import service.cli.server"),
+    ("feast-in-features", "service/health/router.py", "import feast"),
+    ("feast-in-features", "models/registry.py", "from feast import FeatureStore"),
     ("no-cycles", "service/deps.py", "import service.app"),
     ("no-cycles", "service/cli/server.py", "import service.cli.main"),
 ]

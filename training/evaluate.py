@@ -19,6 +19,7 @@ from sklearn.metrics import (
 )
 
 from models.scorer import Thresholds
+from training.thresholds import Period
 
 FPR_POINTS = (0.005, 0.01)
 
@@ -30,9 +31,13 @@ def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_target: float) -> 
 
 
 def metrics(
-    labels: np.ndarray, scores: np.ndarray, scenarios: pd.Series, thresholds: Thresholds
+    labels: np.ndarray,
+    scores: np.ndarray,
+    scenarios: pd.Series,
+    thresholds: Thresholds,
+    days: float | None = None,
 ) -> dict[str, float]:
-    """Return ROC AUC, AP, recall at fixed FPRs, and recall per fraud scenario."""
+    """Return ROC AUC, AP, recall at fixed FPRs, per-scenario recall and, given days, cases/day."""
     out = {
         "roc_auc": float(roc_auc_score(labels, scores)),
         "average_precision": float(average_precision_score(labels, scores)),
@@ -40,6 +45,11 @@ def metrics(
         "honest_flagged_high": float((scores[labels == 0] >= thresholds.high).mean()),
         "recall_high": float((scores[labels == 1] >= thresholds.high).mean()),
     }
+    if days is not None:
+        # Realised on this period only: reported, never used to choose a cut point.
+        period = Period(scores, labels, days)
+        out["orders_per_day"] = period.orders_per_day()
+        out["cases_per_day_high"] = period.cases_per_day(thresholds.high, thresholds.critical)
     for point in FPR_POINTS:
         out[f"recall_at_fpr_{point * 100:g}pct"] = recall_at_fpr(labels, scores, point)
     honest = scores[labels == 0]

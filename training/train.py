@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
 import mlflow
 import numpy as np
+import pandas as pd
 
 from explain.contributions import explain, explanation_cost_ms
 from explain.plots import global_importance, summary_plot
@@ -55,6 +56,9 @@ class TrainingResult:
     test_metrics: dict[str, float]
     card: ModelCard
     explanation_ms: float
+    bound_by: str = tiers.FP_BUDGET
+    review_capacity: float | None = None
+    valid_point: dict[str, float] = field(default_factory=dict)
 
 
 def fit(frame: TrainingFrame, train: np.ndarray, valid: np.ndarray) -> lgb.Booster:
@@ -80,6 +84,7 @@ def train(
     valid_end: str | None = None,
     high_budget: float = tiers.DEFAULT_HIGH_BUDGET,
     progress: Progress | None = None,
+    review_capacity: float | None = None,
 ) -> TrainingResult:
     """Run one training: out-of-time split, fit, thresholds, test metrics, MLflow, registry."""
     say = progress or (lambda _: None)
@@ -93,10 +98,23 @@ def train(
     say("fitting LightGBM")
     booster = fit(frame, train_rows, valid_rows)
     valid_scores = np.asarray(booster.predict(frame.matrix[valid_rows]), dtype=float)
-    cuts = tiers.choose(valid_scores, frame.labels[valid_rows], high_budget)
-    card = ModelCard(
-        frame.features, cuts, spec_hash(), tiers.tradeoffs(valid_scores, frame.labels[valid_rows])
+    # Thresholds and their trade-offs come from the validation period alone.
+    valid = tiers.Period.between(
+        valid_scores, frame.labels[valid_rows], split.train_end, split.valid_end
     )
+    choice = tiers.choose_within(valid, high_budget, review_capacity)
+    cuts = choice.thresholds
+    card = ModelCard(
+        frame.features, cuts, spec_hash(), tiers.tradeoffs(valid, cuts.critical, review_capacity)
+    )
+    point = tiers.operating_point(valid, cuts.high, cuts.critical)
+    # Named like the test metrics, so validation and test figures line up in MLflow.
+    valid_point = {
+        "honest_flagged_high": point["honest_flagged"],
+        "recall_high": point["fraud_recall"],
+        "cases_per_day_high": point["cases_per_day"],
+        "orders_per_day": valid.orders_per_day(),
+    }
     scorer = Scorer(booster, card)
     test_scores = scorer.score(frame.matrix[test_rows])
     scores_metrics = metrics(
@@ -104,6 +122,7 @@ def train(
         test_scores,
         frame.scenarios[test_rows].reset_index(drop=True),
         cuts,
+        days=(split.end - split.valid_end) / pd.Timedelta(days=1),
     )
     say("explaining and logging to MLflow")
     connect(settings)
@@ -118,6 +137,8 @@ def train(
                 "trees": booster.num_trees(),
                 "spec_hash": card.spec_hash,
                 "high_fp_budget": high_budget,
+                "review_capacity": "none" if review_capacity is None else review_capacity,
+                "high_bound_by": choice.bound_by,
                 "n_features": len(frame.features),
                 **{f"range_{k}": v for k, v in split.describe().items()},
                 **{f"threshold_{k}": v for k, v in vars(cuts).items()},
@@ -128,6 +149,7 @@ def train(
             }
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in scores_metrics.items()})
+        mlflow.log_metrics({f"valid_{k}": v for k, v in valid_point.items()})
         mlflow.log_metric("explanation_ms", cost)
         mlflow.set_tags({"spec_hash": card.spec_hash, "trees": booster.num_trees()})
         (out / "features.json").write_text(json.dumps(frame.features, indent=1))
@@ -139,4 +161,14 @@ def train(
         pr_curve_plot(frame.labels[test_rows], test_scores, out / "pr_curve_test.png")
         mlflow.log_artifacts(str(out))
         version = log_scorer(booster, card, settings)
-    return TrainingResult(run.info.run_id, version, split, scores_metrics, card, cost)
+    return TrainingResult(
+        run.info.run_id,
+        version,
+        split,
+        scores_metrics,
+        card,
+        cost,
+        choice.bound_by,
+        review_capacity,
+        valid_point,
+    )

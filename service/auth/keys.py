@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from service.auth.credentials import KEY_PREFIX, digest, new_token
 from service.auth.principal import Principal
-from service.auth.roles import KEY_ROLE_DEFAULT, ROLES, SCOPES
+from service.auth.roles import KEY_ROLE_DEFAULT, REVIEW_ROLES, ROLES, SCOPES
 from service.persistence.access import (
     api_key_by_digest,
     api_keys,
@@ -46,6 +46,8 @@ def create_key(
         # The scoring answer is the decision on the order the client itself sent, whole;
         # only the order system's role gets it.
         raise InvalidKey(f"the score scope goes with the {KEY_ROLE_DEFAULT} role only")
+    if "review" in wanted and role not in REVIEW_ROLES:
+        raise InvalidKey(f"the review scope goes with the roles {', '.join(REVIEW_ROLES)}")
     if not name.strip():
         raise InvalidKey("a key needs a name")
     key = ApiKey(

@@ -6,7 +6,7 @@ from typing import Literal, get_args
 
 Role = Literal["reviewer", "senior_reviewer", "legal", "logistics", "admin", "service"]
 PersonRole = Literal["reviewer", "senior_reviewer", "legal", "logistics", "admin"]
-Scope = Literal["score", "labels", "orders:read", "admin"]
+Scope = Literal["score", "labels", "orders:read", "admin", "review"]
 
 ROLES: tuple[str, ...] = get_args(Role)
 PERSON_ROLES: tuple[str, ...] = get_args(PersonRole)
@@ -17,5 +17,10 @@ SCOPES: dict[str, str] = {
     "labels": "send fraud labels and payment outcomes",
     "orders:read": "read stored orders, masked for the key's role",
     "admin": "reload the model",
+    "review": "work the review queue as a reviewer (claim, approve, reject, escalate)",
 }
+# A review key acts as a reviewer, so it has a reviewer's role (and view of orders).
+REVIEW_ROLES: tuple[str, ...] = ("reviewer", "senior_reviewer")
+# What the order system's own key may hold.
+SERVICE_SCOPES: tuple[str, ...] = ("score", "labels", "orders:read", "admin")
 assert tuple(SCOPES) == get_args(Scope)

@@ -20,7 +20,7 @@ from features.store import materialize
 from models.registry import promote
 from service.auth.keys import create_key
 from service.auth.people import create_user
-from service.auth.roles import KEY_ROLE_DEFAULT, PERSON_ROLES, SCOPES
+from service.auth.roles import KEY_ROLE_DEFAULT, PERSON_ROLES, SERVICE_SCOPES
 from service.cli.access_cmd import database
 from service.cli.features_cmd import apply_features
 from service.cli.server import running_server
@@ -84,10 +84,10 @@ def print_decisions(decisions: list[dict[str, Any]]) -> None:
 
 
 def create_access(settings: ServiceSettings) -> tuple[str, dict[str, str]]:
-    """Create an all-scope key for the order system and one sign-in per person role."""
+    """Create the order system's key (every scope of its role) and one sign-in per person role."""
     passwords = {role: secrets.token_urlsafe(12) for role in PERSON_ROLES}
     with database(settings) as engine:
-        _, token = create_key(engine, "demo", SCOPES, KEY_ROLE_DEFAULT)
+        _, token = create_key(engine, "demo", SERVICE_SCOPES, KEY_ROLE_DEFAULT)
         for role, password in passwords.items():
             create_user(engine, role, role, password)
     return token, passwords
@@ -106,7 +106,7 @@ def print_access(
         table.add_row(role, password)
     console.print(table)
     reviewed = next((d for d in decisions if d["tier"] == "high"), decisions[-1])
-    console.print(f"API key (scopes {','.join(SCOPES)}): {api_key}")
+    console.print(f"API key (scopes {','.join(SERVICE_SCOPES)}): {api_key}")
     console.print(
         f"  curl -H 'Authorization: Bearer {api_key}' {url}/v1/orders/{reviewed['order_id']}"
     )

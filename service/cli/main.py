@@ -5,16 +5,24 @@ from __future__ import annotations
 import logging
 import warnings
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from features.settings import PREFIX
-from service.cli import access_cmd, demo, features_cmd, labels_cmd, models_cmd, training_cmd
+from service.cli import (
+    access_cmd,
+    demo,
+    features_cmd,
+    labels_cmd,
+    models_cmd,
+    review_cmd,
+    training_cmd,
+    webhooks_cmd,
+)
 from service.settings import ServiceSettings
 
 app = typer.Typer(
@@ -25,6 +33,8 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(labels_cmd.app, name="labels")
 app.add_typer(access_cmd.keys, name="keys")
 app.add_typer(access_cmd.users, name="users")
+app.add_typer(webhooks_cmd.app, name="webhooks")
+app.add_typer(review_cmd.app, name="review")
 app.command()(training_cmd.simulate)
 app.command()(training_cmd.train)
 app.command()(demo.demo)
@@ -40,14 +50,18 @@ def _quiet() -> None:
 
 
 def shown(value: object) -> str:
-    """Return a setting as `config` prints it: a secret URL without its password or query."""
+    """Return a setting as `config` prints it: of a secret URL only where it points."""
     if not isinstance(value, SecretStr):
         return str(value)
-    try:
-        url = make_url(value.get_secret_value())
-    except ArgumentError:
+    url = urlsplit(value.get_secret_value())
+    if not url.scheme or not url.netloc:
         return str(value)  # SecretStr prints as asterisks
-    return url.set(query={}).render_as_string(hide_password=True)
+    # Credentials, query and fragment can all carry secrets: show none of them.
+    where = url.hostname or ""
+    if url.port:
+        where += f":{url.port}"
+    hidden = "***@" if "@" in url.netloc else ""
+    return f"{url.scheme}://{hidden}{where}{url.path}"
 
 
 @app.command()

@@ -53,10 +53,12 @@ def server_env(settings: ServiceSettings) -> dict[str, str]:
 
 @contextmanager
 def running_server(settings: ServiceSettings, port: int | None = None) -> Iterator[Server]:
-    """Start `ordershield serve` for these settings; yield it once /readyz answers 200."""
+    """Start one uvicorn worker for these settings; yield it once /readyz answers 200."""
     port = port or free_port()
-    command = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
-    options = ["--port", str(port), "--log-level", "warning"]
+    # uvicorn imports the app factory itself, so the server process loads the service
+    # and nothing of the command line or of training.
+    command = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+    options = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen([*command, *options], env=server_env(settings))
     server = Server(f"http://127.0.0.1:{port}", process)
     try:

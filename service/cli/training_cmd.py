@@ -14,6 +14,7 @@ from features.build import write_order_log
 from models.registry import promote as promote_version
 from service.cli.features_cmd import apply_features
 from service.settings import ServiceSettings
+from training.thresholds import REVIEW_CAPACITY
 from training.train import TrainingResult
 
 console = Console()
@@ -63,6 +64,14 @@ def train(
     fp_budget: Annotated[
         float, typer.Option(help="share of honest orders allowed at high or above")
     ] = 0.009,
+    review_capacity: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="review cases per day your reviewers can work; raises the high cut point "
+            "when stricter than --fp-budget",
+        ),
+    ] = None,
     promote: Annotated[bool, typer.Option(help="also make the new version the champion")] = False,
 ) -> None:
     """Train LightGBM out of time, report held-out metrics, register a challenger in MLflow."""
@@ -82,6 +91,7 @@ def train(
         valid_end,
         fp_budget,
         progress=lambda step: console.print(f"[dim]… {step}[/dim]"),
+        review_capacity=review_capacity,
     )
     print_result(result)
     if promote:
@@ -99,10 +109,48 @@ def print_result(result: TrainingResult) -> None:
         console.print(f"  {period:5s} {span}")
     table = Table("held-out test metric", "value")
     for name, value in result.test_metrics.items():
-        table.add_row(name, f"{value:.4f}" if not name.startswith("count_") else f"{value:.0f}")
+        digits = 0 if name.startswith("count_") else 2 if "per_day" in name else 4
+        table.add_row(name, f"{value:.{digits}f}")
     console.print(table)
+    console.print(tradeoff_table(result))
     cuts = result.card.thresholds
     console.print(
         f"thresholds: medium ≥ {cuts.medium:.4f}, high ≥ {cuts.high:.4f}, "
         f"critical ≥ {cuts.critical:.4f}; one exact explanation: {result.explanation_ms:.3f} ms"
     )
+    bound = (
+        f"review capacity ({result.review_capacity:g} cases/day)"
+        if result.bound_by == REVIEW_CAPACITY
+        else "false-positive budget"
+    )
+    valid, test = result.valid_point, result.test_metrics
+    console.print(
+        f"high is bound by the {bound}: {valid['cases_per_day_high']:.2f} cases/day expected "
+        f"on validation, {test['cases_per_day_high']:.2f} realised on test"
+    )
+
+
+def tradeoff_table(result: TrainingResult) -> Table:
+    """Return the validation trade-off of candidate high cut points, the chosen one marked."""
+    table = Table(
+        "high set by",
+        "high ≥",
+        "honest at high+",
+        "fraud recall at high+",
+        "cases/day",
+        title="candidate high cut points on validation "
+        f"({result.valid_point['orders_per_day']:.0f} orders/day)",
+    )
+    for row in result.card.tradeoffs:
+        budget, capacity = row.get("fp_budget"), row.get("review_capacity")
+        constraint = f"fp ≤ {budget:.2%}" if budget is not None else f"≤ {capacity:g} cases/day"
+        chosen = row["threshold"] == result.card.thresholds.high
+        table.add_row(
+            f"{constraint}{' ◀' if chosen else ''}",
+            f"{row['threshold']:.4f}",
+            f"{row['honest_flagged']:.2%}",
+            f"{row['fraud_recall']:.1%}",
+            f"{row.get('cases_per_day', float('nan')):.2f}",
+            style="bold" if chosen else None,
+        )
+    return table

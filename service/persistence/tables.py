@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -322,3 +323,53 @@ class PersonalDataViewRow(Base):
     record_id: Mapped[str] = mapped_column(index=True)
     attributes: Mapped[list[str]] = mapped_column(JSON)
     channel: Mapped[str]
+
+
+class WebhookEndpointRow(Base):
+    """A URL of the order system that receives the outbox as signed webhooks.
+
+    The secret is kept in clear: signing needs it (an HMAC key cannot be hashed).
+    `fanned_out_through` is the endpoint's outbox cursor: every event up to it
+    has its delivery row, so an endpoint added later gets no older events.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str]
+    description: Mapped[str | None]
+    secret: Mapped[str]
+    previous_secret: Mapped[str | None]
+    previous_secret_expires_at: Mapped[datetime | None]
+    fanned_out_through: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class WebhookDeliveryRow(Base):
+    """One outbox event owed to one endpoint: its state, attempts and lease."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"),
+        # The drainer's two questions: what is due, and is an earlier event of the order owed.
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_order", "endpoint_id", "order_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(Integer, ForeignKey("outbox_events.id"))
+    endpoint_id: Mapped[int] = mapped_column(Integer, ForeignKey("webhook_endpoints.id"))
+    order_id: Mapped[str]
+    status: Mapped[str]
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    give_up_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None]
+    delivered_at: Mapped[datetime | None]
+    leased_by: Mapped[str | None]
+    lease_expires_at: Mapped[datetime | None]

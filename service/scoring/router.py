@@ -9,6 +9,7 @@ from service.blocking import in_thread
 from service.deps import EngineDep
 from service.errors import API_ERRORS, NotFound
 from service.persistence import decision_by_order
+from service.persistence.stock import stock_of
 from service.scoring.deps import ScoringDep
 from service.scoring.schemas import Decision, Order
 from service.scoring.service import to_response
@@ -29,8 +30,8 @@ async def score_order(order: Order, scoring: ScoringDep) -> Response:
     "/{order_id}/decision", response_model=Decision, responses=API_ERRORS, dependencies=SCORE
 )
 async def get_decision(order_id: str, engine: EngineDep) -> Decision:
-    """Return the stored decision of an order."""
+    """Return the stored decision of an order, with its stock's state and history."""
     record = await in_thread(decision_by_order, engine, order_id)
     if record is None:
         raise NotFound(f"no decision for order {order_id!r}")
-    return to_response(record)
+    return to_response(record, await in_thread(stock_of, engine, order_id))

@@ -8,7 +8,8 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_extra_types.country import CountryAlpha2
 from pydantic_extra_types.currency_code import Currency
 
@@ -18,6 +19,26 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za
 # No "/": an order id is a path segment of /v1/orders/{order_id}/… and of the order page.
 OrderId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+=-]+$")]
 ShortText = Annotated[str, Field(max_length=256)]
+# Codes ISO 4217 withdrew recently but order systems still send (the libraries follow ISO).
+WithdrawnCurrency = Literal["ANG", "BGN", "ZWL"]
+# Kosovo: user-assigned in ISO 3166-1, but used by card networks and shops alike.
+UserAssignedCountry = Literal["XK"]
+
+
+def _email(value: str) -> str:
+    """Check the address's syntax (no DNS); keep it as sent, test and local domains included."""
+    try:
+        validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
+    except EmailNotValidError as error:
+        raise ValueError(str(error)) from error
+    return value
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+Country = CountryAlpha2 | UserAssignedCountry
+OrderCurrency = Currency | WithdrawnCurrency
 
 
 class Strict(BaseModel):
@@ -28,7 +49,7 @@ class Strict(BaseModel):
 
 class Customer(Strict):
     id: Identifier
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()-]{4,31}$")] | None = None
     account_created_at: AwareDatetime | None = None
 
@@ -44,7 +65,7 @@ class Payment(Strict):
     method: Literal["card", "wallet", "bank_transfer", "bnpl", "other"] = "card"
     card_bin: Annotated[str, Field(pattern=r"^[0-9]{6,8}$")] | None = None
     last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
-    card_country: CountryAlpha2 | None = None
+    card_country: Country | None = None
 
 
 class Address(Strict):
@@ -55,7 +76,7 @@ class Address(Strict):
     lines: Annotated[list[ShortText], Field(max_length=4)] = []
     city: ShortText | None = None
     postal_code: Annotated[str, Field(max_length=16)] | None = None
-    country: CountryAlpha2
+    country: Country
     latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
     longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
 
@@ -92,7 +113,7 @@ class Order(Strict):
     billing_address: Address | None = None
     items: Annotated[list[Item], Field(min_length=1, max_length=500)]
     amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
-    currency: Currency = Field(description="ISO 4217 code of a currency in circulation")
+    currency: OrderCurrency = Field(description="ISO 4217 code of the order's currency")
 
     def canonical(self, received_at: datetime) -> dict[str, Any]:
         """Return the order as a canonical record (times in epoch milliseconds)."""
@@ -144,9 +165,26 @@ class ReasonOut(BaseModel):
     text: str
 
 
+class StockStep(BaseModel):
+    """One transition of the order's stock hold."""
+
+    state: Literal["frozen", "released", "cancelled", "expired"]
+    previous: Literal["frozen", "released", "cancelled", "expired"] | None
+    outcome: Literal["release", "cancel"] | None = Field(
+        None, description="what an expiry did to the stock"
+    )
+    at: datetime
+    by: str
+    reason: str | None
+
+
 class Stock(BaseModel):
     freeze: bool
     reason: str | None = None
+    state: Literal["frozen", "released", "cancelled", "expired"] | None = Field(
+        None, description="the hold's state; none when the stock was never held for review"
+    )
+    history: list[StockStep] = []
 
 
 class ModelRef(BaseModel):

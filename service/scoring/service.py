@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 
 from explain.contributions import explain
 from explain.reasons import top_reasons
-from features.online import OnlineFeatures, ServedFeatures, order_columns
+from features.online import OnlineFeatures, ServedFeatures, entity_keys, order_columns
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
-from models.scorer import ACTIONS, FREEZES_STOCK, Scorer, Tier
+from models.scorer import ACTIONS, FREEZES_STOCK, Action, Scorer, Tier
 from service.errors import Unavailable
 from service.models import ModelHolder
 from service.persistence import (
@@ -28,7 +28,18 @@ from service.persistence import (
     enqueue_feature_update,
     save_decision,
 )
-from service.scoring.schemas import Decision, ModelRef, Order, ReasonOut, SpecRef, Stock
+from service.persistence.records import StockState, StockTransition
+from service.persistence.stock import stock_of
+from service.scoring.schemas import (
+    Decision,
+    ModelRef,
+    Order,
+    ReasonOut,
+    SpecRef,
+    Stock,
+    StockStep,
+)
+from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 FREEZE_REASONS = {
@@ -40,10 +51,18 @@ FREEZE_REASONS = {
 class ScoringService:
     """Decides orders: one decision per order id, written before the answer leaves."""
 
-    def __init__(self, model: ModelHolder, features: OnlineFeatures, engine: Engine) -> None:
+    def __init__(
+        self,
+        model: ModelHolder,
+        features: OnlineFeatures,
+        engine: Engine,
+        settings: ServiceSettings,
+    ) -> None:
         self._model = model
         self._features = features
         self._engine = engine
+        self._sla = timedelta(seconds=settings.review_sla_seconds)
+        self._reviewed = {Tier.HIGH, Tier.CRITICAL} if settings.review_critical else {Tier.HIGH}
         self._in_flight: dict[str, threading.Lock] = {}
         self._in_flight_guard = threading.Lock()
 
@@ -63,15 +82,23 @@ class ScoringService:
             # unique order id makes `save_decision` hand back the stored decision.
             received = datetime.now(UTC)
             canonical = order.canonical(received)
+            columns = order_columns(canonical)
+            links = {entity.name: key for entity, key in entity_keys(columns).items()}
             # The entities stay held from the read to the update, so the next order on
             # the same device or card waits for this one and then sees it.
-            with self._features.holding(order_columns(canonical)) as held:
+            with self._features.holding(columns) as held:
                 served = held.served(scorer.card.features)
                 new = self._new_decision(order, canonical, received, scorer, served, started)
-                record, created = save_decision(self._engine, new, open_case=new.tier == Tier.HIGH)
+                reviewed = Tier(new.tier) in self._reviewed
+                record, created = save_decision(
+                    self._engine, new, open_case=reviewed, sla=self._sla, links=links
+                )
                 if created:
                     self._update_features(canonical, Stream.ORDERS, held.record)
-        return to_response(record)
+        if created:
+            return to_response(record, ("frozen", []) if reviewed else None)
+        # A repeated order id: its stock may have moved on since the first answer.
+        return to_response(record, stock_of(self._engine, record.order_id))
 
     def _new_decision(
         self,
@@ -96,9 +123,11 @@ class ScoringService:
             score=score,
             raw_score=raw_score,
             tier=tier.value,
-            action=ACTIONS[tier].value,
+            action=(Action.REVIEW if tier in self._reviewed else ACTIONS[tier]).value,
             freeze=tier in FREEZES_STOCK,
-            freeze_reason=FREEZE_REASONS.get(tier),
+            freeze_reason=FREEZE_REASONS[Tier.HIGH if tier in self._reviewed else tier]
+            if tier in FREEZES_STOCK
+            else None,
             reasons=[vars(r) for r in reasons],
             shap_values={
                 n: float(v)
@@ -172,15 +201,34 @@ class ScoringService:
             return lock
 
 
-def to_response(record: DecisionRecord) -> Decision:
-    """Return the API answer for a stored decision."""
+def to_response(
+    record: DecisionRecord,
+    stock: tuple[StockState, list[StockTransition]] | None = None,
+) -> Decision:
+    """Return the API answer for a stored decision (with its stock hold, when given)."""
+    state, steps = stock if stock else (None, [])
     return Decision(
         order_id=record.order_id,
         decision_id=record.id,
         score=record.score,
         tier=record.tier,
         action=record.action,
-        stock=Stock(freeze=record.freeze, reason=record.freeze_reason),
+        stock=Stock(
+            freeze=record.freeze,
+            reason=record.freeze_reason,
+            state=state,
+            history=[
+                StockStep(
+                    state=step.to_state,
+                    previous=step.from_state,
+                    outcome=step.outcome,
+                    at=step.at,
+                    by=step.actor,
+                    reason=step.reason,
+                )
+                for step in steps
+            ],
+        ),
         reasons=[ReasonOut(**r) for r in record.reasons],
         rules=record.rules,
         model=ModelRef(name=record.model_name, version=record.model_version),

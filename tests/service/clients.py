@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.auth.keys import create_key
 from service.auth.people import create_user, list_users
-from service.auth.roles import PERSON_ROLES, SCOPES
+from service.auth.roles import PERSON_ROLES, SERVICE_SCOPES
 from service.persistence import make_engine, migrate
 from service.settings import ServiceSettings
 
 
 def new_key(
-    settings: ServiceSettings, scopes: Iterable[str] = SCOPES, role: str = "service"
+    settings: ServiceSettings, scopes: Iterable[str] = SERVICE_SCOPES, role: str = "service"
 ) -> str:
     """Create an API key in the settings' database and return its token."""
     engine = make_engine(settings.db_url)
@@ -30,7 +30,7 @@ def new_key(
 
 @contextmanager
 def api_client(
-    settings: ServiceSettings, scopes: Iterable[str] = SCOPES, role: str = "service"
+    settings: ServiceSettings, scopes: Iterable[str] = SERVICE_SCOPES, role: str = "service"
 ) -> Iterator[TestClient]:
     """Run the app and yield a client that sends a key with these scopes."""
     with TestClient(create_app(settings)) as client:

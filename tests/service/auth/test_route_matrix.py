@@ -49,9 +49,11 @@ class Rule:
 
 PUBLIC = Rule()
 CASE_WORKERS = frozenset({"reviewer", "senior_reviewer", "legal", "admin"})
+REVIEWERS = frozenset({"reviewer", "senior_reviewer"})
 ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
+    ("GET", "/static/{name}"): PUBLIC,
     ("POST", "/v1/orders/score"): Rule(scope="score"),
     ("GET", "/v1/orders/{order_id}/decision"): Rule(scope="score"),
     ("GET", "/v1/orders/{order_id}"): Rule(scope="orders:read"),
@@ -65,6 +67,25 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/cases"): Rule(roles=CASE_WORKERS),
     ("GET", "/orders/{order_id}"): Rule(roles=ALL),
     ("GET", "/audit/personal-data"): Rule(roles=frozenset({"legal", "admin"})),
+    ("GET", "/v1/review/cases"): Rule(scope="review"),
+    ("POST", "/v1/review/cases/next"): Rule(scope="review"),
+    ("GET", "/v1/review/cases/{case_id}"): Rule(scope="review"),
+    ("POST", "/v1/review/cases/{case_id}/claim"): Rule(scope="review"),
+    ("POST", "/v1/review/cases/{case_id}/release"): Rule(scope="review"),
+    ("POST", "/v1/review/cases/{case_id}/approve"): Rule(scope="review"),
+    ("POST", "/v1/review/cases/{case_id}/reject"): Rule(scope="review"),
+    ("POST", "/v1/review/cases/{case_id}/escalate"): Rule(scope="review"),
+    ("POST", "/v1/review/bulk"): Rule(scope="review"),
+    ("GET", "/v1/review/stats"): Rule(scope="review"),
+    ("GET", "/review"): Rule(roles=CASE_WORKERS),
+    ("GET", "/review/rows"): Rule(roles=CASE_WORKERS),
+    ("POST", "/review/next"): Rule(roles=REVIEWERS),
+    ("GET", "/review/cases/{case_id}"): Rule(roles=CASE_WORKERS),
+    ("POST", "/review/cases/{case_id}/claim"): Rule(roles=REVIEWERS),
+    ("POST", "/review/cases/{case_id}/release"): Rule(roles=REVIEWERS),
+    ("POST", "/review/cases/{case_id}/act"): Rule(roles=REVIEWERS),
+    ("GET", "/admin/webhooks"): Rule(roles=frozenset({"admin"})),
+    ("POST", "/admin/webhooks/deliveries/{delivery_id}/retry"): Rule(roles=frozenset({"admin"})),
 }
 CALLERS = ["anonymous", *(f"key:{s}" for s in SCOPES), *(f"user:{r}" for r in PERSON_ROLES)]
 
@@ -78,7 +99,9 @@ def app_client(settings: ServiceSettings) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def keys(settings: ServiceSettings, app_client: TestClient) -> dict[str, str]:
-    return {scope: new_key(settings, [scope]) for scope in SCOPES}
+    # A review key acts as a reviewer; every other key is the order system's.
+    roles = {"review": "reviewer"}
+    return {scope: new_key(settings, [scope], roles.get(scope, "service")) for scope in SCOPES}
 
 
 @pytest.fixture(scope="module")

@@ -108,10 +108,10 @@ def test_users_are_created_listed_and_disabled_from_the_shell(
     assert runner.invoke(app, ["users", "disable", "nobody"]).exit_code == 1
 
 
-def test_the_demo_creates_every_role_and_scope_the_service_knows(tmp_path: Path) -> None:
+def test_the_demo_creates_every_person_role_and_the_order_systems_scopes(tmp_path: Path) -> None:
     from service.auth.keys import key_principal
     from service.auth.people import PasswordIdentities
-    from service.auth.roles import PERSON_ROLES, SCOPES
+    from service.auth.roles import PERSON_ROLES, SCOPES, SERVICE_SCOPES
     from service.cli.access_cmd import database
     from service.cli.demo import create_access
 
@@ -120,7 +120,8 @@ def test_the_demo_creates_every_role_and_scope_the_service_knows(tmp_path: Path)
     assert set(passwords) == set(PERSON_ROLES)
     with database(settings) as engine:
         key = key_principal(engine, token)
-        assert key is not None and set(key.scopes) == set(SCOPES)
+        assert key is not None and set(key.scopes) == set(SERVICE_SCOPES)
+        assert set(SCOPES) - set(SERVICE_SCOPES) == {"review"}, "a reviewer's scope only"
         people = PasswordIdentities(engine)
         for role, password in passwords.items():
             identity = people.authenticate(role, password)
@@ -129,12 +130,23 @@ def test_the_demo_creates_every_role_and_scope_the_service_knows(tmp_path: Path)
 
 def test_config_prints_every_setting_with_secrets_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setenv("ORDERSHIELD_REDIS_URL", "redis://:hunter22@cache.internal:6380/2")
-    monkeypatch.setenv("ORDERSHIELD_DATABASE_URL", "postgresql://os:s3cret@db/os?password=q9")
-    monkeypatch.setenv("ORDERSHIELD_MLFLOW_TRACKING_URI", "not a url, but a secret-42")
+    monkeypatch.setenv("ORDERSHIELD_REDIS_URL", "redis://:hun@ter22@cache.internal:6380/2")
+    monkeypatch.setenv("ORDERSHIELD_DATABASE_URL", "postgresql://os:s3cret@db/os?password=q9#t=x1")
+    monkeypatch.setenv("ORDERSHIELD_MLFLOW_TRACKING_URI", "https://ghp_tok3n@mlflow.example.com")
     shown = invoke("config")
-    for secret in ("hunter22", "s3cret", "q9", "secret-42"):
+    for secret in ("hun", "ter22", "s3cret", "q9", "x1", "ghp_tok3n", "os:"):
         assert secret not in shown
-    assert "cache.internal:6380/2" in shown and "postgresql://os:***@db/os" in shown
+    assert "redis://***@cache.internal:6380/2" in shown and "postgresql://***@db/os" in shown
+    assert "https://***@mlflow.example.com" in shown
+    monkeypatch.setenv("ORDERSHIELD_MLFLOW_TRACKING_URI", "not a url, but a secret-42")
+    assert "secret-42" not in invoke("config")
     for name in ServiceSettings.model_fields:
         assert f"ORDERSHIELD_{name.upper()}" in shown
+
+
+def test_help_lists_every_command_group_from_one_place() -> None:
+    shown = invoke("--help")
+    for group in ("features", "models", "labels", "keys", "users", "webhooks", "review"):
+        assert group in shown
+    for command in ("simulate", "train", "demo", "config", "serve"):
+        assert command in shown

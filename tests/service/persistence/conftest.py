@@ -9,7 +9,10 @@ from sqlalchemy import Engine, text
 
 from service.persistence import make_engine, migrate
 
-TABLES = "decisions, review_cases, labels, payment_outcomes, feature_updates"
+TABLES = (
+    "decisions, review_cases, case_actions, stock_holds, stock_transitions, decision_links,"
+    " outbox_events, labels, payment_outcomes, feature_updates"
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

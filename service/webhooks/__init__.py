@@ -1,0 +1,1 @@
+"""Webhooks: the transactional outbox delivered, signed, to the order system's endpoints."""

@@ -1,0 +1,66 @@
+"""Manage webhook endpoints and retries: new secrets, rotation with a grace period."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine
+
+from service.persistence.errors import InvalidRecord
+from service.persistence.webhooks import (
+    WebhookEndpoint,
+    insert_endpoint,
+    remove_endpoint,
+    retry_delivery,
+    rotate_endpoint_secret,
+)
+from service.settings import ServiceSettings
+
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    """Return a fresh signing secret."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def _checked_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRecord(f"a webhook URL must be http(s)://host/..., got {url!r}")
+    return parts.geturl()
+
+
+def add_endpoint(
+    engine: Engine, url: str, description: str | None = None
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint for the events from now on; return it and its secret (shown once)."""
+    secret = new_secret()
+    endpoint = insert_endpoint(engine, _checked_url(url), description, secret, datetime.now(UTC))
+    return endpoint, secret
+
+
+def rotate_secret(
+    engine: Engine, settings: ServiceSettings, endpoint_id: int
+) -> tuple[WebhookEndpoint, str]:
+    """Give an endpoint a new secret; the old one also signs for the grace period."""
+    secret = new_secret()
+    until = datetime.now(UTC) + timedelta(seconds=settings.webhook_secret_grace_seconds)
+    return rotate_endpoint_secret(engine, endpoint_id, secret, until), secret
+
+
+def remove(engine: Engine, endpoint_id: int) -> None:
+    """Stop delivering to an endpoint."""
+    remove_endpoint(engine, endpoint_id, datetime.now(UTC))
+
+
+def retry(
+    engine: Engine, settings: ServiceSettings, delivery_id: int, now: datetime | None = None
+) -> None:
+    """Queue a failed delivery again, due now, retried for a new give-up horizon."""
+    now = now or datetime.now(UTC)
+    retry_delivery(
+        engine, delivery_id, now, now + timedelta(seconds=settings.webhook_give_up_seconds)
+    )

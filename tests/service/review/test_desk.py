@@ -1,0 +1,104 @@
+"""The review desk through the app: a high order's case is worked on the API and on the pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from features.build import build_offline_sources
+from features.store import apply
+from models.scorer import Thresholds
+from service.app import create_app
+from service.settings import ServiceSettings
+from tests.service.clients import create_people, new_key, sign_in
+from tests.tiny_model import tiny_champion
+from training.sources.payloads import order_payload
+
+
+@pytest.fixture(scope="module")
+def desk_settings(
+    tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame
+) -> ServiceSettings:
+    """A data dir whose champion sends every order to review (high from score 0)."""
+    settings = ServiceSettings(data_dir=Path(tmp_path_factory.mktemp("desk")))
+    build_offline_sources(stream.iloc[:200], settings)
+    apply(settings)
+    tiny_champion(settings, Thresholds(0.0, 0.0, 1.0))
+    create_people(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def app(desk_settings: ServiceSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(desk_settings)) as client:
+        yield client
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def score(
+    client: TestClient, settings: ServiceSettings, row: pd.Series, order_id: str
+) -> dict[str, Any]:
+    order = order_payload(row)
+    order["order_id"] = order_id
+    order["device"] = {**(order.get("device") or {}), "user_agent": HOSTILE}
+    headers = {"Authorization": f"Bearer {new_key(settings)}"}
+    answer = client.post("/v1/orders/score", json=order, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_a_case_is_claimed_decided_and_the_stock_follows_on_the_api(
+    app: TestClient, desk_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    decided = score(app, desk_settings, stream.iloc[300], "desk-api-1")
+    assert decided["tier"] == "high" and decided["stock"]["state"] == "frozen"
+    ann = {"Authorization": f"Bearer {new_key(desk_settings, ['review'], 'reviewer')}"}
+    bo = {"Authorization": f"Bearer {new_key(desk_settings, ['review'], 'reviewer')}"}
+    claimed = app.post("/v1/review/cases/next", headers=ann).json()
+    assert claimed["order_id"] == "desk-api-1"
+    case = f"/v1/review/cases/{claimed['id']}"
+    refused = app.post(f"{case}/approve", json={"reason_code": "customer_verified"}, headers=bo)
+    assert refused.status_code == 409 and refused.json()["error"] == "conflict"
+    bad = app.post(f"{case}/reject", json={"reason_code": "confirmed_fraud"}, headers=ann)
+    assert bad.status_code == 422 and "scenario" in bad.text
+    done = app.post(f"{case}/approve", json={"reason_code": "customer_verified"}, headers=ann)
+    assert done.status_code == 200 and done.json()["status"] == "approved"
+    again = app.post(f"{case}/approve", json={"reason_code": "customer_verified"}, headers=ann)
+    assert again.status_code == 409
+    service = {"Authorization": f"Bearer {new_key(desk_settings)}"}
+    stored = app.get("/v1/orders/desk-api-1/decision", headers=service).json()
+    assert stored["stock"]["state"] == "released"
+    assert [step["state"] for step in stored["stock"]["history"]] == ["frozen", "released"]
+    history = app.get(case, headers=ann).json()["history"]
+    assert [step["action"] for step in history] == ["claim", "approve"]
+
+
+def test_a_reviewer_works_a_case_on_the_pages(
+    app: TestClient, desk_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    score(app, desk_settings, stream.iloc[301], "desk-page-1")
+    app.cookies.clear()
+    token = sign_in(app, "reviewer")
+    queue = app.get("/review")
+    assert queue.status_code == 200 and "desk-page-1" in queue.text
+    assert "script-src 'self'" in queue.headers["content-security-policy"]
+    assert app.get("/review/rows").status_code == 200
+    opened = app.post("/review/next", data={"csrf_token": token}, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"].startswith("/review/cases/")
+    page = app.get(opened.headers["location"])
+    assert page.status_code == 200
+    assert 'data-testid="waterfall"' in page.text and 'data-testid="ring"' in page.text
+    assert HOSTILE not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    action = opened.headers["location"] + "/act"
+    form = {"csrf_token": token, "action": "reject", "reason_code": "confirmed_fraud"}
+    done = app.post(action, data={**form, "scenario": "card_testing"}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    again = app.post(action, data={**form, "scenario": "card_testing"})
+    assert again.status_code == 409 and "already rejected" in again.text
