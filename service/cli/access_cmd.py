@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
-from service.auth.keys import InvalidKey, create_key, list_keys, revoke_key
-from service.auth.people import InvalidUser, create_user, disable_user, list_users
+from service.auth.keys import create_key, list_keys, revoke_key
+from service.auth.people import create_user, disable_user, list_users
 from service.auth.roles import KEY_ROLE_DEFAULT, PERSON_ROLES, ROLES, SCOPES
-from service.persistence import InvalidRecord, make_engine, migrate
+from service.cli.db import database
 from service.settings import ServiceSettings
 
 keys = typer.Typer(help="API keys of machine clients (the order system).", no_args_is_help=True)
 users = typer.Typer(help="People who sign in to the web UI.", no_args_is_help=True)
 err = Console(stderr=True)
 out = Console()
-
-
-@contextmanager
-def database(settings: ServiceSettings) -> Iterator[Engine]:
-    """Open and migrate the database; an invalid key or user ends the command with its reason."""
-    engine = make_engine(settings.db_url)
-    try:
-        migrate(engine)
-        yield engine
-    except (InvalidKey, InvalidUser, InvalidRecord) as error:
-        err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1) from error
-    finally:
-        engine.dispose()
 
 
 def _when(moment: datetime | None) -> str:

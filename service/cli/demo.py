@@ -21,7 +21,7 @@ from models.registry import promote
 from service.auth.keys import create_key
 from service.auth.people import create_user
 from service.auth.roles import KEY_ROLE_DEFAULT, PERSON_ROLES, SERVICE_SCOPES
-from service.cli.access_cmd import database
+from service.cli.db import database
 from service.cli.features_cmd import apply_features
 from service.cli.server import running_server
 from service.cli.training_cmd import print_result
@@ -111,7 +111,16 @@ def print_access(
         f"  curl -H 'Authorization: Bearer {api_key}' {url}/v1/orders/{reviewed['order_id']}"
     )
     console.print(f"an order to open after signing in: {url}/orders/{reviewed['order_id']}")
+    waiting = sum(d["action"] == "review" for d in decisions)
+    console.print(
+        f"{waiting} frozen orders wait in the review queue: {url}/review "
+        "(sign in as reviewer, press n)"
+    )
     console.print(f"API docs: {url}/docs; data under {settings.data_dir}")
+    console.print(
+        "serve this data again with: ORDERSHIELD_REVIEW_CRITICAL=true "
+        f"ORDERSHIELD_DATA_DIR={settings.data_dir} ordershield serve"
+    )
 
 
 def demo(
@@ -124,7 +133,9 @@ def demo(
     from training.train import train
 
     base = ServiceSettings()
-    settings = base.model_copy(update={"data_dir": base.data_dir / "demo"})
+    # Fraud the model is sure of is critical (declined outright); the demo sends those
+    # orders to the review desk as well, so that the reviewer it signs in has work.
+    settings = base.model_copy(update={"data_dir": base.data_dir / "demo", "review_critical": True})
     shutil.rmtree(settings.data_dir, ignore_errors=True)
     console.rule(f"1. simulating {orders:,} orders")
     split = split_for_demo(simulate_orders(orders, seed=seed))

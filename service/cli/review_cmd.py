@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.cli.access_cmd import database
+from service.cli.db import database
 from service.persistence.review_stats import review_stats
 from service.settings import ServiceSettings
 

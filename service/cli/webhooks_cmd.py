@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
-from service.persistence import InvalidRecord, NotFound, make_engine, migrate
+from service.cli.db import database
 from service.persistence.webhooks import list_endpoints
 from service.settings import ServiceSettings
 from service.webhooks.delivery import deliver_due
@@ -22,20 +19,6 @@ from service.webhooks.service import add_endpoint, remove, retry, rotate_secret
 app = typer.Typer(help="Signed webhooks of the outbox to the order system.", no_args_is_help=True)
 err = Console(stderr=True)
 out = Console()
-
-
-@contextmanager
-def database(settings: ServiceSettings) -> Iterator[Engine]:
-    """Open and migrate the database; a refused change ends the command with its reason."""
-    engine = make_engine(settings.db_url)
-    try:
-        migrate(engine)
-        yield engine
-    except (InvalidRecord, NotFound) as error:
-        err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1) from error
-    finally:
-        engine.dispose()
 
 
 def _when(moment: datetime | None) -> str:

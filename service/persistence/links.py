@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import aliased
 
 from service.persistence.db import translate_errors
@@ -62,22 +62,27 @@ def links_of(engine: Engine, order_id: str) -> list[Link]:
         return [Link(kind, key) for kind, key in rows]
 
 
+def linked_pairs(order_id: str, around: datetime) -> Select[str, str, str, datetime]:
+    """Return the statement of the (order, kind, key, time) links shared with an order."""
+    mine, other = aliased(DecisionLinkRow), aliased(DecisionLinkRow)
+    return (
+        select(other.order_id, other.kind, other.key, other.created_at)
+        .join(mine, (mine.kind == other.kind) & (mine.key == other.key))
+        .where(
+            mine.order_id == order_id,
+            other.order_id != order_id,
+            other.created_at >= around - RING_WINDOW,
+        )
+        .order_by(other.created_at.desc())
+        .limit(RING_LIMIT)
+    )
+
+
 @translate_errors
 def linked_orders(engine: Engine, order_id: str, around: datetime) -> list[LinkedOrder]:
     """Return the orders since `around` - 30 days that share an entity with `order_id`."""
-    mine, other = aliased(DecisionLinkRow), aliased(DecisionLinkRow)
     with engine.connect() as connection:
-        pairs = connection.execute(
-            select(other.order_id, other.kind, other.key, other.created_at)
-            .join(mine, (mine.kind == other.kind) & (mine.key == other.key))
-            .where(
-                mine.order_id == order_id,
-                other.order_id != order_id,
-                other.created_at >= around - RING_WINDOW,
-            )
-            .order_by(other.created_at.desc())
-            .limit(RING_LIMIT)
-        ).all()
+        pairs = connection.execute(linked_pairs(order_id, around)).all()
         shared: dict[str, list[Link]] = {}
         created: dict[str, datetime] = {}
         for linked, kind, key, at in pairs:

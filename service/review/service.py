@@ -31,7 +31,7 @@ from service.persistence.cases import (
     queue_counts,
     release_claim,
 )
-from service.persistence.errors import PersistenceError
+from service.persistence.errors import CaseClosed, PersistenceError
 from service.persistence.outcomes import decide_case, escalate_case, expire_case
 from service.persistence.records import CaseAction, ReviewCase
 from service.persistence.review_stats import ReviewStats, review_stats
@@ -147,7 +147,10 @@ class ReviewDesk:
         now = now or datetime.now(UTC)
         expired = 0
         for case_id in due_for_expiry(self._engine, now):
-            expired += expire_case(self._engine, case_id, self._expiry_outcome, now)
+            try:
+                expired += expire_case(self._engine, case_id, self._expiry_outcome, now)
+            except CaseClosed:
+                continue  # decided, or expired by another process, meanwhile
         return expired
 
     def stats(self, window: timedelta = timedelta(days=1)) -> ReviewStats:

@@ -114,11 +114,13 @@ async def queue_page(
 ) -> Response:
     """Show the open cases by priority, with filters; the rows refresh every few seconds."""
     rows = await in_thread(_rows, desk, access.policy, principal, wanted)
+    figures = await in_thread(desk.stats)
     shown = {k: v for k, v in wanted.items() if v not in (None, "")}
     return page(
         request,
         "review_queue.html",
         **rows,
+        figures=figures,
         wanted=wanted,
         query=urlencode(shown),
         families=FAMILIES,

@@ -112,7 +112,7 @@ def test_the_demo_creates_every_person_role_and_the_order_systems_scopes(tmp_pat
     from service.auth.keys import key_principal
     from service.auth.people import PasswordIdentities
     from service.auth.roles import PERSON_ROLES, SCOPES, SERVICE_SCOPES
-    from service.cli.access_cmd import database
+    from service.cli.db import database
     from service.cli.demo import create_access
 
     settings = ServiceSettings(data_dir=tmp_path)
@@ -150,3 +150,19 @@ def test_help_lists_every_command_group_from_one_place() -> None:
         assert group in shown
     for command in ("simulate", "train", "demo", "config", "serve"):
         assert command in shown
+
+
+def test_review_stats_prints_the_queue_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.cli.db import database
+    from service.persistence import save_decision
+    from tests.service.persistence.samples import sample_decision
+
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    with database(ServiceSettings(data_dir=tmp_path)) as engine:
+        for number in range(3):
+            save_decision(engine, sample_decision(f"ord-{number}"), open_case=True)
+    shown = invoke("review", "stats")
+    assert "open cases" in shown and "│ 3 " in shown

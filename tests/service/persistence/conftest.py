@@ -8,11 +8,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from service.persistence import make_engine, migrate
-
-TABLES = (
-    "decisions, review_cases, case_actions, stock_holds, stock_transitions, decision_links,"
-    " outbox_events, labels, payment_outcomes, feature_updates"
-)
+from service.persistence.tables import Base
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,5 +27,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     yield engine
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+            tables = ", ".join(Base.metadata.tables)
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()

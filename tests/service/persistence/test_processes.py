@@ -5,35 +5,16 @@ A module of its own, so that the PostgreSQL database is fresh as well.
 
 from __future__ import annotations
 
-import multiprocessing
-
 from service.persistence import make_engine, verify_chain
 from service.persistence.repository import case_for_order
+from tests.processes import race
 from tests.service.persistence.workers import migrate_and_save
 
 PROCESSES = 4
 
 
 def test_processes_migrate_and_save_concurrently(db_url: str) -> None:
-    # fork skips re-importing everything per child; the workers open their own connections.
-    methods = multiprocessing.get_all_start_methods()
-    context = (
-        multiprocessing.get_context("fork")
-        if "fork" in methods
-        else multiprocessing.get_context("spawn")
-    )
-    start = context.Event()
-    results = context.Queue()
-    workers = [
-        context.Process(target=migrate_and_save, args=(db_url, worker, start, results))
-        for worker in range(PROCESSES)
-    ]
-    for process in workers:
-        process.start()
-    start.set()
-    outcomes = [results.get(timeout=120) for _ in workers]
-    for process in workers:
-        process.join(timeout=30)
+    outcomes = race(migrate_and_save, PROCESSES, db_url)
     assert all(outcome[0] != "error" for outcome in outcomes), outcomes
     assert len({decision_id for decision_id, _ in outcomes}) == 1
     assert sorted(created for _, created in outcomes) == [False] * (PROCESSES - 1) + [True]

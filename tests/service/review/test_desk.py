@@ -14,6 +14,7 @@ from features.build import build_offline_sources
 from features.store import apply
 from models.scorer import Thresholds
 from service.app import create_app
+from service.persistence import decision_by_order, make_engine
 from service.settings import ServiceSettings
 from tests.service.clients import create_people, new_key, sign_in
 from tests.tiny_model import tiny_champion
@@ -43,10 +44,16 @@ HOSTILE = "<script>alert(1)</script>"
 
 
 def score(
-    client: TestClient, settings: ServiceSettings, row: pd.Series, order_id: str
+    client: TestClient,
+    settings: ServiceSettings,
+    row: pd.Series,
+    order_id: str,
+    now: bool = False,
 ) -> dict[str, Any]:
     order = order_payload(row)
     order["order_id"] = order_id
+    if now:  # created when it arrives: after every label already known
+        order.pop("created_at", None)
     order["device"] = {**(order.get("device") or {}), "user_agent": HOSTILE}
     headers = {"Authorization": f"Bearer {new_key(settings)}"}
     answer = client.post("/v1/orders/score", json=order, headers=headers)
@@ -102,3 +109,28 @@ def test_a_reviewer_works_a_case_on_the_pages(
     assert done.status_code == 303, done.text
     again = app.post(action, data={**form, "scenario": "card_testing"})
     assert again.status_code == 409 and "already rejected" in again.text
+
+
+def test_a_rejection_reaches_the_next_order_on_the_device_at_once(
+    app: TestClient, desk_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    row = stream.iloc[302]
+    first = score(app, desk_settings, row, "desk-fraud-1", now=True)
+    reviewer = {"Authorization": f"Bearer {new_key(desk_settings, ['review'], 'reviewer')}"}
+    cases = app.get("/v1/review/cases", headers=reviewer).json()
+    case_id = next(c["id"] for c in cases if c["order_id"] == first["order_id"])
+    rejected = app.post(
+        f"/v1/review/cases/{case_id}/reject",
+        json={"reason_code": "confirmed_fraud", "scenario": "account_takeover"},
+        headers=reviewer,
+    )
+    assert rejected.status_code == 200, rejected.text
+    score(app, desk_settings, row, "desk-fraud-2", now=True)
+    engine = make_engine(desk_settings.db_url)
+    try:
+        before = decision_by_order(engine, "desk-fraud-1")
+        after = decision_by_order(engine, "desk-fraud-2")
+    finally:
+        engine.dispose()
+    assert before is not None and after is not None
+    assert after.features["device_fraud_30d"] == (before.features["device_fraud_30d"] or 0) + 1

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from service.persistence import labels_for_order, save_decision
+from service.persistence import labels_for_order, save_decision, save_label
 from service.persistence.cases import (
     Actor,
     QueueFilter,
@@ -24,6 +24,7 @@ from service.persistence.errors import CaseClaimed, CaseClosed, InvalidTransitio
 from service.persistence.links import linked_orders
 from service.persistence.outcomes import Outcome, decide_case, escalate_case, expire_case
 from service.persistence.records import StockState
+from service.persistence.review_stats import review_stats
 from service.persistence.stock import TRANSITIONS, ExpiryOutcome, move, stock_of
 from service.persistence.tables import OutboxEventRow, ReviewCaseRow
 from tests.service.persistence.samples import sample_decision
@@ -258,3 +259,17 @@ def test_linked_orders_share_an_entity_within_30_days(engine: Engine) -> None:
         )
     found = {o.order_id: {s.kind for s in o.shared} for o in linked_orders(engine, "ord-a", base)}
     assert found == {"ord-b": {"device"}, "ord-c": {"address"}}
+
+
+def test_the_queue_figures_count_breaches_pace_and_overturned_approvals(engine: Engine) -> None:
+    approved, rejected, waiting = (open_case(engine, f"ord-{n}") for n in ("a", "r", "w"))
+    decide_case(engine, approved, ANN, "approve", "customer_verified")
+    decide_case(engine, rejected, BO, "reject", "confirmed_fraud", None, "card_testing")
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    save_label(engine, "ord-a", "fraud", "chargeback", later, "api")  # the approval was wrong
+    figures = review_stats(engine, now=later + timedelta(hours=5))
+    assert (figures.open_cases, figures.past_sla, figures.decided) == (1, 1, 2)
+    assert (figures.approved, figures.overturned, figures.overturned_share) == (1, 1, 1.0)
+    assert set(figures.per_reviewer_per_hour) == {"ann", "bo"}
+    assert figures.oldest_open is not None and figures.oldest_open > timedelta(hours=5)
+    assert get_case(engine, waiting).status == "open"
