@@ -32,6 +32,11 @@ def waterfall_view(shown: MaskedRecord) -> Markup | None:
 CENTER = "this-order"
 
 
+def _short(order_id: str, keep: int = 12) -> str:
+    """Return an order id short enough for a node label (its end tells orders apart)."""
+    return order_id if len(order_id) <= keep else "…" + order_id[-(keep - 1) :]
+
+
 def _entity_id(link: Link) -> str:
     return f"{link.kind}:{link.key}"
 
@@ -53,7 +58,7 @@ def ring_view(
     orders = [
         RingOrder(
             node[o.order_id],
-            (shown_ids.get(o.order_id) or "hidden")[-8:],
+            _short(shown_ids.get(o.order_id) or "hidden"),
             o.tier,
             o.label or o.case_status or o.action,
         )
