@@ -17,6 +17,7 @@ from service.cli import (
     access_cmd,
     demo,
     features_cmd,
+    history_cmd,
     labels_cmd,
     models_cmd,
     review_cmd,
@@ -35,6 +36,7 @@ app.add_typer(access_cmd.keys, name="keys")
 app.add_typer(access_cmd.users, name="users")
 app.add_typer(webhooks_cmd.app, name="webhooks")
 app.add_typer(review_cmd.app, name="review")
+app.add_typer(history_cmd.app, name="history")
 app.command()(training_cmd.simulate)
 app.command()(training_cmd.train)
 app.command()(demo.demo)

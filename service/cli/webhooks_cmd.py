@@ -64,11 +64,16 @@ def remove_(endpoint_id: Annotated[int, typer.Argument(help="the endpoint's id")
 
 
 @app.command("rotate-secret")
-def rotate_secret_(endpoint_id: Annotated[int, typer.Argument(help="the endpoint's id")]) -> None:
+def rotate_secret_(
+    endpoint_id: Annotated[int, typer.Argument(help="the endpoint's id")],
+    force: Annotated[
+        bool, typer.Option(help="rotate even while an older secret has grace (it ends now)")
+    ] = False,
+) -> None:
     """Give an endpoint a new secret (printed once); the old one also signs for the grace period."""
     settings = ServiceSettings()
     with database(settings) as engine:
-        endpoint, secret = rotate_secret(engine, settings, endpoint_id)
+        endpoint, secret = rotate_secret(engine, settings, endpoint_id, force)
     until = _when(endpoint.previous_secret_expires_at)
     err.print(f"endpoint {endpoint.id}: the old secret also signs until {until}")
     sys.stdout.write(secret + "\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, case, func, insert, or_, select, update
 from sqlalchemy.sql import ColumnElement
@@ -48,6 +48,7 @@ class QueueFilter:
     max_amount: float | None = None
     older_than: timedelta | None = None
     assignee: str | None = None
+    levels: tuple[str, ...] | None = None
 
 
 def levels_for(role: str) -> tuple[Level, ...]:
@@ -80,6 +81,8 @@ def _filtered(wanted: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
         where.append(ReviewCaseRow.amount <= wanted.max_amount)
     if wanted.older_than is not None:
         where.append(ReviewCaseRow.opened_at <= now - wanted.older_than)
+    if wanted.levels is not None:
+        where.append(ReviewCaseRow.level.in_(wanted.levels))
     if wanted.assignee == "":
         where.append(_free(now))
     elif wanted.assignee:
@@ -127,9 +130,12 @@ def get_case(engine: Engine, case_id: str) -> ReviewCase:
         return load_case(connection, case_id)
 
 
-def load_case(connection: Connection, case_id: str) -> ReviewCase:
-    """Return one case inside the caller's transaction, or raise `NotFound`."""
-    row = connection.execute(select(ReviewCaseRow).where(ReviewCaseRow.id == case_id)).first()
+def load_case(connection: Connection, case_id: str, lock: bool = False) -> ReviewCase:
+    """Return one case inside the caller's transaction (row-locked with `lock`), or `NotFound`."""
+    statement = select(ReviewCaseRow).where(ReviewCaseRow.id == case_id)
+    # FOR UPDATE on PostgreSQL: what the checks read stays true until the change commits
+    # (SQLite's single writer already excludes every other change).
+    row = connection.execute(statement.with_for_update() if lock else statement).first()
     if row is None:
         raise NotFound(f"no review case {case_id}")
     return from_row(ReviewCase, row)
@@ -173,7 +179,7 @@ def claim(
 def _claim(
     connection: Connection, case_id: str, actor: Actor, claim_for: timedelta, now: datetime
 ) -> ReviewCase:
-    current = load_case(connection, case_id)
+    current = load_case(connection, case_id, lock=True)
     if current.status != "open":
         raise CaseClosed(f"review case {case_id} is already {current.status}")
     if current.level not in levels_for(actor.role):
@@ -182,8 +188,7 @@ def _claim(
         update(ReviewCaseRow)
         .where(
             ReviewCaseRow.id == case_id,
-            ReviewCaseRow.status == "open",
-            or_(_free(now), ReviewCaseRow.claimed_by == actor.id),
+            *_actionable(actor, now),
         )
         .values(claimed_by=actor.id, claim_expires_at=now + claim_for)
     )
@@ -194,9 +199,24 @@ def _claim(
     return load_case(connection, case_id)
 
 
+def _actionable(actor: Actor, now: datetime) -> list[ColumnElement[bool]]:
+    """Return the conditions under which the actor may change a case: every update repeats them."""
+    return [
+        ReviewCaseRow.status == "open",
+        ReviewCaseRow.level.in_(levels_for(actor.role)),
+        or_(_free(now), ReviewCaseRow.claimed_by == actor.id),
+    ]
+
+
+def _changed(result: Any, case_id: str) -> None:
+    """Refuse a change whose conditions no longer held when it ran."""
+    if result.rowcount != 1:
+        raise CaseClaimed(f"review case {case_id} changed meanwhile: claimed, escalated or closed")
+
+
 def held_by(connection: Connection, case_id: str, actor: Actor, now: datetime) -> ReviewCase:
-    """Return the case if the actor may act on it now (their claim, or free); else refuse."""
-    current = load_case(connection, case_id)
+    """Return the case, row-locked, if the actor may act on it now (their claim, or free)."""
+    current = load_case(connection, case_id, lock=True)
     if current.status != "open":
         raise CaseClosed(f"review case {case_id} is already {current.status}")
     if current.level not in levels_for(actor.role):
@@ -213,11 +233,12 @@ def release_claim(engine: Engine, case_id: str, actor: Actor, now: datetime | No
     now = now or datetime.now(UTC)
     with writing(engine) as connection:
         current = held_by(connection, case_id, actor, now)
-        connection.execute(
+        released = connection.execute(
             update(ReviewCaseRow)
-            .where(ReviewCaseRow.id == case_id)
+            .where(ReviewCaseRow.id == case_id, *_actionable(actor, now))
             .values(claimed_by=None, claim_expires_at=None)
         )
+        _changed(released, case_id)
         _history(connection, current, "release", actor, now)
 
 
@@ -231,10 +252,11 @@ def close(
     note: str | None,
     scenario: str | None,
 ) -> None:
-    """Close an open case, inside the caller's transaction; refuse one closed meanwhile."""
+    """Close a case the actor may act on, inside the caller's transaction; else refuse."""
+    conditions = [ReviewCaseRow.status == "open"] if actor is SYSTEM else _actionable(actor, now)
     closed = connection.execute(
         update(ReviewCaseRow)
-        .where(ReviewCaseRow.id == current.id, ReviewCaseRow.status == "open")
+        .where(ReviewCaseRow.id == current.id, *conditions)
         .values(
             status=status,
             closed_at=now,
@@ -246,8 +268,7 @@ def close(
             claim_expires_at=None,
         )
     )
-    if closed.rowcount != 1:
-        raise CaseClosed(f"review case {current.id} was closed meanwhile")
+    _changed(closed, current.id)
     action = {"approved": "approve", "rejected": "reject", "expired": "expire"}[status]
     _history(connection, current, action, actor, now, reason_code, note, scenario)
 
@@ -261,11 +282,12 @@ def escalate(
     note: str | None,
 ) -> None:
     """Send an open case to the senior reviewers and free it, inside the caller's transaction."""
-    connection.execute(
+    escalated = connection.execute(
         update(ReviewCaseRow)
-        .where(ReviewCaseRow.id == current.id, ReviewCaseRow.status == "open")
+        .where(ReviewCaseRow.id == current.id, *_actionable(actor, now))
         .values(level="senior_reviewer", claimed_by=None, claim_expires_at=None)
     )
+    _changed(escalated, current.id)
     _history(connection, current, "escalate", actor, now, reason_code, note)
 
 

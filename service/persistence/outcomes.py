@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, insert, select
 
+from features.columns import moment_ms
 from service.persistence.cases import (
     SYSTEM,
     Actor,
@@ -26,6 +27,7 @@ from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed
 from service.persistence.records import ReviewCase
 from service.persistence.stock import ExpiryOutcome, move
+from service.persistence.tables import DecisionRow, FeatureUpdateRow, LabelRow
 
 Outcome = Literal["approve", "reject"]
 # outcome → (case status, stock state, label)
@@ -55,8 +57,40 @@ def decide_case(
         current = held_by(connection, case_id, actor, now)
         close(connection, current, status, actor, now, reason_code, note, scenario)
         move(connection, current.order_id, stock_state, actor.name, reason_code)
+        if label == "fraud":
+            _owe_fraud_update(connection, current.order_id, now)
         add_label(connection, current.order_id, label, scenario or reason_code, now)
         return load_case(connection, case_id)
+
+
+def _owe_fraud_update(connection: Connection, order_id: str, now: datetime) -> None:
+    """Queue the fraud label's update of the order's entities, unless an earlier one counted.
+
+    It is written by the outcome's own transaction, so a crash after the commit
+    leaves it in the outbox, which the service drains (`replay_outbox`).
+    """
+    earlier = connection.execute(
+        select(LabelRow.id).where(LabelRow.order_id == order_id, LabelRow.label == "fraud")
+    ).first()
+    if earlier is not None:
+        return  # the first fraud label already counted; a label counts once
+    payload = connection.execute(
+        select(DecisionRow.order_payload).where(DecisionRow.order_id == order_id)
+    ).scalar_one()
+    canonical = payload.get("canonical")
+    if canonical is None:
+        return  # a decision stored without its canonical order has no entities to update
+    update = {"canonical": canonical, "stream": "fraud", "time_ms": moment_ms(now)}
+    connection.execute(
+        insert(FeatureUpdateRow),
+        {
+            "created_at": now,
+            "payload": update,
+            "attempts": 0,
+            "last_error": None,
+            "done_at": None,
+        },
+    )
 
 
 @translate_errors
@@ -85,7 +119,7 @@ def expire_case(
     """Close a case whose SLA ran out; return False if it was closed meanwhile."""
     now = now or datetime.now(UTC)
     with writing(engine) as connection:
-        current = load_case(connection, case_id)
+        current = load_case(connection, case_id, lock=True)
         if current.status != "open" or current.sla_due_at > now:
             return False
         reason = f"SLA ran out: stock {'released' if outcome == 'release' else 'cancelled'}"

@@ -147,11 +147,21 @@ def remove_endpoint(engine: Engine, endpoint_id: int, at: datetime) -> None:
 
 @translate_errors
 def rotate_endpoint_secret(
-    engine: Engine, endpoint_id: int, secret: str, previous_until: datetime
+    engine: Engine, endpoint_id: int, secret: str, previous_until: datetime, force: bool = False
 ) -> WebhookEndpoint:
-    """Sign with a new secret from now on, and with the current one too until `previous_until`."""
+    """Sign with a new secret from now on, and with the current one too until `previous_until`.
+
+    A rotation while an older secret still has its grace would end that grace at
+    once, so it is refused unless `force`d (a leaked secret must go now).
+    """
     with writing(engine) as connection:
-        _endpoint(connection, endpoint_id, live=True)
+        current = _endpoint(connection, endpoint_id, live=True)
+        grace = current.previous_secret_expires_at
+        if grace is not None and grace > datetime.now(UTC) and not force:
+            raise InvalidRecord(
+                f"endpoint {endpoint_id} still signs with its previous secret until "
+                f"{grace:%Y-%m-%d %H:%M} UTC: rotate after that, or force it to end that now"
+            )
         # SET reads the row as it was: the current secret becomes the previous one.
         rotated = {
             "previous_secret": ENDPOINTS.c.secret,

@@ -48,18 +48,18 @@ async def list_cases(
     principal: Reviewer,
     desk: ReviewDep,
     access: AccessDep,
-    tier: str | None = None,
+    tier: Annotated[str | None, Query(max_length=16)] = None,
     top_reason: Annotated[str | None, Query(max_length=64)] = None,
-    family: str | None = None,
-    min_amount: Annotated[float | None, Query(ge=0)] = None,
-    max_amount: Annotated[float | None, Query(ge=0)] = None,
+    family: Annotated[str | None, Query(max_length=16)] = None,
+    min_amount: Annotated[float | None, Query(ge=0, le=1e12)] = None,
+    max_amount: Annotated[float | None, Query(ge=0, le=1e12)] = None,
     older_than_minutes: Annotated[int | None, Query(ge=0, le=525_600)] = None,
     assignee: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[CaseOut]:
     """List open cases, highest priority first (SLA about to run out, then expected loss)."""
     older = timedelta(minutes=older_than_minutes) if older_than_minutes is not None else None
     wanted = QueueFilter(tier, top_reason, family, min_amount, max_amount, older, assignee)
-    found = await in_thread(desk.queue, wanted)
+    found = await in_thread(desk.queue, principal, wanted)
     return [case_out(case, access.policy, principal.role) for case in found]
 
 

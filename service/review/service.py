@@ -8,16 +8,13 @@ the same `409` / page message everywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Engine
 
-from features.columns import moment_ms
-from features.spec import Stream
 from service.auth.principal import Principal
-from service.persistence import decision_by_order, labels_for_order
 from service.persistence.cases import (
     SYSTEM,
     Actor,
@@ -27,6 +24,7 @@ from service.persistence.cases import (
     claim_next,
     due_for_expiry,
     get_case,
+    levels_for,
     queue,
     queue_counts,
     release_claim,
@@ -66,8 +64,16 @@ class ReviewDesk:
         self._claim_for = timedelta(seconds=settings.review_claim_seconds)
         self._expiry_outcome = settings.review_expiry_outcome
 
-    def queue(self, wanted: QueueFilter, now: datetime | None = None) -> list[ReviewCase]:
-        """Return the open cases that match, highest priority first."""
+    def queue(
+        self, principal: Principal, wanted: QueueFilter, now: datetime | None = None
+    ) -> list[ReviewCase]:
+        """Return the open cases that match, highest priority first.
+
+        A reviewer sees the cases they may work (no escalated ones for a plain
+        reviewer); the roles that only look see every open case.
+        """
+        if principal.role in REVIEWER_ROLES:
+            wanted = replace(wanted, levels=levels_for(principal.role))
         return queue(self._engine, wanted, now)
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -108,17 +114,11 @@ class ReviewDesk:
         actor = actor_of(principal)
         if action == "escalate":
             return escalate_case(self._engine, case_id, actor, reason_code, note)
-        current = get_case(self._engine, case_id)
-        earlier_fraud = any(
-            label.label == "fraud" for label in labels_for_order(self._engine, current.order_id)
-        )
         closed = decide_case(self._engine, case_id, actor, action, reason_code, note, scenario)
-        if action == "reject" and not earlier_fraud:
-            decision = decision_by_order(self._engine, closed.order_id)
-            if decision is not None and closed.closed_at is not None:
-                self._scoring.record_event(
-                    decision.order_payload, Stream.FRAUD, moment_ms(closed.closed_at)
-                )
+        if action == "reject":
+            # The fraud label's feature update waits in the outbox, written with the outcome;
+            # applying it now lets the next order on these entities see the label at once.
+            self._scoring.replay_outbox()
         return closed
 
     def bulk(

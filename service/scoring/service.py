@@ -25,7 +25,9 @@ from service.persistence import (
     DecisionRecord,
     NewDecision,
     decision_by_order,
+    due_feature_updates,
     enqueue_feature_update,
+    mark_feature_update,
     save_decision,
 )
 from service.persistence.records import StockState, StockTransition
@@ -63,6 +65,8 @@ class ScoringService:
         self._engine = engine
         self._sla = timedelta(seconds=settings.review_sla_seconds)
         self._reviewed = {Tier.HIGH, Tier.CRITICAL} if settings.review_critical else {Tier.HIGH}
+        # One drainer of the feature-update outbox per process: its rows are not claimed.
+        self._replay_lock = threading.Lock()
         self._in_flight: dict[str, threading.Lock] = {}
         self._in_flight_guard = threading.Lock()
 
@@ -171,8 +175,12 @@ class ScoringService:
             )
 
     def replay_outbox(self, limit: int = 100) -> int:
-        """Apply queued feature updates once the online store is back; return how many applied."""
-        from service.persistence import due_feature_updates, mark_feature_update
+        """Apply queued feature updates (owed, or failed earlier); return how many applied."""
+        with self._replay_lock:
+            return self._replay(limit)
+
+    def _replay(self, limit: int) -> int:
+        """Apply due updates in order; stop at the first the store refuses."""
 
         applied = 0
         for update_id, payload in due_feature_updates(self._engine, limit):

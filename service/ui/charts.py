@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -131,6 +130,8 @@ class RingOrder:
     label: str
     tier: str
     state: str
+    href: str | None = None
+    """Where the node links to (a case or an order page); None draws no link."""
 
 
 @dataclass(frozen=True)
@@ -244,14 +245,15 @@ def ring_graph(
         order, (x, y) = (hub if o == center else by_order[o]), at[o]
         tier = order.tier if order.tier in TIERS else "unknown"
         role, radius = (" center", R_NODE + 4) if o == center else ("", R_NODE)
-        hover = f"order {order.label} ({order.id}): tier {order.tier}, {order.state}"
+        hover = f"order {order.label}: tier {order.tier}, {order.state}"
         text = _text(x, y + 22, _short(order.label, 14), "", "middle")
+        circle = f'<circle class="shape" cx="{x:.1f}" cy="{y:.1f}" r="{radius}"/>'
+        if order.href:
+            circle = f'<a href="{escape(order.href)}">{circle}</a>'
         parts.append(
             f'<g class="node order tier-{tier}{role}" data-id="{escape(o)}">'
-            f"<title>{escape(hover)}</title>"
-            f'<a href="/orders/{escape(quote(o, safe=""))}">'
-            f'<circle class="shape" cx="{x:.1f}" cy="{y:.1f}" r="{radius}"/>'
-            f"</a>{text if role or len(outer) <= LABELLED_ORDERS else ''}</g>"
+            f"<title>{escape(hover)}</title>{circle}"
+            f"{text if role or len(outer) <= LABELLED_ORDERS else ''}</g>"
         )
     dropped_orders = len(set(by_order) - {center}) - len(outer)
     dropped_entities = len(by_entity) - len(kept)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 from markupsafe import Markup
 
@@ -37,6 +38,13 @@ def _short(order_id: str, keep: int = 12) -> str:
     return order_id if len(order_id) <= keep else "…" + order_id[-(keep - 1) :]
 
 
+def _href(order: LinkedOrder, shown_id: str | None) -> str | None:
+    """Return where a linked order's node leads: its case, else its page if its id shows."""
+    if order.case_id:
+        return f"/review/cases/{quote(order.case_id, safe='')}"
+    return f"/orders/{quote(shown_id, safe='')}" if shown_id else None
+
+
 def _entity_id(link: Link) -> str:
     return f"{link.kind}:{link.key}"
 
@@ -61,6 +69,7 @@ def ring_view(
             _short(shown_ids.get(o.order_id) or "hidden"),
             o.tier,
             o.label or o.case_status or o.action,
+            _href(o, shown_ids.get(o.order_id)),
         )
         for o in linked
     ]

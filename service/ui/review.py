@@ -23,11 +23,20 @@ from service.auth.principal import Principal
 from service.blocking import in_thread
 from service.deps import EngineDep
 from service.orders.service import show_order
+from service.persistence import decision_by_order
 from service.persistence.cases import QueueFilter
-from service.persistence.errors import PersistenceError
+from service.persistence.errors import (
+    CaseClaimed,
+    CaseClosed,
+    InvalidRecord,
+    InvalidTransition,
+    NotFound,
+    PersistenceError,
+)
 from service.persistence.links import linked_orders, links_of
 from service.review.codes import REASON_CODES, SCENARIOS
 from service.review.deps import ReviewDep
+from service.review.schemas import CaseId
 from service.review.service import REVIEWER_ROLES, ReviewDesk
 from service.ui.evidence import ring_view, waterfall_view
 from service.ui.templates import page
@@ -88,7 +97,7 @@ def _rows(
     desk: ReviewDesk, policy: MaskingPolicy, principal: Principal, wanted: FilterQuery
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
-    cases = desk.queue(_filter(principal, **wanted), now)
+    cases = desk.queue(principal, _filter(principal, **wanted), now)
     # Order ids pass the masking policy too: nothing on these pages bypasses it.
     shown = {
         case.id: mask(policy, principal.role, {"order_id": case.order_id}).values.get("order_id")
@@ -161,7 +170,9 @@ async def _case_page(
     shown = await in_thread(show_order, access, principal, case.order_id, "page")
     history = await in_thread(desk.history, case_id)
     own = await in_thread(links_of, engine, case.order_id)
-    linked = await in_thread(linked_orders, engine, case.order_id, case.opened_at)
+    decision = await in_thread(decision_by_order, engine, case.order_id)
+    around = decision.created_at if decision else case.opened_at
+    linked = await in_thread(linked_orders, engine, case.order_id, around)
     policy, role = access.policy, principal.role
     # Linked orders are other orders: their ids and fate pass the masking policy as well.
     linked_ids = {
@@ -189,25 +200,56 @@ async def _case_page(
     )
 
 
+# What a refused change is answered with: the case page again, the reason, and this status.
+REFUSAL_STATUS: tuple[tuple[type[PersistenceError], int], ...] = (
+    (InvalidRecord, 422),
+    (NotFound, 404),
+    (CaseClaimed, 409),
+    (CaseClosed, 409),
+    (InvalidTransition, 409),
+)
+
+
+async def _refused(
+    request: Request,
+    principal: Principal,
+    desk: ReviewDesk,
+    access: AccessDep,
+    engine: EngineDep,
+    case_id: str,
+    error: PersistenceError,
+) -> Response:
+    """Answer a refused change on the case page; an outage is not a refusal, it propagates."""
+    status = next((code for kind, code in REFUSAL_STATUS if isinstance(error, kind)), None)
+    if status is None:
+        raise error
+    if status == 404:
+        return page(request, "error.html", 404, title="Not found", message=str(error))
+    return await _case_page(request, principal, desk, access, engine, case_id, str(error), status)
+
+
 @router.get("/review/cases/{case_id}")
 async def case_page(
     request: Request,
-    case_id: str,
+    case_id: CaseId,
     principal: Viewer,
     desk: ReviewDep,
     access: AccessDep,
     engine: EngineDep,
-    done: str = "",
+    done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
     """Show a case: the order, its reasons and waterfall, the ring of linked orders, history."""
     message = {"claimed": "You hold this case.", "released": "Claim released."}.get(done, "")
-    return await _case_page(request, principal, desk, access, engine, case_id, message)
+    try:
+        return await _case_page(request, principal, desk, access, engine, case_id, message)
+    except NotFound as missing:
+        return page(request, "error.html", 404, title="Not found", message=str(missing))
 
 
 @router.post("/review/cases/{case_id}/claim")
 async def claim_case(
     request: Request,
-    case_id: str,
+    case_id: CaseId,
     principal: Reviewer,
     desk: ReviewDep,
     access: AccessDep,
@@ -217,16 +259,14 @@ async def claim_case(
     try:
         await in_thread(desk.claim, principal, case_id)
     except PersistenceError as refused:
-        return await _case_page(
-            request, principal, desk, access, engine, case_id, str(refused), 409
-        )
+        return await _refused(request, principal, desk, access, engine, case_id, refused)
     return RedirectResponse(f"/review/cases/{case_id}?done=claimed", status_code=303)
 
 
 @router.post("/review/cases/{case_id}/release")
 async def release_case(
     request: Request,
-    case_id: str,
+    case_id: CaseId,
     principal: Reviewer,
     desk: ReviewDep,
     access: AccessDep,
@@ -236,16 +276,14 @@ async def release_case(
     try:
         await in_thread(desk.release, principal, case_id)
     except PersistenceError as refused:
-        return await _case_page(
-            request, principal, desk, access, engine, case_id, str(refused), 409
-        )
+        return await _refused(request, principal, desk, access, engine, case_id, refused)
     return RedirectResponse("/review", status_code=303)
 
 
 @router.post("/review/cases/{case_id}/act")
 async def act_on_case(
     request: Request,
-    case_id: str,
+    case_id: CaseId,
     principal: Reviewer,
     desk: ReviewDep,
     access: AccessDep,
@@ -254,33 +292,26 @@ async def act_on_case(
     reason_code: Annotated[str, Form(max_length=64)],
     note: Annotated[str, Form(max_length=2000)] = "",
     scenario: Annotated[str, Form(max_length=64)] = "",
-    bulk: Annotated[list[str] | None, Form(max_length=100)] = None,
+    bulk: Annotated[list[CaseId] | None, Form(max_length=100)] = None,
 ) -> Response:
     """Approve, reject or escalate the case (and, for approve/reject, the selected linked cases)."""
-    chosen_scenario = scenario if action == "reject" else None
+    chosen = scenario if action == "reject" else None
     try:
-        if bulk and action != "escalate":
-            results = await in_thread(
-                desk.bulk,
-                principal,
-                [case_id, *bulk],
-                action,
-                reason_code,
-                note or None,
-                chosen_scenario,
-            )
-            failed = [r for r in results if not r.ok]
-            if failed:
-                message = "; ".join(f"{r.case_id[:8]}: {r.message}" for r in failed)
-                return await _case_page(
-                    request, principal, desk, access, engine, case_id, message, 409
-                )
-        else:
-            await in_thread(
-                desk.act, principal, case_id, action, reason_code, note or None, chosen_scenario
-            )
+        if action == "escalate" or not bulk:
+            await in_thread(desk.act, principal, case_id, action, reason_code, note or None, chosen)
+            return RedirectResponse(f"/review?done={action}", status_code=303)
+        # The case itself first, alone: a refusal of it decides none of the others.
+        await in_thread(desk.act, principal, case_id, action, reason_code, note or None, chosen)
     except PersistenceError as refused:
-        return await _case_page(
-            request, principal, desk, access, engine, case_id, str(refused), 409
-        )
-    return RedirectResponse(f"/review?done={action}", status_code=303)
+        return await _refused(request, principal, desk, access, engine, case_id, refused)
+    others = [other for other in bulk if other != case_id]
+    results = await in_thread(
+        desk.bulk, principal, others, action, reason_code, note or None, chosen
+    )
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return RedirectResponse(f"/review?done={action}", status_code=303)
+    message = f"{action}d this case and {len(results) - len(failed)} linked; refused: " + "; ".join(
+        f"{r.case_id[:8]}: {r.message}" for r in failed
+    )
+    return await _case_page(request, principal, desk, access, engine, case_id, message)

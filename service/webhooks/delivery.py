@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from service.persistence.webhooks import DueDelivery, fan_out, lease_due, mark_attempt
 from service.settings import ServiceSettings
+from service.webhooks.service import shown_url
 from service.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,10 @@ def _attempt(
     if next_at is not None and next_at > delivery.give_up_at:
         next_at = None  # the next try would fall past the horizon: give up now
         log.warning(
-            "webhook delivery %s to %s failed for good: %s", delivery.id, delivery.url, error
+            "webhook delivery %s to %s failed for good: %s",
+            delivery.id,
+            shown_url(delivery.url),
+            error,
         )
     mark_attempt(engine, delivery.id, worker, at, status, error, next_at)
     return 0

@@ -15,7 +15,7 @@ from service.deps import EngineDep, SettingsDep
 from service.persistence.errors import InvalidRecord, NotFound
 from service.persistence.webhooks import list_deliveries, list_endpoints
 from service.ui.templates import page
-from service.webhooks.service import retry
+from service.webhooks.service import retry, shown_url
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 Admin = Annotated[Principal, Depends(signed_in("admin"))]
@@ -27,7 +27,14 @@ async def webhooks(request: Request, _: Admin, engine: EngineDep) -> Response:
     endpoints = await in_thread(list_endpoints, engine)
     deliveries = await in_thread(list_deliveries, engine)
     now = datetime.now(UTC)
-    return page(request, "webhooks.html", endpoints=endpoints, deliveries=deliveries, now=now)
+    return page(
+        request,
+        "webhooks.html",
+        endpoints=endpoints,
+        deliveries=deliveries,
+        now=now,
+        shown_url=shown_url,
+    )
 
 
 @router.post("/admin/webhooks/deliveries/{delivery_id}/retry")

@@ -27,10 +27,24 @@ def new_secret() -> str:
 
 
 def _checked_url(url: str) -> str:
+    """Return the URL if it is http(s) to a host, with no credentials in it.
+
+    Endpoints are added by operators only (the command line), and the order
+    system often lives on a private network, so private addresses are allowed;
+    credentials belong in the signature, not in a URL that pages and logs show.
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRecord(f"a webhook URL must be http(s)://host/..., got {url!r}")
+        raise InvalidRecord(f"a webhook URL must be http(s)://host/..., got {shown_url(url)!r}")
+    if parts.username or parts.password:
+        raise InvalidRecord("a webhook URL carries no user or password: the signature proves us")
     return parts.geturl()
+
+
+def shown_url(url: str) -> str:
+    """Return a URL as pages and logs show it: without its query, which may carry a token."""
+    parts = urlsplit(url)
+    return parts._replace(query="…" if parts.query else "", fragment="").geturl()
 
 
 def add_endpoint(
@@ -43,12 +57,12 @@ def add_endpoint(
 
 
 def rotate_secret(
-    engine: Engine, settings: ServiceSettings, endpoint_id: int
+    engine: Engine, settings: ServiceSettings, endpoint_id: int, force: bool = False
 ) -> tuple[WebhookEndpoint, str]:
     """Give an endpoint a new secret; the old one also signs for the grace period."""
     secret = new_secret()
     until = datetime.now(UTC) + timedelta(seconds=settings.webhook_secret_grace_seconds)
-    return rotate_endpoint_secret(engine, endpoint_id, secret, until), secret
+    return rotate_endpoint_secret(engine, endpoint_id, secret, until, force), secret
 
 
 def remove(engine: Engine, endpoint_id: int) -> None:

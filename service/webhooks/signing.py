@@ -79,10 +79,10 @@ def verify_signature(
         if not sep:
             raise SignatureError("malformed OrderShield-Signature header")
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError as error:
-                raise SignatureError("the signature's timestamp is not an integer") from error
+            # Unix seconds have ten digits for centuries yet: a longer value is no time.
+            if not value.isdigit() or len(value) > 12:
+                raise SignatureError("the signature's timestamp is not Unix seconds")
+            timestamp = int(value)
         elif key == SCHEME:
             given.append(value)
     if timestamp is None:

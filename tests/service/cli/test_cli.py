@@ -146,7 +146,8 @@ def test_config_prints_every_setting_with_secrets_hidden(monkeypatch: pytest.Mon
 
 def test_help_lists_every_command_group_from_one_place() -> None:
     shown = invoke("--help")
-    for group in ("features", "models", "labels", "keys", "users", "webhooks", "review"):
+    groups = ("features", "models", "labels", "keys", "users", "webhooks", "review", "history")
+    for group in groups:
         assert group in shown
     for command in ("simulate", "train", "demo", "config", "serve"):
         assert command in shown

@@ -8,13 +8,18 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from features.build import build_offline_sources
 from features.store import apply
 from models.scorer import Thresholds
 from service.app import create_app
 from service.persistence import decision_by_order, make_engine
+from service.persistence.cases import Actor, QueueFilter, queue
+from service.persistence.outcomes import decide_case
+from service.persistence.tables import FeatureUpdateRow
 from service.settings import ServiceSettings
 from tests.service.clients import create_people, new_key, sign_in
 from tests.tiny_model import tiny_champion
@@ -134,3 +139,112 @@ def test_a_rejection_reaches_the_next_order_on_the_device_at_once(
         engine.dispose()
     assert before is not None and after is not None
     assert after.features["device_fraud_30d"] == (before.features["device_fraud_30d"] or 0) + 1
+
+
+def test_a_rejection_owes_its_feature_update_in_its_own_transaction(
+    app: TestClient, desk_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    # As if the process died right after the outcome committed: the update waits in the
+    # outbox, and the service's drainer applies it (once) later.
+    score(app, desk_settings, stream.iloc[303], "desk-crash-1", now=True)
+    engine = make_engine(desk_settings.db_url)
+    try:
+        case = next(c for c in queue(engine, QueueFilter()) if c.order_id == "desk-crash-1")
+        actor = Actor("u-x", "ann", "reviewer")
+        decide_case(engine, case.id, actor, "reject", "confirmed_fraud", None, "card_testing")
+        with engine.connect() as connection:  # applied already by the drainer, or not yet
+            rows = connection.execute(select(FeatureUpdateRow.payload)).scalars()
+            owed = [p for p in rows if p["canonical"]["order_id"] == "desk-crash-1"]
+        assert [p["stream"] for p in owed] == ["fraud"]
+    finally:
+        engine.dispose()
+
+
+def test_review_forms_need_the_sessions_csrf_token(
+    app: TestClient, desk_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    score(app, desk_settings, stream.iloc[304], "desk-csrf-1")
+    app.cookies.clear()
+    token = sign_in(app, "reviewer")
+    case = app.post("/review/next", data={"csrf_token": token}, follow_redirects=False)
+    target = case.headers["location"]
+    form = {"action": "approve", "reason_code": "customer_verified"}
+    for path, data in (("/review/next", {}), (f"{target}/act", form), (f"{target}/release", {})):
+        for wrong in ({}, {"csrf_token": "x" * 43}):
+            refused = app.post(path, data={**data, **wrong}, follow_redirects=False)
+            assert refused.status_code == 403, (path, refused.status_code)
+    assert 'status <strong data-testid="status">open' in app.get(target).text
+
+
+def test_a_reviewers_note_is_shown_as_text_in_the_history(
+    app: TestClient, desk_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    score(app, desk_settings, stream.iloc[305], "desk-note-1")
+    app.cookies.clear()
+    token = sign_in(app, "reviewer")
+    case = app.post("/review/next", data={"csrf_token": token}, follow_redirects=False)
+    target = case.headers["location"]
+    note = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    form = {"csrf_token": token, "action": "approve", "reason_code": "other", "note": note}
+    assert app.post(f"{target}/act", data=form, follow_redirects=False).status_code == 303
+    page = app.get(target).text
+    assert note not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+
+
+def test_order_ids_the_policy_hides_stay_hidden_on_the_desk(
+    tmp_path: Path, desk_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    shipped = Path(__file__).parents[3] / "service" / "auth" / "policy.yaml"
+    policy = yaml.safe_load(shipped.read_text())
+    policy["roles"]["reviewer"]["hidden"].append("order_id")
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    hiding = desk_settings.model_copy(update={"masking_policy": path})
+    with TestClient(create_app(hiding)) as client:
+        score(client, hiding, stream.iloc[306], "SECRET-ORDER-1", now=True)
+        score(client, hiding, stream.iloc[306], "SECRET-ORDER-2", now=True)  # a linked order
+        reviewer = {"Authorization": f"Bearer {new_key(hiding, ['review'], 'reviewer')}"}
+        listed = client.get("/v1/review/cases", headers=reviewer).json()
+        assert listed and all(case["order_id"] is None for case in listed)
+        token = sign_in(client, "reviewer")
+        queue_page = client.get("/review").text
+        case = client.post("/review/next", data={"csrf_token": token}, follow_redirects=False)
+        case_page = client.get(case.headers["location"]).text
+        for shown in (queue_page, case_page, client.get("/review/rows").text):
+            assert "SECRET-ORDER" not in shown
+
+
+def test_outcomes_reach_the_order_log_training_reads(
+    app: TestClient,
+    desk_settings: ServiceSettings,
+    stream: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli
+
+    reviewer = {"Authorization": f"Bearer {new_key(desk_settings, ['review'], 'reviewer')}"}
+    outcomes = {
+        "log-legit": ("approve", {"reason_code": "customer_verified"}),
+        "log-fraud": ("reject", {"reason_code": "confirmed_fraud", "scenario": "reshipping"}),
+        "log-open": (None, {}),
+    }
+    for number, (order_id, (action, body)) in enumerate(outcomes.items()):
+        score(app, desk_settings, stream.iloc[310 + number], order_id)
+        cases = app.get("/v1/review/cases", headers=reviewer).json()
+        case_id = next(c["id"] for c in cases if c["order_id"] == order_id)
+        if action:
+            decided = app.post(f"/v1/review/cases/{case_id}/{action}", json=body, headers=reviewer)
+            assert decided.status_code == 200, decided.text
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(desk_settings.data_dir))
+    done = CliRunner().invoke(cli, ["history", "sync"], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    log = pd.read_parquet(desk_settings.orders_path).set_index("order_id")
+    assert log.at["log-legit", "label"] == 0, "approved: legit"
+    assert (log.at["log-fraud", "label"], log.at["log-fraud", "scenario"]) == (1, "reshipping")
+    assert log["label_known_at"].notna()["log-fraud"]
+    assert log["label"].isna()["log-open"], "still open: no label yet"
+    again = CliRunner().invoke(cli, ["history", "sync"], catch_exceptions=False)
+    assert again.exit_code == 0
+    assert len(pd.read_parquet(desk_settings.orders_path)) == len(log), "a second sync adds none"

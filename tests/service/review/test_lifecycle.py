@@ -15,6 +15,8 @@ from service.persistence.cases import (
     case_history,
     claim,
     claim_next,
+    close,
+    escalate,
     get_case,
     queue,
     release_claim,
@@ -273,3 +275,21 @@ def test_the_queue_figures_count_breaches_pace_and_overturned_approvals(engine: 
     assert set(figures.per_reviewer_per_hour) == {"ann", "bo"}
     assert figures.oldest_open is not None and figures.oldest_open > timedelta(hours=5)
     assert get_case(engine, waiting).status == "open"
+
+
+def test_a_change_is_refused_when_the_case_moved_on_after_it_was_read(engine: Engine) -> None:
+    # What a reviewer read can be stale by the time the change runs (another reviewer's
+    # claim, an escalation, a decision): each update repeats the checks, so it refuses.
+    now = datetime.now(UTC)
+    claimed, escalated, decided = (open_case(engine, f"ord-{n}") for n in ("c", "e", "d"))
+    stale = {case_id: get_case(engine, case_id) for case_id in (claimed, escalated, decided)}
+    claim(engine, claimed, BO, CLAIM, now)
+    escalate_case(engine, escalated, BO, "needs_senior_review", now=now)
+    decide_case(engine, decided, BO, "approve", "customer_verified", now=now)
+    for case_id in (claimed, escalated, decided):
+        with pytest.raises(CaseClaimed), writing(engine) as connection:
+            close(connection, stale[case_id], "approved", ANN, now, "customer_verified", None, None)
+        with pytest.raises(CaseClaimed), writing(engine) as connection:
+            escalate(connection, stale[case_id], ANN, now, "high_value", None)
+    assert [a.action for a in case_history(engine, decided)] == ["approve"]
+    assert get_case(engine, claimed).claimed_by == BO.id

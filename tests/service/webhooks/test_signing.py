@@ -37,7 +37,7 @@ def test_the_signed_text_is_the_timestamp_a_dot_and_the_body() -> None:
         (BODY, "", "s", NOW, "no OrderShield-Signature"),
         (BODY, "v1=abc", "s", NOW, "no timestamp"),
         (BODY, f"t={NOW}", "s", NOW, "no v1"),
-        (BODY, "t=soon,v1=abc", "s", NOW, "not an integer"),
+        (BODY, "t=soon,v1=abc", "s", NOW, "not Unix seconds"),
         (BODY, "garbage", "s", NOW, "malformed"),
     ],
     ids=["tampered", "foreign", "old", "future", "missing", "no-t", "no-v1", "bad-t", "garbage"],
