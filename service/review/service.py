@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 
 from service.auth.principal import Principal
 from service.persistence.cases import (
-    SYSTEM,
     Actor,
     QueueFilter,
     case_history,
@@ -156,6 +155,3 @@ class ReviewDesk:
     def stats(self, window: timedelta = timedelta(days=1)) -> ReviewStats:
         """Return the queue's figures over the last `window`."""
         return review_stats(self._engine, window)
-
-
-__all__ = ["SYSTEM", "BulkResult", "QueueFilter", "ReviewDesk", "actor_of"]

@@ -21,22 +21,26 @@ TIME = sa.DateTime(timezone=True)
 OLD_STATUS = "status IN ('open', 'approved', 'rejected')"
 STATUS = "status IN ('open', 'approved', 'rejected', 'expired')"
 LEVEL = "level IN ('reviewer', 'senior_reviewer')"
-# Cases opened before this revision get neutral values; their priority is then by age.
-CASE_COLUMNS: tuple[sa.Column[Any], ...] = (
-    sa.Column("tier", sa.String(), nullable=False, server_default="high"),
-    sa.Column("score", sa.Double(), nullable=False, server_default="0"),
-    sa.Column("amount", sa.Double(), nullable=False, server_default="0"),
-    sa.Column("currency", sa.String(3), nullable=False, server_default="XXX"),
-    sa.Column("expected_loss", sa.Double(), nullable=False, server_default="0"),
-    sa.Column("top_reason", sa.String(), nullable=True),
-    sa.Column("top_family", sa.String(), nullable=True),
-    sa.Column("sla_due_at", TIME, nullable=False, server_default=sa.text("CURRENT_TIMESTAMP")),
-    sa.Column("level", sa.String(), nullable=False, server_default="reviewer"),
-    sa.Column("claimed_by", sa.String(), nullable=True),
-    sa.Column("claim_expires_at", TIME, nullable=True),
-    sa.Column("reason_code", sa.String(), nullable=True),
-    sa.Column("scenario", sa.String(), nullable=True),
-)
+
+
+def case_columns() -> tuple[sa.Column[Any], ...]:
+    """Return the columns cases gain (new objects each time: a column joins one table)."""
+    # Cases opened before this revision get neutral values; their priority is then by age.
+    return (
+        sa.Column("tier", sa.String(), nullable=False, server_default="high"),
+        sa.Column("score", sa.Double(), nullable=False, server_default="0"),
+        sa.Column("amount", sa.Double(), nullable=False, server_default="0"),
+        sa.Column("currency", sa.String(3), nullable=False, server_default="XXX"),
+        sa.Column("expected_loss", sa.Double(), nullable=False, server_default="0"),
+        sa.Column("top_reason", sa.String(), nullable=True),
+        sa.Column("top_family", sa.String(), nullable=True),
+        sa.Column("sla_due_at", TIME, nullable=False, server_default=sa.text("CURRENT_TIMESTAMP")),
+        sa.Column("level", sa.String(), nullable=False, server_default="reviewer"),
+        sa.Column("claimed_by", sa.String(), nullable=True),
+        sa.Column("claim_expires_at", TIME, nullable=True),
+        sa.Column("reason_code", sa.String(), nullable=True),
+        sa.Column("scenario", sa.String(), nullable=True),
+    )
 
 
 def upgrade() -> None:
@@ -46,8 +50,8 @@ def upgrade() -> None:
     with op.batch_alter_table("review_cases", recreate="always" if sqlite else "auto") as batch:
         batch.drop_constraint(op.f("ck_review_cases_status"), type_="check")
         batch.create_check_constraint(op.f("ck_review_cases_status"), sa.text(STATUS))
-        for column in CASE_COLUMNS:
-            batch.add_column(column.copy())
+        for column in case_columns():
+            batch.add_column(column)
         batch.create_check_constraint(op.f("ck_review_cases_level"), sa.text(LEVEL))
         batch.create_index(op.f("ix_review_cases_claimed_by"), ["claimed_by"])
         batch.create_index("ix_review_cases_status_expected_loss", ["status", "expected_loss"])
@@ -137,7 +141,7 @@ def downgrade() -> None:
         batch.drop_index("ix_review_cases_status_expected_loss")
         batch.drop_index(op.f("ix_review_cases_claimed_by"))
         batch.drop_constraint(op.f("ck_review_cases_level"), type_="check")
-        for column in reversed(CASE_COLUMNS):
+        for column in reversed(case_columns()):
             batch.drop_column(column.name)
         batch.drop_constraint(op.f("ck_review_cases_status"), type_="check")
         batch.create_check_constraint(op.f("ck_review_cases_status"), sa.text(OLD_STATUS))
