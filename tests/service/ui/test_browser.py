@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from service.cli.server import Server, running_server
 from tests.service.clients import PASSWORD, create_people, new_key
 from tests.service.conftest import prepared_settings
 from training.sources.payloads import order_payload
 
-CHROMIUM = os.environ.get("ORDERSHIELD_TEST_CHROMIUM", "/usr/bin/chromium")
 ORDER_ID = "ui-1"
 
 
@@ -40,16 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> It
         answer = httpx.post(f"{running.url}/v1/orders/score", json=order, headers=headers)
         assert answer.status_code == 200, answer.text
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (./run tests does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield launched
-        launched.close()
 
 
 def sign_in(page: Page, url: str, username: str) -> None:

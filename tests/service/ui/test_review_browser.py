@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from features.build import build_offline_sources
 from features.store import apply
@@ -36,8 +36,6 @@ from tests.service.webhooks.receiver import Receiver
 from tests.tiny_model import tiny_champion
 from training.sources.payloads import order_payload
 
-CHROMIUM = os.environ.get("ORDERSHIELD_TEST_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
 # Records every CSP violation the page reports, before any of the page's own scripts run.
@@ -103,18 +101,6 @@ def desk(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> Iter
             yield Desk(server.url, score_headers, review_headers, receiver, secret)
     finally:
         receiver.down()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (./run tests does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def payload(row: pd.Series, order_id: str, **changes: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 from starlette.requests import Request
 
 from service import errors
@@ -24,7 +23,6 @@ from service.ui.templates import CSP, page
 from tests.service.clients import api_client, create_people, sign_in
 from training.sources.payloads import order_payload
 
-CHROMIUM = os.environ.get("ORDERSHIELD_TEST_CHROMIUM", "/usr/bin/chromium")
 FOLDER = Path(static.__file__).with_name("static")
 STRICT = {
     "content-security-policy": CSP,
@@ -264,16 +262,6 @@ def browser_app() -> FastAPI:
         return HTMLResponse(f"<p id='done'>{what}</p>", headers=strict)
 
     return app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (./run tests does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
