@@ -175,6 +175,11 @@ class OrderFeatures:
         self._states = states
         self.degraded = degraded
 
+    @property
+    def keys(self) -> Mapping[Entity, str]:
+        """Return the entity keys the order names (what it links to other orders by)."""
+        return self._keys
+
     def served(self, names: Sequence[str]) -> ServedFeatures:
         """Return the order's features in `names` order, evaluated at the order's time."""
         now = int(self._order["created_at"][0])

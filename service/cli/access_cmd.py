@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -13,17 +12,13 @@ from rich.table import Table
 from service.auth.keys import create_key, list_keys, revoke_key
 from service.auth.people import create_user, disable_user, list_users
 from service.auth.roles import KEY_ROLE_DEFAULT, PERSON_ROLES, ROLES, SCOPES
-from service.cli.db import database
+from service.cli.db import database, when
 from service.settings import ServiceSettings
 
 keys = typer.Typer(help="API keys of machine clients (the order system).", no_args_is_help=True)
 users = typer.Typer(help="People who sign in to the web UI.", no_args_is_help=True)
 err = Console(stderr=True)
 out = Console()
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
 @keys.command("create")
@@ -54,9 +49,9 @@ def keys_list() -> None:
             key.name,
             ",".join(key.scopes),
             key.role,
-            _when(key.created_at),
-            _when(key.last_used_at),
-            _when(key.revoked_at),
+            when(key.created_at),
+            when(key.last_used_at),
+            when(key.revoked_at),
         )
     out.print(table)
 
@@ -96,7 +91,7 @@ def users_list() -> None:
         found = list_users(engine)
     table = Table("username", "role", "created", "disabled")
     for user in found:
-        table.add_row(user.username, user.role, _when(user.created_at), _when(user.disabled_at))
+        table.add_row(user.username, user.role, when(user.created_at), when(user.disabled_at))
     out.print(table)
 
 

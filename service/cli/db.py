@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import typer
 from rich.console import Console
@@ -15,6 +16,11 @@ from service.persistence import InvalidRecord, NotFound, make_engine, migrate
 from service.settings import ServiceSettings
 
 err = Console(stderr=True)
+
+
+def when(moment: datetime | None) -> str:
+    """Return a stored time as the commands' tables show it."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
 @contextmanager

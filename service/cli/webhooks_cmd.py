@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.cli.db import database
+from service.cli.db import database, when
 from service.persistence.webhooks import list_endpoints
 from service.settings import ServiceSettings
 from service.webhooks.delivery import deliver_due
@@ -19,10 +18,6 @@ from service.webhooks.service import add_endpoint, remove, retry, rotate_secret
 app = typer.Typer(help="Signed webhooks of the outbox to the order system.", no_args_is_help=True)
 err = Console(stderr=True)
 out = Console()
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
 @app.command("add")
@@ -48,9 +43,9 @@ def list_() -> None:
             str(e.id),
             e.url,
             e.description or "",
-            _when(e.created_at),
-            _when(e.previous_secret_expires_at),
-            _when(e.removed_at),
+            when(e.created_at),
+            when(e.previous_secret_expires_at),
+            when(e.removed_at),
         )
     out.print(table)
 
@@ -74,7 +69,7 @@ def rotate_secret_(
     settings = ServiceSettings()
     with database(settings) as engine:
         endpoint, secret = rotate_secret(engine, settings, endpoint_id, force)
-    until = _when(endpoint.previous_secret_expires_at)
+    until = when(endpoint.previous_secret_expires_at)
     err.print(f"endpoint {endpoint.id}: the old secret also signs until {until}")
     sys.stdout.write(secret + "\n")
 

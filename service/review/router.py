@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from service.auth.control import AccessControl
 from service.auth.deps import AccessDep
 from service.auth.guards import key_with_scope
 from service.auth.masking import mask
@@ -31,6 +32,7 @@ from service.review.schemas import (
     HistoryOut,
     StatsOut,
 )
+from service.review.service import Action, ReviewDesk
 
 router = APIRouter(prefix="/v1/review", tags=["review"], responses=API_ERRORS)
 Reviewer = Annotated[Principal, Depends(key_with_scope("review"))]
@@ -101,15 +103,26 @@ async def release_case(case_id: CaseId, principal: Reviewer, desk: ReviewDep) ->
     await in_thread(desk.release, principal, case_id)
 
 
+async def _act(
+    principal: Principal,
+    desk: ReviewDesk,
+    access: AccessControl,
+    case_id: str,
+    action: Action,
+    body: ActionIn,
+) -> CaseOut:
+    found = await in_thread(
+        desk.act, principal, case_id, action, body.reason_code, body.note, body.scenario
+    )
+    return case_out(found, access.policy, principal.role)
+
+
 @router.post("/cases/{case_id}/approve")
 async def approve_case(
     case_id: CaseId, body: ActionIn, principal: Reviewer, desk: ReviewDep, access: AccessDep
 ) -> CaseOut:
     """Approve: the stock is released and the order labelled legit."""
-    found = await in_thread(
-        desk.act, principal, case_id, "approve", body.reason_code, body.note, body.scenario
-    )
-    return case_out(found, access.policy, principal.role)
+    return await _act(principal, desk, access, case_id, "approve", body)
 
 
 @router.post("/cases/{case_id}/reject")
@@ -117,10 +130,7 @@ async def reject_case(
     case_id: CaseId, body: ActionIn, principal: Reviewer, desk: ReviewDep, access: AccessDep
 ) -> CaseOut:
     """Reject: the order is cancelled and labelled fraud with its scenario."""
-    found = await in_thread(
-        desk.act, principal, case_id, "reject", body.reason_code, body.note, body.scenario
-    )
-    return case_out(found, access.policy, principal.role)
+    return await _act(principal, desk, access, case_id, "reject", body)
 
 
 @router.post("/cases/{case_id}/escalate")
@@ -128,10 +138,7 @@ async def escalate_case(
     case_id: CaseId, body: ActionIn, principal: Reviewer, desk: ReviewDep, access: AccessDep
 ) -> CaseOut:
     """Send the case to the senior reviewers; it stays frozen."""
-    found = await in_thread(
-        desk.act, principal, case_id, "escalate", body.reason_code, body.note, body.scenario
-    )
-    return case_out(found, access.policy, principal.role)
+    return await _act(principal, desk, access, case_id, "escalate", body)
 
 
 @router.post("/bulk")

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from explain.contributions import explain
 from explain.reasons import top_reasons
-from features.online import OnlineFeatures, ServedFeatures, entity_keys, order_columns
+from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
 from models.scorer import ACTIONS, FREEZES_STOCK, Action, Scorer, Tier
@@ -86,16 +86,18 @@ class ScoringService:
             # unique order id makes `save_decision` hand back the stored decision.
             received = datetime.now(UTC)
             canonical = order.canonical(received)
-            columns = order_columns(canonical)
-            links = {entity.name: key for entity, key in entity_keys(columns).items()}
             # The entities stay held from the read to the update, so the next order on
             # the same device or card waits for this one and then sees it.
-            with self._features.holding(columns) as held:
+            with self._features.holding(order_columns(canonical)) as held:
                 served = held.served(scorer.card.features)
                 new = self._new_decision(order, canonical, received, scorer, served, started)
                 reviewed = Tier(new.tier) in self._reviewed
                 record, created = save_decision(
-                    self._engine, new, open_case=reviewed, sla=self._sla, links=links
+                    self._engine,
+                    new,
+                    open_case=reviewed,
+                    sla=self._sla,
+                    links={entity.name: key for entity, key in held.keys.items()},
                 )
                 if created:
                     self._update_features(canonical, Stream.ORDERS, held.record)

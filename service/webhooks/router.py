@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.auth.guards import signed_in
@@ -39,7 +39,11 @@ async def webhooks(request: Request, _: Admin, engine: EngineDep) -> Response:
 
 @router.post("/admin/webhooks/deliveries/{delivery_id}/retry")
 async def retry_failed(
-    request: Request, delivery_id: int, _: Admin, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    delivery_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    _: Admin,
+    engine: EngineDep,
+    settings: SettingsDep,
 ) -> Response:
     """Queue a failed delivery again and go back to the page."""
     try:

@@ -44,6 +44,8 @@ def test_admins_see_endpoints_and_deliveries_and_retry_a_failed_one(
         assert list_deliveries(engine)[0].status == "pending"
         again = client.post(action, data={"csrf_token": token}, follow_redirects=False)
         assert again.status_code == 409, "only a failed delivery is retried"
+        huge = client.post(f"/admin/webhooks/deliveries/{10**30}/retry", data={"csrf_token": token})
+        assert huge.status_code == 422 and "delivery_id" in huge.text
         missing = client.post("/admin/webhooks/deliveries/999/retry", data={"csrf_token": token})
         assert missing.status_code == 404
         client.cookies.clear()
