@@ -5,6 +5,7 @@ Usage, from the repository root with the project's virtualenv:
     python benchmarks/latency.py --online-store sqlite --rate 100 --duration 60
     python benchmarks/latency.py --online-store redis --redis-url redis://127.0.0.1:6379/3
     python benchmarks/latency.py --online-store sqlite --max-throughput --clients 8
+    python benchmarks/latency.py --database-url postgresql://postgres@127.0.0.1/bench
 
 The first run on a data dir (default `.ordershield/bench-<store>`) prepares it:
 it simulates `--orders` orders, holds the last `--warmup` + rate x duration of
@@ -68,6 +69,7 @@ from live_stream import (
     say,
     write_marker,
 )
+from sqlalchemy.engine import make_url
 
 from service.auth.keys import create_key
 from service.cli.server import running_server
@@ -112,6 +114,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7, help="simulation seed")
     parser.add_argument("--data-dir", type=Path, help="default: .ordershield/bench-<store>")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
+    parser.add_argument(
+        "--database-url", help="decisions database (e.g. PostgreSQL); default: SQLite in the dir"
+    )
     parser.add_argument("--connections", type=int, default=64, help="open-loop connection pool")
     parser.add_argument("--prepare-only", action="store_true", help="prepare, do not measure")
     parser.add_argument("--max-throughput", action="store_true", help="closed loop instead")
@@ -123,7 +128,10 @@ def make_settings(args: argparse.Namespace) -> ServiceSettings:
     """Return the settings of the benchmark's data dir and online store."""
     data_dir = args.data_dir or Path(".ordershield") / f"bench-{args.online_store}"
     return ServiceSettings(
-        data_dir=data_dir.resolve(), online_store=args.online_store, redis_url=args.redis_url
+        data_dir=data_dir.resolve(),
+        online_store=args.online_store,
+        redis_url=args.redis_url,
+        database_url=args.database_url,
     )
 
 
@@ -266,6 +274,7 @@ def report(
     rows = [
         ("machine", f"{os.cpu_count()} cores, {cpu_model()}"),
         ("online store", f"{settings.online_store} ({settings.data_dir})"),
+        ("decisions db", make_url(settings.db_url).render_as_string(hide_password=True)),
         ("load", mode),
         ("warm-up", f"sent {len(warm.samples)}, errors {len(warm_errors)} (not measured)"),
         ("requests", f"sent {len(run.samples)}, ok {len(ok)}, errors {len(errors)}"),

@@ -55,6 +55,7 @@ def decision(order_id: str, created: datetime) -> NewDecision:
     """Return a plain high decision of an order."""
     return NewDecision(
         order_id=order_id,
+        customer_id=None,
         created_at=created,
         decided_at=created,
         order_payload={"order_id": order_id, "amount": 100.0, "currency": "EUR"},

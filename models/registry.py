@@ -62,16 +62,60 @@ def load_scorer(
             f"no version of model {settings.model_name!r} has the alias {alias!r}: "
             "train one (`ordershield train`) and promote it (`ordershield models promote VERSION`)"
         ) from error
-    uri = f"models:/{settings.model_name}/{version.version}"
+    scorer = _load(settings, str(version.version))
+    scorer.check_spec(running_spec or spec_hash())
+    return scorer
+
+
+def load_version(settings: ModelSettings, version: str) -> Scorer:
+    """Load an archived version as it was registered, whatever feature spec runs now.
+
+    Replaying a stored decision feeds it the stored feature vector, so the
+    running spec does not matter.
+    """
+    client = connect(settings)
+    try:
+        client.get_model_version(settings.model_name, version)
+    except mlflow.exceptions.MlflowException as error:
+        raise RegistryError(f"model {settings.model_name!r} has no version {version}") from error
+    return _load(settings, version)
+
+
+def _load(settings: ModelSettings, version: str) -> Scorer:
+    uri = f"models:/{settings.model_name}/{version}"
     booster = mlflow.lightgbm.load_model(uri)
     metadata = mlflow.models.get_model_info(uri).metadata or {}
     if "card" not in metadata:
         raise RegistryError(f"model {uri} carries no OrderShield model card")
-    scorer = Scorer(
-        booster, ModelCard.from_dict(metadata["card"]), settings.model_name, str(version.version)
+    return Scorer(booster, ModelCard.from_dict(metadata["card"]), settings.model_name, version)
+
+
+@dataclass(frozen=True)
+class VersionDetails:
+    """What the registry knows of one version: its run's parameters and metrics."""
+
+    version: str
+    run_id: str | None
+    created: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+def version_details(settings: ModelSettings, version: str) -> VersionDetails:
+    """Return a version's training run: data ranges, thresholds, held-out metrics."""
+    client = connect(settings)
+    try:
+        found = client.get_model_version(settings.model_name, version)
+    except mlflow.exceptions.MlflowException as error:
+        raise RegistryError(f"model {settings.model_name!r} has no version {version}") from error
+    run = client.get_run(found.run_id) if found.run_id else None
+    return VersionDetails(
+        version=str(found.version),
+        run_id=found.run_id,
+        created=int(found.creation_timestamp or 0),
+        params=dict(run.data.params) if run else {},
+        metrics=dict(run.data.metrics) if run else {},
     )
-    scorer.check_spec(running_spec or spec_hash())
-    return scorer
 
 
 def champion_version(settings: ModelSettings, alias: str = CHAMPION) -> str | None:

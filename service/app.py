@@ -19,6 +19,10 @@ from features.store import open_store
 from models.registry import RegistryError
 from service import errors
 from service.admin.router import router as admin_router
+from service.audit.changes import record_policy
+from service.audit.log import checkpoint_if_grown
+from service.audit.router import router as audit_exports
+from service.audit.signing import SigningKeyError
 from service.auth.control import AccessControl, access_control
 from service.auth.guards import unguarded_routes
 from service.blocking import executor, in_thread
@@ -28,12 +32,14 @@ from service.labels.router import router as labels_router
 from service.models import ModelHolder
 from service.orders.router import router as orders_router
 from service.persistence import checkpoint, make_engine, migrate
+from service.persistence.audit_log import sequence
 from service.review.router import router as review_router
 from service.review.service import ReviewDesk
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
 from service.settings import ServiceSettings
 from service.ui import templates
+from service.ui.legal import router as legal_pages
 from service.ui.review import router as review_pages
 from service.ui.router import router as ui_router
 from service.ui.sign_in import router as sign_in_router
@@ -71,6 +77,7 @@ def build_state(settings: ServiceSettings) -> State:
     except RegistryError as error:
         log.error("starting without a model: %s", error)
     scoring = ScoringService(model, features, engine, settings)
+    record_policy(engine, access.policy, "service:startup")
     return State(
         settings=settings,
         model=model,
@@ -86,6 +93,14 @@ def _checkpoint(state: State) -> None:
     """Checkpoint the SQLite write-ahead logs (decisions, online store) off the scoring path."""
     checkpoint(state["engine"])
     state["features"].checkpoint()
+
+
+def _audit_checkpoint(state: State) -> None:
+    """Sign a checkpoint of a grown log, when a signing key is configured."""
+    try:
+        checkpoint_if_grown(state["engine"], state["settings"])
+    except SigningKeyError as error:
+        log.warning("no audit checkpoint: %s (create a key: `ordershield audit keygen`)", error)
 
 
 async def _every(seconds: float, work: Callable[[], object]) -> None:
@@ -126,6 +141,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                     functools.partial(deliver_due, state["engine"], settings),
                 )
             ),
+            asyncio.create_task(
+                _every(
+                    settings.audit_sequence_seconds, functools.partial(sequence, state["engine"])
+                )
+            ),
+            asyncio.create_task(
+                _every(settings.audit_checkpoint_seconds, lambda: _audit_checkpoint(state))
+            ),
         ]
         yield state
         for chore in chores:
@@ -152,7 +175,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         review_router,
         admin_router,
     )
-    for router in (*routers, sign_in_router, ui_router, review_pages, webhook_pages, static):
+    pages = (sign_in_router, ui_router, review_pages, legal_pages, audit_exports, webhook_pages)
+    for router in (*routers, *pages, static):
         app.include_router(router)
     if unguarded := unguarded_routes(app):
         raise RuntimeError(f"routes without an access guard: {', '.join(unguarded)}")

@@ -67,6 +67,39 @@ class ServiceSettings(ModelSettings):
         86_400.0, ge=0, description="how long a rotated-out webhook secret still signs"
     )
 
+    audit_signing_key: SecretStr | None = Field(
+        None,
+        description="Ed25519 key that signs audit checkpoints: a PEM file's path or the PEM "
+        "itself; default: audit/signing-key.pem under the data dir (`ordershield audit keygen`)",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        None, description="where signed checkpoints are written; default: audit/checkpoints"
+    )
+    audit_checkpoint_seconds: float = Field(
+        300.0, gt=0, description="how often the service signs a checkpoint of a grown log"
+    )
+    audit_sequence_seconds: float = Field(
+        1.0, gt=0, description="how often pending audit entries get their place in the log"
+    )
+    audit_witness_url: str | None = Field(
+        None, description="URL each new checkpoint is also POSTed to (a witness), if set"
+    )
+    audit_witness_timeout_seconds: float = Field(
+        2.0, gt=0, description="how long a witness may take to accept a checkpoint"
+    )
+
+    @property
+    def signing_key_source(self) -> str:
+        """Return where the audit signing key is: PEM text or a file path."""
+        if self.audit_signing_key is not None:
+            return self.audit_signing_key.get_secret_value()
+        return str(self.data_dir.resolve() / "audit" / "signing-key.pem")
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Return the folder of the signed checkpoint files."""
+        return self.audit_checkpoint_dir or self.data_dir.resolve() / "audit" / "checkpoints"
+
     @property
     def db_url(self) -> str:
         """Return the decisions database URL (SQLite in WAL mode under the data dir by default)."""

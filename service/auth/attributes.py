@@ -75,5 +75,7 @@ DECISION_ATTRIBUTES = [
     Attribute("decision.decided_at", "decided at"),
 ]
 ATTRIBUTES: dict[str, Attribute] = {a.path: a for a in (*ORDER_ATTRIBUTES, *DECISION_ATTRIBUTES)}
+# Where personal values sit in a stored order: kept outside the audit log's bytes.
+PERSONAL_PATHS: tuple[str, ...] = tuple(a.path for a in ORDER_ATTRIBUTES if a.personal)
 # Personal attributes by the canonical column the model's features are computed from.
 BY_COLUMN: dict[str, Attribute] = {a.column: a for a in ORDER_ATTRIBUTES if a.column}

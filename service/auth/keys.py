@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from service.auth.credentials import KEY_PREFIX, digest, new_token
-from service.auth.principal import Principal
+from service.auth.principal import Principal, operator
 from service.auth.roles import KEY_ROLE_DEFAULT, REVIEW_ROLES, ROLES, SCOPES
 from service.persistence.access import (
     api_key_by_digest,
@@ -33,7 +33,11 @@ class InvalidKey(ValueError):
 
 
 def create_key(
-    engine: Engine, name: str, scopes: Iterable[str], role: str = KEY_ROLE_DEFAULT
+    engine: Engine,
+    name: str,
+    scopes: Iterable[str],
+    role: str = KEY_ROLE_DEFAULT,
+    actor: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key; return it and its token, which is never stored or shown again."""
     wanted = sorted(set(scopes))
@@ -60,7 +64,7 @@ def create_key(
         revoked_at=None,
     )
     token = new_token(KEY_PREFIX)
-    insert_api_key(engine, key, digest(token))
+    insert_api_key(engine, key, digest(token), actor or operator())
     return key, token
 
 
@@ -82,6 +86,6 @@ def list_keys(engine: Engine) -> list[ApiKey]:
     return api_keys(engine)
 
 
-def revoke_key(engine: Engine, key_id: str) -> bool:
+def revoke_key(engine: Engine, key_id: str, actor: str | None = None) -> bool:
     """Revoke a key; return False when no live key has this id."""
-    return revoke_api_key(engine, key_id, datetime.now(UTC))
+    return revoke_api_key(engine, key_id, datetime.now(UTC), actor or operator())

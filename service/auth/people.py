@@ -15,6 +15,7 @@ from uuid import uuid4
 from sqlalchemy import Engine
 
 from service.auth.credentials import hash_password, password_matches
+from service.auth.principal import operator
 from service.auth.roles import PERSON_ROLES
 from service.persistence.access import end_sessions, insert_user, update_user, user_by_username
 from service.persistence.access import users as all_users
@@ -57,8 +58,10 @@ class PasswordIdentities:
         return Identity(user.id, user.username, user.role)
 
 
-def create_user(engine: Engine, username: str, role: str, password: str) -> User:
-    """Create an account for a person with one of the people roles."""
+def create_user(
+    engine: Engine, username: str, role: str, password: str, actor: str | None = None
+) -> User:
+    """Create an account for a person with one of the people roles; `actor` is who asked."""
     username = username.strip()
     if role not in PERSON_ROLES:
         raise InvalidUser(f"role must be one of {', '.join(PERSON_ROLES)}; got {role!r}")
@@ -69,7 +72,7 @@ def create_user(engine: Engine, username: str, role: str, password: str) -> User
     except ValueError as error:
         raise InvalidUser(str(error)) from error
     user = User(uuid4().hex, username, role, password_hash, datetime.now(UTC), None)
-    insert_user(engine, user)
+    insert_user(engine, user, actor or operator())
     return user
 
 
@@ -78,12 +81,12 @@ def list_users(engine: Engine) -> list[User]:
     return all_users(engine)
 
 
-def disable_user(engine: Engine, username: str) -> bool:
+def disable_user(engine: Engine, username: str, actor: str | None = None) -> bool:
     """Disable an account and end its sessions; return False for an unknown username."""
     user = user_by_username(engine, username)
     if user is None:
         return False
     now = datetime.now(UTC)
-    update_user(engine, username, disabled_at=now)
+    update_user(engine, username, actor or operator(), disabled_at=now)
     end_sessions(engine, now, user_id=user.id)
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -18,8 +19,12 @@ from features.build import write_order_log
 from features.schema import DECLINE_DELAY
 from features.store import materialize
 from models.registry import promote
+from service.audit.changes import record_promotion
+from service.audit.log import take_checkpoint
+from service.audit.signing import generate_signing_key
 from service.auth.keys import create_key
 from service.auth.people import create_user
+from service.auth.principal import operator
 from service.auth.roles import KEY_ROLE_DEFAULT, PERSON_ROLES, SERVICE_SCOPES
 from service.cli.db import database
 from service.cli.features_cmd import apply_features
@@ -90,7 +95,23 @@ def create_access(settings: ServiceSettings) -> tuple[str, dict[str, str]]:
         _, token = create_key(engine, "demo", SERVICE_SCOPES, KEY_ROLE_DEFAULT)
         for role, password in passwords.items():
             create_user(engine, role, role, password)
+    generate_signing_key(Path(settings.signing_key_source))
     return token, passwords
+
+
+def sign_log(settings: ServiceSettings, url: str, decisions: list[dict[str, Any]]) -> None:
+    """Sign a checkpoint of the audit log and print how legal checks it and reads evidence."""
+    with database(settings) as engine:
+        signed, path = take_checkpoint(engine, settings)
+    frozen = next((d for d in decisions if d["action"] in ("review", "decline")), decisions[-1])
+    console.print(f"audit log: {signed.size:,} entries, checkpoint signed and written to {path}")
+    console.print(
+        f"  verify it: ORDERSHIELD_DATA_DIR={settings.data_dir} "
+        f"ordershield audit verify --from-checkpoint {path}"
+    )
+    console.print(
+        f"evidence of a frozen order (sign in as legal): {url}/legal/decisions/{frozen['order_id']}"
+    )
 
 
 def print_access(
@@ -147,6 +168,15 @@ def demo(
     result = train(settings, progress=lambda step: console.print(f"[dim]… {step}[/dim]"))
     print_result(result)
     promote(settings, result.version)
+    with database(settings) as engine:
+        record_promotion(
+            engine,
+            settings.model_name,
+            result.version,
+            None,
+            vars(result.card.thresholds),
+            operator(),
+        )
     console.rule("4. access: an API key for the order system, one person per role")
     api_key, passwords = create_access(settings)
     console.rule(f"5. serving version {result.version} and scoring {len(split.live)} live orders")
@@ -154,6 +184,7 @@ def demo(
         decisions = replay(server.url, api_key, split.live)
         print_decisions(decisions)
         print_access(server.url, api_key, passwords, decisions, settings)
+        sign_log(settings, server.url, decisions)
         if not keep_serving:
             console.print("the server stops now; `ordershield demo --keep-serving` keeps it up")
         else:

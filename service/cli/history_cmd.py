@@ -19,6 +19,7 @@ from features.build import write_order_log
 from features.schema import conform
 from service.cli.db import database
 from service.persistence.history import decided_orders
+from service.scoring.schemas import canonical_of
 from service.settings import ServiceSettings
 
 app = typer.Typer(help="The order log training learns from.", no_args_is_help=True)
@@ -32,9 +33,12 @@ def decided_frame(settings: ServiceSettings) -> pd.DataFrame:
     rows = []
     with database(settings) as engine:
         for order in decided_orders(engine):
+            canonical = canonical_of(order.order, order.decided_at)
+            if canonical is None:
+                continue  # an erased order no longer holds what training reads
             rows.append(
                 {
-                    **order.canonical,
+                    **canonical,
                     "payment_declined": order.declined,
                     "label": LABELS.get(order.label or ""),
                     "scenario": order.reason,

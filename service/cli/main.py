@@ -15,6 +15,7 @@ from rich.table import Table
 from features.settings import PREFIX
 from service.cli import (
     access_cmd,
+    audit_cmd,
     demo,
     features_cmd,
     history_cmd,
@@ -37,6 +38,8 @@ app.add_typer(access_cmd.users, name="users")
 app.add_typer(webhooks_cmd.app, name="webhooks")
 app.add_typer(review_cmd.app, name="review")
 app.add_typer(history_cmd.app, name="history")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(audit_cmd.privacy, name="privacy")
 app.command()(training_cmd.simulate)
 app.command()(training_cmd.train)
 app.command()(demo.demo)

@@ -8,7 +8,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from models.registry import RegistryError, list_versions, promote
+from models.registry import (
+    RegistryError,
+    champion_version,
+    list_versions,
+    load_version,
+    promote,
+)
+from service.audit.changes import record_promotion
+from service.auth.principal import operator
+from service.cli.db import database
 from service.settings import ServiceSettings
 
 app = typer.Typer(help="Registered model versions in MLflow.", no_args_is_help=True)
@@ -34,9 +43,16 @@ def list_command() -> None:
 @app.command("promote")
 def promote_command(version: str) -> None:
     """Make VERSION the champion the service loads."""
+    settings = ServiceSettings()
     try:
-        promote(ServiceSettings(), version)
+        previous = champion_version(settings)
+        card = load_version(settings, version).card
+        promote(settings, version)
     except RegistryError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
+    with database(settings) as engine:
+        record_promotion(
+            engine, settings.model_name, version, previous, vars(card.thresholds), operator()
+        )
     console.print(f"version {version} is now the champion")

@@ -35,7 +35,7 @@ def record_label(
     label_id = save_label(engine, label.order_id, label.label, label.reason, known_at, source)
     applies = label.label == "fraud" and not earlier_fraud
     if applies:
-        scoring.record_event(decision.order_payload, Stream.FRAUD, moment_ms(known_at))
+        scoring.record_event(decision, Stream.FRAUD, moment_ms(known_at))
     return LabelOut(
         id=label_id, order_id=label.order_id, label=label.label, applied_to_features=applies
     )
@@ -51,5 +51,5 @@ def record_payment(
     known_at = outcome.known_at or datetime.now(UTC)
     outcome_id = save_payment_outcome(engine, order_id, outcome.status, known_at)
     if outcome.status == "declined":
-        scoring.record_event(decision.order_payload, Stream.DECLINES, moment_ms(known_at))
+        scoring.record_event(decision, Stream.DECLINES, moment_ms(known_at))
     return PaymentOutcomeOut(id=outcome_id, order_id=order_id, status=outcome.status)

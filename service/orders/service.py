@@ -17,6 +17,7 @@ from service.errors import NotFound
 from service.orders.schemas import OrderView
 from service.persistence import DecisionRecord, decision_by_order
 from service.persistence.access import record_personal_data_view
+from service.persistence.records import PersonalDataView
 
 Channel = Literal["api", "page"]
 
@@ -25,7 +26,7 @@ def record_attributes(record: DecisionRecord) -> dict[str, Any]:
     """Return a decision record's showable attributes by path."""
     attributes: dict[str, Any] = {}
     for attribute in ORDER_ATTRIBUTES:
-        node: Any = record.order_payload
+        node: Any = record.order
         for part in attribute.path.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         attributes[attribute.path] = node
@@ -59,15 +60,15 @@ def show_order(
     if shown.personal_unmasked:
         record_personal_data_view(
             access.engine,
-            {
-                "at": datetime.now(UTC),
-                "actor": principal.actor,
-                "role": principal.role,
-                "record_type": "order",
-                "record_id": order_id,
-                "attributes": shown.personal_unmasked,
-                "channel": channel,
-            },
+            PersonalDataView(
+                at=datetime.now(UTC),
+                actor=principal.actor,
+                role=principal.role,
+                record_type="order",
+                record_id=order_id,
+                attributes=shown.personal_unmasked,
+                channel=channel,
+            ),
         )
     return shown
 

@@ -32,7 +32,6 @@ from service.persistence.repository import (
     save_decision,
     save_label,
     save_payment_outcome,
-    verify_chain,
 )
 
 __all__ = [
@@ -63,5 +62,4 @@ __all__ = [
     "save_decision",
     "save_label",
     "save_payment_outcome",
-    "verify_chain",
 ]

@@ -1,4 +1,8 @@
-"""Every SQL statement of access control: API keys, users, sessions, sign-in failures, PII views."""
+"""Every SQL statement of access control: API keys, users, sessions, sign-in failures, PII views.
+
+Changes of keys and users, and unmasked views, are written to the audit log in
+the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from service.persistence.audit_log import append_entry, recent_entries
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import InvalidRecord
 from service.persistence.records import (
@@ -20,7 +25,6 @@ from service.persistence.records import (
 from service.persistence.tables import (
     ApiKeyRow,
     LoginFailureRow,
-    PersonalDataViewRow,
     SessionRow,
     UserRow,
 )
@@ -29,17 +33,18 @@ KEYS = cast(Table, ApiKeyRow.__table__)
 USERS = cast(Table, UserRow.__table__)
 SESSIONS = cast(Table, SessionRow.__table__)
 FAILURES = cast(Table, LoginFailureRow.__table__)
-VIEWS = cast(Table, PersonalDataViewRow.__table__)
 KEY_FIELDS = [c for c in KEYS.c if c.name != "digest"]
 # Built once: every API call looks its key up.
 KEY_BY_DIGEST = select(*KEY_FIELDS).where(KEYS.c.digest == bindparam("digest"))
 
 
 @translate_errors
-def insert_api_key(engine: Engine, key: ApiKey, digest: str) -> None:
-    """Store a new key under the digest of its token."""
+def insert_api_key(engine: Engine, key: ApiKey, digest: str, actor: str) -> None:
+    """Store a new key under the digest of its token, and log who created it."""
     with writing(engine) as connection:
         connection.execute(insert(KEYS).values(**vars(key), digest=digest))
+        body = {"key_id": key.id, "name": key.name, "scopes": key.scopes, "role": key.role}
+        append_entry(connection, "key.created", f"key:{key.id}", actor, body, key.created_at)
 
 
 @translate_errors
@@ -66,23 +71,30 @@ def mark_api_key_used(engine: Engine, key_id: str, at: datetime) -> None:
 
 
 @translate_errors
-def revoke_api_key(engine: Engine, key_id: str, at: datetime) -> bool:
-    """Revoke a key; return False when no live key has this id."""
+def revoke_api_key(engine: Engine, key_id: str, at: datetime, actor: str) -> bool:
+    """Revoke a key and log it; return False when no live key has this id."""
     with writing(engine) as connection:
         changed = connection.execute(
             update(KEYS)
             .where(KEYS.c.id == key_id, KEYS.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
-        return changed.rowcount == 1
+        if changed.rowcount != 1:
+            return False
+        append_entry(connection, "key.revoked", f"key:{key_id}", actor, {"key_id": key_id}, at)
+        return True
 
 
 @translate_errors
-def insert_user(engine: Engine, user: User) -> None:
-    """Store a new user; a taken username is refused."""
+def insert_user(engine: Engine, user: User, actor: str) -> None:
+    """Store a new user and log who created it; a taken username is refused."""
     try:
         with writing(engine) as connection:
             connection.execute(insert(USERS).values(**vars(user)))
+            body = {"user_id": user.id, "username": user.username, "role": user.role}
+            append_entry(
+                connection, "user.created", f"user:{user.username}", actor, body, user.created_at
+            )
     except IntegrityError as error:
         raise InvalidRecord(f"username {user.username!r} is taken") from error
 
@@ -104,13 +116,25 @@ def users(engine: Engine) -> list[User]:
 
 
 @translate_errors
-def update_user(engine: Engine, username: str, **values: Any) -> bool:
-    """Change a user's password hash or disabled time; return False for an unknown user."""
+def update_user(engine: Engine, username: str, actor: str, **values: Any) -> bool:
+    """Change a user's password hash or disabled time and log it; False for an unknown user."""
     with writing(engine) as connection:
         changed = connection.execute(
             update(USERS).where(USERS.c.username == username).values(**values)
         )
-        return changed.rowcount == 1
+        if changed.rowcount != 1:
+            return False
+        shown = {
+            name: "changed" if name == "password_hash" else _shown(value)
+            for name, value in sorted(values.items())
+        }
+        body = {"username": username, "changes": shown}
+        append_entry(connection, "user.updated", f"user:{username}", actor, body)
+        return True
+
+
+def _shown(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @translate_errors
@@ -215,11 +239,20 @@ def forget_login_failures(
         connection.execute(delete(FAILURES).where(or_(*conditions)))
 
 
+VIEWED = "personal_data.viewed"
+
+
 @translate_errors
-def record_personal_data_view(engine: Engine, view: dict[str, Any]) -> None:
-    """Append one view of unmasked personal data to the log."""
+def record_personal_data_view(engine: Engine, view: PersonalDataView) -> None:
+    """Log one view of unmasked personal data in the audit log."""
+    body = {
+        "role": view.role,
+        "record_type": view.record_type,
+        "attributes": view.attributes,
+        "channel": view.channel,
+    }
     with writing(engine) as connection:
-        connection.execute(insert(VIEWS).values(**view))
+        append_entry(connection, VIEWED, view.record_id, view.actor, body, view.at)
 
 
 @translate_errors
@@ -227,9 +260,15 @@ def personal_data_views(
     engine: Engine, record_id: str | None = None, limit: int = 200
 ) -> list[PersonalDataView]:
     """Return the newest views of unmasked personal data, of one record or of all."""
-    query = select(VIEWS).order_by(VIEWS.c.at.desc(), VIEWS.c.id.desc()).limit(limit)
-    if record_id is not None:
-        query = query.where(VIEWS.c.record_id == record_id)
-    with engine.connect() as connection:
-        rows = connection.execute(query)
-        return [from_row(PersonalDataView, row) for row in rows]
+    return [
+        PersonalDataView(
+            at=entry.at,
+            actor=entry.actor,
+            role=entry.body["role"],
+            record_type=entry.body["record_type"],
+            record_id=entry.subject,
+            attributes=entry.body["attributes"],
+            channel=entry.body["channel"],
+        )
+        for entry in recent_entries(engine, VIEWED, subject=record_id, limit=limit)
+    ]

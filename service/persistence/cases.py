@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, case, func, insert, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
+from service.persistence.audit_log import append_entry, label_body
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClaimed, CaseClosed, NotFound
 from service.persistence.records import CaseAction, ReviewCase, from_row
@@ -295,17 +296,16 @@ def add_label(
     connection: Connection, order_id: str, label: str, reason: str | None, now: datetime
 ) -> None:
     """Record a reviewer's outcome as the order's label, inside the caller's transaction."""
-    connection.execute(
-        insert(LabelRow),
-        {
-            "order_id": order_id,
-            "label": label,
-            "reason": reason,
-            "known_at": now,
-            "received_at": now,
-            "source": "review",
-        },
-    )
+    row = {
+        "order_id": order_id,
+        "label": label,
+        "reason": reason,
+        "known_at": now,
+        "received_at": now,
+        "source": "review",
+    }
+    connection.execute(insert(LabelRow), row)
+    append_entry(connection, f"label.{label}", order_id, "review", label_body(row), now)
 
 
 def _history(
@@ -332,6 +332,15 @@ def _history(
             "at": at,
         },
     )
+    body = {
+        "case_id": current.id,
+        "action": action,
+        "actor_role": actor.role,
+        "reason_code": reason_code,
+        "note": note,
+        "scenario": scenario,
+    }
+    append_entry(connection, f"review.{action}", current.order_id, actor.name, body, at)
 
 
 @translate_errors

@@ -1,6 +1,7 @@
-"""The hash chain: canonical JSON of a decision and the link hash over it.
+"""The bytes the audit log commits to: canonical JSON, entries, decisions, personal data.
 
-Pure functions, no SQL: `repository` uses them to append and to verify.
+Pure functions, no SQL: the repositories use them to append and to verify, and
+an exported evidence bundle is checked with them offline.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +18,6 @@ import orjson
 from service.persistence.errors import InvalidRecord
 from service.persistence.records import NewDecision
 
-GENESIS = "0" * 64
 # Keys that are not strings become strings, as they would through a JSON column;
 # times and dataclasses are refused, as `json` refuses them, not turned into text.
 JSON_OPTIONS = (
@@ -56,14 +57,41 @@ def _refuse_non_finite(value: Any) -> None:
             _refuse_non_finite(item)
 
 
-def link_hash(fields: dict[str, Any]) -> str:
-    """Return sha256 hex of `prev_hash` + the canonical JSON of every field but `hash`."""
+ENTRY_FIELDS = ("seq", "kind", "subject", "actor", "at", "body")
+
+
+def timestamp(moment: datetime) -> str:
+    """Return a time as the log writes it: ISO 8601 in UTC with microseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_bytes(entry: Mapping[str, Any]) -> bytes:
+    """Return the bytes of one audit-log entry that its Merkle leaf hashes.
+
+    `at` may be a datetime or its `timestamp` text; the other fields are JSON.
+    """
+    content = {name: entry[name] for name in ENTRY_FIELDS}
+    if isinstance(content["at"], datetime):
+        content["at"] = timestamp(content["at"])
+    return canonical_json(content).encode()
+
+
+def content_hash(fields: Mapping[str, Any]) -> str:
+    """Return sha256 hex of the canonical JSON of a record's fields (times as `timestamp`)."""
     content = {
-        name: value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+        name: timestamp(value) if isinstance(value, datetime) else value
         for name, value in fields.items()
-        if name != "hash"
     }
-    return hashlib.sha256((fields["prev_hash"] + canonical_json(content)).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+
+
+def commitment(salt: str, value: Any) -> str:
+    """Return the salted hash that stands in the chained bytes for one personal value.
+
+    `salt` is hex; erasing the salt with the value leaves a hash nobody can test
+    guesses against, and the entry that holds it still verifies.
+    """
+    return hashlib.sha256(bytes.fromhex(salt) + canonical_json(value).encode()).hexdigest()
 
 
 def normalize(new: NewDecision) -> dict[str, Any]:

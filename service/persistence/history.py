@@ -1,25 +1,33 @@
-"""The decided orders as training data: each order's canonical record and its latest label."""
+"""The decided orders as training data: each order as it arrived and its latest label."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from service.persistence.db import translate_errors
-from service.persistence.tables import DecisionRow, LabelRow, PaymentOutcomeRow
+from service.persistence.personal import stored_value
+from service.persistence.records import DecisionRecord, PersonalValue
+from service.persistence.tables import DecisionRow, LabelRow, PaymentOutcomeRow, PersonalValueRow
+
+RECORD_FIELDS = tuple(
+    f.name for f in dataclasses.fields(DecisionRecord) if f.name != "personal_values"
+)
 
 BATCH = 5_000
 
 
 @dataclass(frozen=True)
 class DecidedOrder:
-    """One scored order as it arrived, and what became known of it since."""
+    """One scored order as it arrived (erased values as None), and what became known since."""
 
-    canonical: dict[str, Any]
+    order: dict[str, Any]
+    decided_at: datetime
     label: str | None
     reason: str | None
     label_known_at: datetime | None
@@ -30,7 +38,7 @@ class DecidedOrder:
 def decided_orders(engine: Engine) -> Iterator[DecidedOrder]:
     """Yield every stored decision's order with its latest label (a later one replaces it)."""
     with engine.connect() as connection:
-        labels: dict[str, tuple[str, str | None, datetime]] = {}
+        labels: dict[str, tuple[str | None, str | None, datetime | None]] = {}
         for order_id, label, reason, known_at in connection.execute(
             select(LabelRow.order_id, LabelRow.label, LabelRow.reason, LabelRow.known_at).order_by(
                 LabelRow.known_at, LabelRow.id
@@ -43,14 +51,35 @@ def decided_orders(engine: Engine) -> Iterator[DecidedOrder]:
             ).scalars()
         )
         rows = connection.execution_options(yield_per=BATCH).execute(
-            select(DecisionRow.order_id, DecisionRow.order_payload).order_by(DecisionRow.seq)
+            select(DecisionRow).order_by(DecisionRow.decided_at, DecisionRow.id)
         )
-        for order_id, payload in rows:
-            canonical = payload.get("canonical")
-            if canonical is None:
-                continue  # not stored by the scoring path: no canonical order to learn from
-            found = labels.get(order_id)
-            if found is None:
-                yield DecidedOrder(canonical, None, None, None, order_id in declined)
-            else:
-                yield DecidedOrder(canonical, *found, declined=order_id in declined)
+        for batch in rows.partitions():
+            values = _personal_values(connection, [row.id for row in batch])
+            for row in batch:
+                record = DecisionRecord(
+                    **{name: getattr(row, name) for name in RECORD_FIELDS},
+                    personal_values=values.get(row.id, {}),
+                )
+                known = labels.get(row.order_id) or (None, None, None)
+                yield DecidedOrder(
+                    record.order,
+                    record.decided_at,
+                    known[0],
+                    known[1],
+                    known[2],
+                    declined=row.order_id in declined,
+                )
+
+
+def _personal_values(
+    connection: Connection, decision_ids: list[str]
+) -> dict[str, dict[str, PersonalValue]]:
+    found: dict[str, dict[str, PersonalValue]] = {}
+    rows = connection.execute(
+        select(PersonalValueRow).where(PersonalValueRow.decision_id.in_(decision_ids))
+    )
+    for row in rows:
+        found.setdefault(row.decision_id, {})[row.path] = PersonalValue(
+            stored_value(row.value), row.erased_at, row.erased_by
+        )
+    return found

@@ -27,7 +27,7 @@ from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed
 from service.persistence.records import ReviewCase
 from service.persistence.stock import ExpiryOutcome, move
-from service.persistence.tables import DecisionRow, FeatureUpdateRow, LabelRow
+from service.persistence.tables import FeatureUpdateRow, LabelRow
 
 Outcome = Literal["approve", "reject"]
 # outcome → (case status, stock state, label)
@@ -74,13 +74,7 @@ def _owe_fraud_update(connection: Connection, order_id: str, now: datetime) -> N
     ).first()
     if earlier is not None:
         return  # the first fraud label already counted; a label counts once
-    payload = connection.execute(
-        select(DecisionRow.order_payload).where(DecisionRow.order_id == order_id)
-    ).scalar_one()
-    canonical = payload.get("canonical")
-    if canonical is None:
-        return  # a decision stored without its canonical order has no entities to update
-    update = {"canonical": canonical, "stream": "fraud", "time_ms": moment_ms(now)}
+    update = {"order_id": order_id, "stream": "fraud", "time_ms": moment_ms(now)}
     connection.execute(
         insert(FeatureUpdateRow),
         {

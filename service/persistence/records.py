@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ class NewDecision:
     """A decision as the scoring path produces it, before it joins the chain."""
 
     order_id: str
+    customer_id: str | None
     created_at: datetime
     decided_at: datetime
     order_payload: dict[str, Any]
@@ -50,14 +52,44 @@ class NewDecision:
     latency_ms: float
 
 
+@dataclass(frozen=True)
+class PersonalValue:
+    """One personal value of an order, or the record of its erasure."""
+
+    value: Any
+    erased_at: datetime | None = None
+    erased_by: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class DecisionRecord(NewDecision):
-    """A stored decision with its place and hashes in the chain."""
+    """A stored decision: `order_payload` without personal values, as the log commits to it.
+
+    `personal` holds the commitment of each personal value, `personal_values`
+    the values themselves (or their erasure); `order` puts them back together.
+    """
 
     id: str
-    seq: int
-    prev_hash: str
-    hash: str
+    personal: dict[str, str]
+    personal_values: dict[str, PersonalValue] = dataclasses.field(default_factory=dict)
+
+    @property
+    def order(self) -> dict[str, Any]:
+        """Return the order as it was sent, erased values as None."""
+        whole = copy.deepcopy(self.order_payload)
+        for path, item in self.personal_values.items():
+            *parents, leaf = path.split(".")
+            node: Any = whole
+            for part in parents:
+                node = node.setdefault(part, {}) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node[leaf] = item.value
+        return whole
+
+    @property
+    def erasures(self) -> dict[str, PersonalValue]:
+        """Return the erased personal values by path."""
+        return {p: v for p, v in self.personal_values.items() if v.erased_at is not None}
 
 
 @dataclass(frozen=True)
@@ -179,9 +211,8 @@ class SignedInSession:
 
 @dataclass(frozen=True)
 class PersonalDataView:
-    """One view of unmasked personal attributes."""
+    """One view of unmasked personal attributes, an entry of the audit log."""
 
-    id: int
     at: datetime
     actor: str
     role: str

@@ -12,14 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import uuid4
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.persistence.chain import GENESIS, json_round_trip, link_hash, normalize, utc
-from service.persistence.db import CHAIN_LOCK, lock, translate_errors, writing
+from service.persistence.audit_log import DECISION_CREATED, append_entry, label_body
+from service.persistence.chain import content_hash, json_round_trip, normalize, timestamp, utc
+from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed, InvalidRecord, NotFound
 from service.persistence.outbox import append_event
+from service.persistence.personal import insert_values, seal, split, values_of
 from service.persistence.records import (
     CaseStatus,
     DecisionRecord,
@@ -29,6 +31,7 @@ from service.persistence.records import (
     NewDecision,
     PaymentOutcome,
     PaymentStatus,
+    PersonalValue,
     ReviewCase,
     from_row,
 )
@@ -55,7 +58,7 @@ DECISIONS = DecisionRow.__table__
 # Core statements, built once: the scoring path runs them on every order, and the
 # ORM's unit of work would cost more than the SQL itself.
 DECISION_BY_ORDER = select(DECISIONS).where(DECISIONS.c.order_id == bindparam("order_id"))
-CHAIN_TIP = select(DECISIONS.c.seq, DECISIONS.c.hash).order_by(DECISIONS.c.seq.desc()).limit(1)
+SCORING_ACTOR = "service:scoring"
 
 
 @translate_errors
@@ -66,27 +69,43 @@ def save_decision(
     *,
     sla: timedelta = DEFAULT_SLA,
     links: Mapping[str, str | None] | None = None,
+    personal: Iterable[str] = (),
 ) -> tuple[DecisionRecord, bool]:
-    """Append the decision to the hash chain, once per order; return it and whether it is new.
+    """Store the decision and its audit entry, once per order; return it and whether it is new.
 
-    In the same transaction: the review case and the frozen stock hold (when
-    `open_case`), the order's entity links, and the outbox events that tell the
-    order system. A repeated order_id returns the stored decision unchanged.
+    The values at the `personal` paths of the order are kept apart, each
+    committed to by a salted hash. In the same transaction: the audit entry,
+    the review case and the frozen stock hold (when `open_case`), the order's
+    entity links, and the outbox event that tells the order system. Nothing
+    here waits for another order's transaction. A repeated order_id returns
+    the stored decision unchanged.
     """
-    fields = normalize(new)
+    kept, taken = split(new.order_payload, personal)
+    commitments, salted = seal(taken)
+    fields = {
+        "id": uuid4().hex,
+        **normalize(dataclasses.replace(new, order_payload=kept)),
+        "personal": commitments,
+    }
+    record = DecisionRecord(
+        **fields, personal_values={path: PersonalValue(v) for path, (v, _) in salted.items()}
+    )
     try:
         with writing(engine) as connection:
-            lock(connection, CHAIN_LOCK)
-            last = connection.execute(CHAIN_TIP).first()
-            fields = {
-                "id": uuid4().hex,
-                "seq": last.seq + 1 if last else 1,
-                **fields,
-                "prev_hash": last.hash if last else GENESIS,
-            }
-            fields["hash"] = link_hash(fields)
             connection.execute(insert(DecisionRow), fields)
-            record = DecisionRecord(**fields)
+            insert_values(connection, record.id, record.customer_id, salted)
+            append_entry(
+                connection,
+                DECISION_CREATED,
+                record.order_id,
+                SCORING_ACTOR,
+                {
+                    "decision_id": record.id,
+                    "order_id": record.order_id,
+                    "content": content_hash(fields),
+                },
+                record.decided_at,
+            )
             if links:
                 insert_links(connection, new.order_id, new.created_at, links)
             append_event(connection, "decision.created", new.order_id, decision_event(record))
@@ -118,32 +137,29 @@ def decision_event(record: DecisionRecord) -> dict[str, Any]:
     }
 
 
+def decision_record(connection: Connection, row: Any) -> DecisionRecord:
+    """Return the record of a decision row, with its personal values read alongside."""
+    names = (f.name for f in dataclasses.fields(DecisionRecord) if f.name != "personal_values")
+    return DecisionRecord(
+        **{name: getattr(row, name) for name in names},
+        personal_values=values_of(connection, row.id),
+    )
+
+
 @translate_errors
 def decision_by_order(engine: Engine, order_id: str) -> DecisionRecord | None:
     """Return the stored decision of an order, or None."""
     with engine.connect() as connection:
         row = connection.execute(DECISION_BY_ORDER, {"order_id": order_id}).first()
-        return None if row is None else from_row(DecisionRecord, row)
+        return None if row is None else decision_record(connection, row)
 
 
 @translate_errors
-def verify_chain(engine: Engine) -> int | None:
-    """Return the seq of the first decision whose link does not verify, or None if all do.
-
-    Catches edited and deleted rows; removing the newest rows leaves a shorter,
-    still valid chain, so keep the last hash somewhere else to detect that.
-    """
-    expected_prev = GENESIS
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(DecisionRow).order_by(DecisionRow.seq).execution_options(yield_per=500)
-        )
-        for row in rows:
-            fields = dataclasses.asdict(from_row(DecisionRecord, row))
-            if row.prev_hash != expected_prev or link_hash(fields) != row.hash:
-                return row.seq
-            expected_prev = row.hash
-    return None
+def decision_by_id(engine: Engine, decision_id: str) -> DecisionRecord | None:
+    """Return a stored decision by its id, or None."""
+    with engine.connect() as connection:
+        row = connection.execute(select(DECISIONS).where(DECISIONS.c.id == decision_id)).first()
+        return None if row is None else decision_record(connection, row)
 
 
 @translate_errors
@@ -201,15 +217,20 @@ def save_label(
     """Store a label of an order and return its id."""
     _one_of(label, ("fraud", "legit"), "label")
     _one_of(source, ("api", "file", "review"), "source")
-    row = LabelRow(
-        order_id=order_id,
-        label=label,
-        reason=reason,
-        known_at=utc(known_at, "known_at"),
-        received_at=_now(),
-        source=source,
-    )
-    return _insert(engine, row)
+    received = _now()
+    row = {
+        "order_id": order_id,
+        "label": label,
+        "reason": reason,
+        "known_at": utc(known_at, "known_at"),
+        "received_at": received,
+        "source": source,
+    }
+    with writing(engine) as connection:
+        label_id = connection.execute(insert(LabelRow).returning(LabelRow.id), row).scalar_one()
+        body = label_body(row)
+        append_entry(connection, f"label.{label}", order_id, f"labels:{source}", body, received)
+        return int(label_id)
 
 
 @translate_errors
@@ -228,10 +249,15 @@ def save_payment_outcome(
 ) -> int:
     """Store the payment outcome of an order and return its id."""
     _one_of(status, ("declined", "authorized"), "status")
-    row = PaymentOutcomeRow(
-        order_id=order_id, status=status, known_at=utc(known_at, "known_at"), received_at=_now()
-    )
-    return _insert(engine, row)
+    known, received = utc(known_at, "known_at"), _now()
+    row = {"order_id": order_id, "status": status, "known_at": known, "received_at": received}
+    with writing(engine) as connection:
+        outcome_id = connection.execute(
+            insert(PaymentOutcomeRow).returning(PaymentOutcomeRow.id), row
+        ).scalar_one()
+        body = {"status": status, "known_at": timestamp(known)}
+        append_entry(connection, f"payment.{status}", order_id, "payments", body, received)
+        return int(outcome_id)
 
 
 @translate_errors

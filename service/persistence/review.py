@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import Connection, insert
@@ -26,11 +25,10 @@ LINK_KINDS = ("device", "ip_cluster", "payment", "address")
 
 def open_review(connection: Connection, record: DecisionRecord, sla: timedelta) -> None:
     """Open the decision's review case and freeze its stock, inside the caller's transaction."""
-    canonical: dict[str, Any] = record.order_payload.get("canonical", {})
-    amount = float(canonical.get("amount") or record.order_payload.get("amount") or 0.0)
+    amount = float(record.order_payload.get("amount") or 0.0)
     now = datetime.now(UTC)
     # ISO 4217 "no currency" for a payload without one (orders always carry one).
-    currency = str(canonical.get("currency") or record.order_payload.get("currency") or "XXX")
+    currency = str(record.order_payload.get("currency") or "XXX")
     first = record.reasons[0] if record.reasons else None
     top = first.get("feature") if isinstance(first, dict) else None
     feature = BY_NAME.get(top) if top else None

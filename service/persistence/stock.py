@@ -14,6 +14,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from service.persistence.audit_log import append_entry
 from service.persistence.db import translate_errors
 from service.persistence.errors import InvalidTransition, NotFound
 from service.persistence.outbox import append_event
@@ -98,6 +99,8 @@ def _record(
         "reason": reason,
     }
     new_id = connection.execute(insert(StockTransitionRow).returning(StockTransitionRow.id), row)
+    body = {"from": from_state, "to": to_state, "outcome": outcome, "reason": reason}
+    append_entry(connection, f"stock.{to_state}", order_id, actor, body, at)
     event = {"order_id": order_id, "state": to_state, "from": from_state, "outcome": outcome}
     append_event(
         connection,

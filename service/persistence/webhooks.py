@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, exists, func, insert, or_, select, update
 
+from service.persistence.audit_log import append_entry
 from service.persistence.db import lock, translate_errors, writing
 from service.persistence.errors import InvalidRecord, NotFound
 from service.persistence.tables import OutboxEventRow, WebhookDeliveryRow, WebhookEndpointRow
@@ -115,14 +116,24 @@ def _endpoint(connection: Connection, endpoint_id: int, live: bool = False) -> W
 
 @translate_errors
 def insert_endpoint(
-    engine: Engine, url: str, description: str | None, secret: str, at: datetime
+    engine: Engine,
+    url: str,
+    description: str | None,
+    secret: str,
+    at: datetime,
+    *,
+    actor: str,
+    shown_url: str,
 ) -> WebhookEndpoint:
-    """Store an endpoint that receives the events written from now on."""
+    """Store an endpoint that receives the events written from now on; log it as `shown_url`."""
     with writing(engine) as connection:
         newest = connection.execute(select(func.coalesce(func.max(EVENTS.c.id), 0))).scalar_one()
         values = {"url": url, "description": description, "secret": secret, "created_at": at}
         key = connection.execute(insert(ENDPOINTS).values(**values, fanned_out_through=newest))
-        return _endpoint(connection, int(key.inserted_primary_key[0]))  # type: ignore[index]
+        endpoint_id = int(key.inserted_primary_key[0])  # type: ignore[index]
+        body = {"endpoint_id": endpoint_id, "url": shown_url, "description": description}
+        append_entry(connection, "webhook.added", f"webhook:{endpoint_id}", actor, body, at)
+        return _endpoint(connection, endpoint_id)
 
 
 @translate_errors
@@ -134,10 +145,13 @@ def list_endpoints(engine: Engine) -> list[WebhookEndpoint]:
 
 
 @translate_errors
-def remove_endpoint(engine: Engine, endpoint_id: int, at: datetime) -> None:
+def remove_endpoint(engine: Engine, endpoint_id: int, at: datetime, actor: str) -> None:
     """Stop delivering to an endpoint; what it was still owed is marked failed."""
     with writing(engine) as connection:
         _endpoint(connection, endpoint_id, live=True)
+        subject = f"webhook:{endpoint_id}"
+        body = {"endpoint_id": endpoint_id}
+        append_entry(connection, "webhook.removed", subject, actor, body, at)
         this = ENDPOINTS.c.id == endpoint_id
         connection.execute(update(ENDPOINTS).where(this).values(removed_at=at))
         owed = (DELIVERIES.c.endpoint_id == endpoint_id, DELIVERIES.c.status == "pending")
@@ -147,7 +161,13 @@ def remove_endpoint(engine: Engine, endpoint_id: int, at: datetime) -> None:
 
 @translate_errors
 def rotate_endpoint_secret(
-    engine: Engine, endpoint_id: int, secret: str, previous_until: datetime, force: bool = False
+    engine: Engine,
+    endpoint_id: int,
+    secret: str,
+    previous_until: datetime,
+    force: bool = False,
+    *,
+    actor: str,
 ) -> WebhookEndpoint:
     """Sign with a new secret from now on, and with the current one too until `previous_until`.
 
@@ -170,6 +190,8 @@ def rotate_endpoint_secret(
         connection.execute(
             update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id).values(secret=secret, **rotated)
         )
+        body = {"endpoint_id": endpoint_id, "previous_until": previous_until.isoformat()}
+        append_entry(connection, "webhook.secret_rotated", f"webhook:{endpoint_id}", actor, body)
         return _endpoint(connection, endpoint_id)
 
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 from pydantic_extra_types.country import CountryAlpha2
 from pydantic_extra_types.currency_code import Currency
 
@@ -152,6 +160,18 @@ class Order(Strict):
             "limited_quantity": sum(i.quantity for i in self.items if i.limited_stock),
             "max_item_quantity": max(i.quantity for i in self.items),
         }
+
+
+def canonical_of(order: Mapping[str, Any], received_at: datetime) -> dict[str, Any] | None:
+    """Return a stored order's canonical record as scoring built it at `received_at`.
+
+    The canonical form is derived, never stored: None when the order no longer
+    validates, as once an erasure has removed a value it needs.
+    """
+    try:
+        return Order.model_validate(order).canonical(received_at)
+    except ValidationError:
+        return None
 
 
 def _ms(moment: datetime | None) -> int | None:

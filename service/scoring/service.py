@@ -19,6 +19,7 @@ from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
 from models.scorer import ACTIONS, FREEZES_STOCK, Action, Scorer, Tier
+from service.auth.attributes import PERSONAL_PATHS
 from service.errors import Unavailable
 from service.models import ModelHolder
 from service.persistence import (
@@ -40,6 +41,7 @@ from service.scoring.schemas import (
     SpecRef,
     Stock,
     StockStep,
+    canonical_of,
 )
 from service.settings import ServiceSettings
 
@@ -98,9 +100,10 @@ class ScoringService:
                     open_case=reviewed,
                     sla=self._sla,
                     links={entity.name: key for entity, key in held.keys.items()},
+                    personal=PERSONAL_PATHS,
                 )
                 if created:
-                    self._update_features(canonical, Stream.ORDERS, held.record)
+                    self._update_features(record, canonical, Stream.ORDERS, held.record)
         if created:
             return to_response(record, ("frozen", []) if reviewed else None)
         # A repeated order id: its stock may have moved on since the first answer.
@@ -124,7 +127,8 @@ class ScoringService:
             order_id=order.order_id,
             created_at=datetime.fromtimestamp(canonical["created_at"] / 1000, UTC),
             decided_at=received,
-            order_payload={**order.model_dump(mode="json"), "canonical": canonical},
+            customer_id=order.customer.id,
+            order_payload=order.model_dump(mode="json"),
             features=served.as_dict(),
             score=score,
             raw_score=raw_score,
@@ -150,20 +154,26 @@ class ScoringService:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def record_event(self, payload: dict[str, Any], stream: Stream, time_ms: int) -> None:
+    def record_event(self, decision: DecisionRecord, stream: Stream, time_ms: int) -> None:
         """Add a later event of a decided order (decline, fraud label) to its entities' features."""
-        canonical = payload["canonical"]
+        canonical = canonical_of(decision.order, decision.decided_at)
+        if canonical is None:
+            return  # an erased order no longer holds its entities
         record = functools.partial(self._features.record, order_columns(canonical))
-        self._update_features(canonical, stream, record, time_ms)
+        self._update_features(decision, canonical, stream, record, time_ms)
 
     def _update_features(
         self,
+        decision: DecisionRecord,
         canonical: dict[str, Any],
         stream: Stream,
         write: Callable[[Stream, int], None],
         time_ms: int | None = None,
     ) -> None:
-        """Apply one event with `write`; queue it in the outbox if the online store is out."""
+        """Apply one event with `write`; queue it in the outbox if the online store is out.
+
+        The queued update names the order, not its values: no personal data waits there.
+        """
         when = int(canonical["created_at"] if time_ms is None else time_ms)
         try:
             write(stream, when)
@@ -172,7 +182,7 @@ class ScoringService:
             log.warning("online store unavailable, queued feature update: %s", error)
             enqueue_feature_update(
                 self._engine,
-                {"canonical": canonical, "stream": stream.value, "time_ms": when},
+                {"order_id": decision.order_id, "stream": stream.value, "time_ms": when},
                 str(error),
             )
 
@@ -186,11 +196,13 @@ class ScoringService:
 
         applied = 0
         for update_id, payload in due_feature_updates(self._engine, limit):
+            canonical = self._queued_order(payload)
+            if canonical is None:
+                mark_feature_update(self._engine, update_id, done=True, error="order erased")
+                continue
             try:
                 self._features.record(
-                    order_columns(payload["canonical"]),
-                    Stream(payload["stream"]),
-                    int(payload["time_ms"]),
+                    order_columns(canonical), Stream(payload["stream"]), int(payload["time_ms"])
                 )
             except OnlineStoreUnavailable as error:
                 mark_feature_update(self._engine, update_id, done=False, error=str(error))
@@ -198,6 +210,11 @@ class ScoringService:
             mark_feature_update(self._engine, update_id, done=True, error=None)
             applied += 1
         return applied
+
+    def _queued_order(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Return the canonical order a queued update applies to, or None if it is gone."""
+        decision = decision_by_order(self._engine, str(payload.get("order_id")))
+        return None if decision is None else canonical_of(decision.order, decision.decided_at)
 
     def _order_lock(self, order_id: str) -> threading.Lock:
         """Return a lock per order id so that concurrent retries compute one decision."""

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
+from service.auth.principal import operator
 from service.persistence.errors import InvalidRecord
 from service.persistence.webhooks import (
     WebhookEndpoint,
@@ -48,26 +49,42 @@ def shown_url(url: str) -> str:
 
 
 def add_endpoint(
-    engine: Engine, url: str, description: str | None = None
+    engine: Engine, url: str, description: str | None = None, actor: str | None = None
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint for the events from now on; return it and its secret (shown once)."""
     secret = new_secret()
-    endpoint = insert_endpoint(engine, _checked_url(url), description, secret, datetime.now(UTC))
+    checked = _checked_url(url)
+    endpoint = insert_endpoint(
+        engine,
+        checked,
+        description,
+        secret,
+        datetime.now(UTC),
+        actor=actor or operator(),
+        shown_url=shown_url(checked),
+    )
     return endpoint, secret
 
 
 def rotate_secret(
-    engine: Engine, settings: ServiceSettings, endpoint_id: int, force: bool = False
+    engine: Engine,
+    settings: ServiceSettings,
+    endpoint_id: int,
+    force: bool = False,
+    actor: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Give an endpoint a new secret; the old one also signs for the grace period."""
     secret = new_secret()
     until = datetime.now(UTC) + timedelta(seconds=settings.webhook_secret_grace_seconds)
-    return rotate_endpoint_secret(engine, endpoint_id, secret, until, force), secret
+    rotated = rotate_endpoint_secret(
+        engine, endpoint_id, secret, until, force, actor=actor or operator()
+    )
+    return rotated, secret
 
 
-def remove(engine: Engine, endpoint_id: int) -> None:
+def remove(engine: Engine, endpoint_id: int, actor: str | None = None) -> None:
     """Stop delivering to an endpoint."""
-    remove_endpoint(engine, endpoint_id, datetime.now(UTC))
+    remove_endpoint(engine, endpoint_id, datetime.now(UTC), actor or operator())
 
 
 def retry(

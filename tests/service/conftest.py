@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from features.build import build_offline_sources
 from features.store import apply
+from service.audit.signing import generate_signing_key
 from service.settings import ServiceSettings
 from tests.service.clients import api_client
 from tests.tiny_model import tiny_champion
@@ -26,12 +27,13 @@ def stream() -> pd.DataFrame:
 def prepared_settings(
     data_dir: Path, orders: pd.DataFrame, online_store: str = "sqlite", redis_url: str | None = None
 ) -> ServiceSettings:
-    """Return settings of a data dir with the Feast repo applied and a tiny champion registered."""
+    """Return a data dir's settings: Feast repo applied, a tiny champion, an audit signing key."""
     extra = {"redis_url": redis_url} if redis_url else {}
     settings = ServiceSettings(data_dir=data_dir, online_store=online_store, **extra)  # type: ignore[arg-type]
     build_offline_sources(orders, settings)
     apply(settings)
     tiny_champion(settings)
+    generate_signing_key(Path(settings.signing_key_source))
     return settings
 
 

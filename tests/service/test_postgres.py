@@ -86,14 +86,66 @@ def test_a_database_outage_is_a_503_and_recovers(
     assert pg_client.get(f"/v1/orders/{order['order_id']}/decision").status_code == 200
 
 
-def test_the_decision_chain_is_intact_on_postgres(
+def test_the_audit_log_is_intact_on_postgres(
     pg_client: TestClient, pg_settings: ServiceSettings, stream: pd.DataFrame
 ) -> None:
-    from service.persistence import make_engine, verify_chain
+    from service.persistence import make_engine
+    from service.persistence.audit_log import sequence_all, verify_log
 
     for row in range(140, 150):
         assert (
             pg_client.post("/v1/orders/score", json=order_payload(stream.iloc[row])).status_code
             == 200
         )
-    assert verify_chain(make_engine(pg_settings.db_url)) is None
+    engine = make_engine(pg_settings.db_url)
+    sequence_all(engine)
+    verdict = verify_log(engine)
+    assert verdict.ok and verdict.size >= 10, verdict
+
+
+def test_two_server_processes_on_postgres_keep_one_valid_log(
+    pg_settings: ServiceSettings, stream: pd.DataFrame
+) -> None:
+    import httpx
+
+    from service.auth.keys import create_key
+    from service.cli.server import running_server
+    from service.persistence import make_engine
+    from service.persistence.audit_log import entries_about, sequence_all, verify_log
+
+    engine = make_engine(pg_settings.db_url)
+    token = create_key(engine, "two servers", ["score"])[1]
+    orders = [
+        {**order_payload(stream.iloc[row]), "order_id": f"two-servers-{row}"}
+        for row in range(150, 190)
+    ]
+    with running_server(pg_settings) as first, running_server(pg_settings) as second:
+        urls = (first.url, second.url)
+
+        def send(half: int) -> list[int]:
+            with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
+                return [
+                    client.post(f"{urls[half]}/v1/orders/score", json=order, timeout=30).status_code
+                    for order in orders[half::2]
+                ]
+
+        results: list[list[int]] = [[], []]
+        threads = [
+            threading.Thread(target=lambda h=h: results.__setitem__(h, send(h))) for h in (0, 1)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert results == [[200] * 20, [200] * 20]
+    sequence_all(engine)
+    verdict = verify_log(engine)
+    assert verdict.ok, verdict
+    created = [
+        e
+        for o in orders
+        for e in entries_about(engine, o["order_id"])
+        if e.kind == "decision.created"
+    ]
+    assert len(created) == len(orders) and all(e.seq is not None for e in created)
+    engine.dispose()

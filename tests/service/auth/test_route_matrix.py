@@ -48,6 +48,7 @@ class Rule:
 
 
 PUBLIC = Rule()
+LEGAL = frozenset({"legal", "admin"})
 CASE_WORKERS = frozenset({"reviewer", "senior_reviewer", "legal", "admin"})
 REVIEWERS = frozenset({"reviewer", "senior_reviewer"})
 ROUTES: dict[tuple[str, str], Rule] = {
@@ -66,7 +67,15 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(roles=ALL),
     ("GET", "/cases"): Rule(roles=CASE_WORKERS),
     ("GET", "/orders/{order_id}"): Rule(roles=ALL),
-    ("GET", "/audit/personal-data"): Rule(roles=frozenset({"legal", "admin"})),
+    ("GET", "/audit/personal-data"): Rule(roles=LEGAL),
+    ("GET", "/legal"): Rule(roles=LEGAL),
+    ("GET", "/legal/decisions/{order_id}"): Rule(roles=LEGAL),
+    ("POST", "/legal/decisions/{order_id}/replay"): Rule(roles=LEGAL),
+    ("POST", "/legal/decisions/{order_id}/counterfactual"): Rule(roles=LEGAL),
+    ("GET", "/legal/models/{version}"): Rule(roles=LEGAL),
+    ("GET", "/legal/decisions/{order_id}/bundle.json"): Rule(roles=LEGAL),
+    ("GET", "/legal/decisions/{order_id}/evidence.pdf"): Rule(roles=LEGAL),
+    ("GET", "/legal/export"): Rule(roles=LEGAL),
     ("GET", "/v1/review/cases"): Rule(scope="review"),
     ("POST", "/v1/review/cases/next"): Rule(scope="review"),
     ("GET", "/v1/review/cases/{case_id}"): Rule(scope="review"),

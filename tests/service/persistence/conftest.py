@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
 
 from service.persistence import make_engine, migrate
-from service.persistence.tables import Base
+from service.persistence.merkle import Frontier
+from service.persistence.tables import AuditHeadRow, Base
+
+
+def empty_postgres(engine: Engine) -> None:
+    """Empty every table, the append-only audit log too (its trigger is off for this session)."""
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        tables = ", ".join(t for t in Base.metadata.tables if t != "audit_head")
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(update(AuditHeadRow).values(size=0, frontier=Frontier().to_json()))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,7 +36,5 @@ def engine(db_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            tables = ", ".join(Base.metadata.tables)
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        empty_postgres(engine)
     engine.dispose()

@@ -68,11 +68,12 @@ def test_migrating_again_is_harmless(engine: Engine) -> None:
     migrate(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-            ("0004",)
+            ("0005",)
         ]
     tables = set(inspect(engine).get_table_names())
     assert {"decisions", "review_cases", "labels", "payment_outcomes", "feature_updates"} <= tables
-    assert {"api_keys", "users", "sessions", "login_failures", "personal_data_views"} <= tables
+    assert {"api_keys", "users", "sessions", "login_failures", "personal_values"} <= tables
+    assert {"audit_log", "audit_pending", "audit_head", "audit_checkpoints"} <= tables
 
 
 def test_the_models_match_the_migrations(engine: Engine) -> None:

@@ -5,9 +5,10 @@ A module of its own, so that the PostgreSQL database is fresh as well.
 
 from __future__ import annotations
 
-from service.persistence import make_engine, verify_chain
+from service.persistence import make_engine
 from service.persistence.repository import case_for_order
 from tests.processes import race
+from tests.service.persistence.samples import log_verifies
 from tests.service.persistence.workers import migrate_and_save
 
 PROCESSES = 4
@@ -20,7 +21,7 @@ def test_processes_migrate_and_save_concurrently(db_url: str) -> None:
     assert sorted(created for _, created in outcomes) == [False] * (PROCESSES - 1) + [True]
     engine = make_engine(db_url)
     try:
-        assert verify_chain(engine) is None
+        assert log_verifies(engine)
         case = case_for_order(engine, "ord-shared")
         assert case is not None and case.decision_id == outcomes[0][0]
         with engine.connect() as connection:

@@ -6,6 +6,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 
 from service.persistence import make_engine, migrate, save_decision
+from service.persistence.audit_log import sequence
 from tests.service.persistence.samples import sample_decision
 
 
@@ -20,6 +21,7 @@ def migrate_and_save(
         shared, created = save_decision(engine, sample_decision("ord-shared"), open_case=True)
         for i in range(10):
             save_decision(engine, sample_decision(f"ord-{worker}-{i}"), open_case=False)
+            sequence(engine)  # the processes' sequencers race each other too
         results.put((shared.id, created))
     except Exception as exc:
         results.put(("error", repr(exc)))

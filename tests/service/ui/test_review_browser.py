@@ -9,43 +9,35 @@ write the queue and case screenshots into docs/screenshots/.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, expect
 
-from features.build import build_offline_sources
-from features.store import apply
 from models.scorer import Thresholds
 from service.auth.people import create_user
 from service.cli.server import running_server
 from service.persistence import make_engine, migrate
-from service.settings import ServiceSettings
 from service.webhooks.service import add_endpoint
 from service.webhooks.signing import verify_signature
-from tests.service.clients import PASSWORD, create_people, new_key
-from tests.service.webhooks.receiver import Receiver
-from tests.tiny_model import tiny_champion
-from training.sources.payloads import order_payload
-
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-VIEWPORT = {"width": 1280, "height": 900}
-# Records every CSP violation the page reports, before any of the page's own scripts run.
-WATCH_CSP = (
-    "window.__csp = [];"
-    "document.addEventListener('securitypolicyviolation',"
-    " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+from tests.service.clients import PASSWORD, new_key
+from tests.service.ui.pages import (
+    IMG,
+    SCRIPT,
+    assert_hostile_order_inert,
+    served_settings,
+    shoot,
+    signed_in,
 )
-IMG = '<img src=x onerror="window.__xss=1">'
-SCRIPT = "<script>window.__xss=1</script>"
+from tests.service.webhooks.receiver import Receiver
+from training.sources.payloads import order_payload
 
 
 @dataclass
@@ -59,32 +51,11 @@ class Desk:
     secret: str
 
 
-@dataclass
-class Tab:
-    """A signed-in page and the console errors and page errors it produced."""
-
-    page: Page
-    errors: list[str] = field(default_factory=list)
-
-    def console(self, message: ConsoleMessage) -> None:
-        # The browser asks for /favicon.ico by itself; the app has none, and that is no error.
-        where = message.location.get("url", "")
-        if message.type == "error" and not where.endswith("/favicon.ico"):
-            self.errors.append(f"{message.text} ({where})")
-
-    def assert_clean(self, expected: str = "") -> None:
-        """Fail on any CSP violation, script error or failed load (but the `expected` one)."""
-        assert self.page.evaluate("window.__csp") == []
-        assert [e for e in self.errors if not (expected and expected in e)] == []
-
-
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> Iterator[Desk]:
-    settings = ServiceSettings(data_dir=Path(tmp_path_factory.mktemp("review-ui")))
-    build_offline_sources(stream.iloc[:200], settings)
-    apply(settings)
-    tiny_champion(settings, Thresholds(0.0, 0.0, 1.0))
-    create_people(settings, ["reviewer", "senior_reviewer"])
+    data_dir = Path(tmp_path_factory.mktemp("review-ui"))
+    roles = ["reviewer", "senior_reviewer"]
+    settings = served_settings(data_dir, stream.iloc[:200], Thresholds(0.0, 0.0, 1.0), roles)
     receiver = Receiver()
     receiver.up()
     engine = make_engine(settings.db_url)
@@ -139,29 +110,6 @@ def case_ids(desk: Desk, *order_ids: str) -> list[str]:
     return [by_order[order_id] for order_id in order_ids]
 
 
-def signed_in(browser: Browser, desk: Desk, username: str) -> Tab:
-    """Sign in on a fresh context (its own cookies) and land on the queue."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    context.add_init_script(WATCH_CSP)
-    tab = Tab(context.new_page())
-    tab.page.on("console", tab.console)
-    tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
-    tab.page.goto(f"{desk.url}/review")
-    expect(tab.page).to_have_url(f"{desk.url}/login?next=/review")
-    tab.page.fill("#username", username)
-    tab.page.fill("#password", PASSWORD)
-    tab.page.click("button[type=submit]")
-    expect(tab.page).to_have_url(f"{desk.url}/review")
-    tab.page.wait_for_load_state("load")  # keys.js is deferred: listening from `load` on
-    return tab
-
-
-def shoot(page: Page, name: str, full_page: bool) -> None:
-    if os.environ.get("ORDERSHIELD_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
-
-
 def signed_event(desk: Desk, kind: str, order_id: str, within: float = 10.0) -> dict[str, Any]:
     """Wait for the receiver to get this event of this order; check its signature."""
     deadline = time.monotonic() + within
@@ -181,7 +129,7 @@ def test_the_next_case_is_taken_and_approved_from_the_keyboard(
 ) -> None:
     # The biggest amount of the module: the queue's first case whatever ran before.
     score(desk, payload(stream.iloc[300], "rb-keys-1", amount="90000.00"))
-    tab = signed_in(browser, desk, "reviewer")
+    tab = signed_in(browser, desk.url, "/review", "reviewer")
     page = tab.page
     page.keyboard.press("n")
     expect(page).to_have_url(re.compile(rf"^{re.escape(desk.url)}/review/cases/[0-9a-f-]+$"))
@@ -205,7 +153,8 @@ def test_a_second_reviewer_is_refused_a_case_the_first_holds(
 ) -> None:
     score(desk, payload(stream.iloc[301], "rb-held-1", amount="5.00"))
     [case_id] = case_ids(desk, "rb-held-1")
-    ann, bo = signed_in(browser, desk, "reviewer"), signed_in(browser, desk, "bo")
+    ann = signed_in(browser, desk.url, "/review", "reviewer")
+    bo = signed_in(browser, desk.url, "/review", "bo")
     ann.page.goto(f"{desk.url}/review/cases/{case_id}")
     ann.page.get_by_role("button", name="Claim").click()
     expect(ann.page.get_by_test_id("message")).to_have_text("You hold this case.")
@@ -232,7 +181,7 @@ def test_a_ring_of_five_is_rejected_in_one_bulk_action(
         order["device"] = {"fingerprint": "dev-rb-ring", "user_agent": "Mozilla/5.0 ring"}
         score(desk, order)
     cases = case_ids(desk, *ring)
-    tab = signed_in(browser, desk, "reviewer")
+    tab = signed_in(browser, desk.url, "/review", "reviewer")
     page = tab.page
     page.goto(f"{desk.url}/review/cases/{cases[0]}")
     linked = page.get_by_test_id("linked")
@@ -263,7 +212,7 @@ def test_a_ring_of_five_is_rejected_in_one_bulk_action(
 def test_the_queue_shows_a_new_order_without_a_reload(
     desk: Desk, browser: Browser, stream: pd.DataFrame
 ) -> None:
-    tab = signed_in(browser, desk, "reviewer")
+    tab = signed_in(browser, desk.url, "/review", "reviewer")
     page = tab.page
     page.evaluate("window.__still_here = 'this page'")
     rows = page.get_by_test_id("case-row")
@@ -289,7 +238,7 @@ def test_hostile_order_fields_render_as_inert_text(
     order["device"] = {"fingerprint": "dev-rb-hostile", "user_agent": f"{IMG}{SCRIPT}"}
     score(desk, order)
     # The senior reviewer sees name and street in clear: the text reaches the page unmasked.
-    tab = signed_in(browser, desk, "senior_reviewer")
+    tab = signed_in(browser, desk.url, "/review", "senior_reviewer")
     page = tab.page
     row = page.get_by_test_id("case-row").filter(has_text="rb-hostile-1")
     expect(row).to_have_count(1)
@@ -298,15 +247,5 @@ def test_hostile_order_fields_render_as_inert_text(
     row.get_by_role("link").click()
     expect(page.locator("h1")).to_contain_text("order rb-hostile-1")
     page.wait_for_load_state("load")
-
-    def cell(path: str) -> str:
-        return page.locator(f'tr[data-attribute="{path}"] td').inner_text()
-
-    assert cell("shipping_address.name") == IMG
-    assert cell("shipping_address.lines") == f"{SCRIPT}, {IMG}"
-    assert cell("shipping_address.city") == SCRIPT
-    assert cell("device.user_agent") == f"{IMG}{SCRIPT}"
-    assert page.locator('img[src="x"]').count() == 0
-    assert page.locator("script:not([src])").count() == 0
-    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert_hostile_order_inert(page)
     tab.assert_clean()

@@ -1,0 +1,1 @@
+"""The audit area: signed checkpoints of the audit log and offline checks of evidence bundles."""

@@ -1,0 +1,396 @@
+"""Every SQL statement of the audit log: append, sequence, read, checkpoints and verification.
+
+A change writes its entry into `audit_pending` inside its own transaction, with
+no lock: decisions from many processes never queue behind one another. The
+sequencer moves pending entries into `audit_log` in batches, giving each its
+`seq`, its Merkle leaf and the tree head after it; one sequencer runs at a
+time (it locks the single `audit_head` row), and it is the only writer of
+`audit_log`, whose rows the database then refuses to change or delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, update
+
+from service.persistence.chain import (
+    canonical_json,
+    content_hash,
+    entry_bytes,
+    json_round_trip,
+    timestamp,
+)
+from service.persistence.db import translate_errors, writing
+from service.persistence.merkle import Frontier, leaf_hash
+from service.persistence.tables import (
+    AuditCheckpointRow,
+    AuditEntryRow,
+    AuditHeadRow,
+    AuditPendingRow,
+    DecisionRow,
+)
+
+PENDING = cast(Table, AuditPendingRow.__table__)
+LOG = cast(Table, AuditEntryRow.__table__)
+HEAD = cast(Table, AuditHeadRow.__table__)
+CHECKPOINTS = cast(Table, AuditCheckpointRow.__table__)
+DECISIONS = cast(Table, DecisionRow.__table__)
+HEAD_ID = 1
+# A batch holds SQLite's write lock while it hashes: a few ms at 500 entries.
+SEQUENCE_BATCH = 500
+VERIFY_BATCH = 2000
+DECISION_CREATED = "decision.created"
+# The decision columns the log commits to: all of them (personal values live elsewhere).
+DECISION_FIELDS = tuple(column.name for column in DECISIONS.c)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the log; `seq` is None while it waits for the sequencer."""
+
+    seq: int | None
+    kind: str
+    subject: str
+    actor: str
+    at: datetime
+    body: dict[str, Any]
+    leaf: str | None = None
+    root: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the entry's committed fields, as `chain.entry_bytes` reads them."""
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "subject": self.subject,
+            "actor": self.actor,
+            "at": self.at,
+            "body": self.body,
+        }
+
+
+@dataclass(frozen=True)
+class Head:
+    """The log's size and Merkle root (the empty tree's root when it is empty)."""
+
+    size: int
+    root: str
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed tree head as the database keeps it."""
+
+    size: int
+    root: str
+    signed_at: datetime
+    key_id: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class LogVerdict:
+    """What a walk of the log found: its head, and the first entry that does not verify."""
+
+    size: int
+    root: str
+    roots: dict[int, str]
+    broken_seq: int | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Return whether every entry verified."""
+        return self.problem is None
+
+
+def label_body(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what a label's entry records: the label, its reason, source and known time."""
+    return {
+        "label": row["label"],
+        "reason": row["reason"],
+        "source": row["source"],
+        "known_at": timestamp(row["known_at"]),
+    }
+
+
+def append_entry(
+    connection: Connection,
+    kind: str,
+    subject: str,
+    actor: str,
+    body: Mapping[str, Any],
+    at: datetime | None = None,
+) -> None:
+    """Write an entry for the sequencer, inside the caller's transaction (no lock taken)."""
+    connection.execute(
+        insert(PENDING),
+        {
+            "kind": kind,
+            "subject": subject,
+            "actor": actor,
+            "at": (at or datetime.now(UTC)).astimezone(UTC),
+            "body": json_round_trip(dict(body)),
+        },
+    )
+
+
+@translate_errors
+def record_entry(
+    engine: Engine, kind: str, subject: str, actor: str, body: Mapping[str, Any]
+) -> None:
+    """Write one entry in a transaction of its own (for changes made outside the database)."""
+    with writing(engine) as connection:
+        append_entry(connection, kind, subject, actor, body)
+
+
+@translate_errors
+def sequence(engine: Engine, limit: int = SEQUENCE_BATCH) -> int:
+    """Move up to `limit` pending entries into the log; return how many moved.
+
+    Pending entries are taken in the order they were written; a concurrent
+    sequencer waits on the head row and then sees only what is left.
+    """
+    with engine.connect() as connection:  # a read first: most calls find nothing to do
+        if connection.execute(select(PENDING.c.id).limit(1)).first() is None:
+            return 0
+    with writing(engine) as connection:
+        head = _locked_head(connection)
+        pending = connection.execute(select(PENDING).order_by(PENDING.c.id).limit(limit)).fetchall()
+        if not pending:
+            return 0
+        frontier = Frontier.from_json(head.frontier)
+        rows = []
+        for item in pending:
+            entry = AuditEntry(
+                frontier.size + 1, item.kind, item.subject, item.actor, item.at, item.body
+            )
+            leaf = leaf_hash(entry_bytes(entry.as_dict()))
+            frontier.append(leaf)
+            rows.append(
+                {
+                    **entry.as_dict(),
+                    "body": canonical_json(entry.body),
+                    "leaf": leaf.hex(),
+                    "root": frontier.root().hex(),
+                }
+            )
+        connection.execute(insert(LOG), rows)
+        connection.execute(delete(PENDING).where(PENDING.c.id.in_([p.id for p in pending])))
+        connection.execute(
+            update(HEAD)
+            .where(HEAD.c.id == HEAD_ID)
+            .values(size=frontier.size, frontier=frontier.to_json())
+        )
+        return len(rows)
+
+
+def sequence_all(engine: Engine) -> int:
+    """Sequence every pending entry; return how many moved."""
+    moved = total = sequence(engine)
+    while moved:
+        moved = sequence(engine)
+        total += moved
+    return total
+
+
+def _locked_head(connection: Connection) -> Any:
+    """Return the head row, locked for this transaction; create it on first use."""
+    query = select(HEAD).where(HEAD.c.id == HEAD_ID).with_for_update()
+    head = connection.execute(query).first()
+    if head is None:
+        connection.execute(insert(HEAD).values(id=HEAD_ID, size=0, frontier=Frontier().to_json()))
+        head = connection.execute(query).one()
+    return head
+
+
+@translate_errors
+def head(engine: Engine) -> Head:
+    """Return the log's current size and root."""
+    with engine.connect() as connection:
+        row = connection.execute(select(HEAD).where(HEAD.c.id == HEAD_ID)).first()
+    frontier = Frontier() if row is None else Frontier.from_json(row.frontier)
+    return Head(frontier.size, frontier.root().hex())
+
+
+def _entry(row: Any) -> AuditEntry:
+    body = orjson.loads(row.body) if isinstance(row.body, str) else row.body
+    return AuditEntry(row.seq, row.kind, row.subject, row.actor, row.at, body, row.leaf, row.root)
+
+
+def _pending(row: Any) -> AuditEntry:
+    return AuditEntry(None, row.kind, row.subject, row.actor, row.at, row.body)
+
+
+@translate_errors
+def entries_about(
+    engine: Engine, subject: str, kinds: Sequence[str] | None = None
+) -> list[AuditEntry]:
+    """Return the entries about a subject (an order id, a user, a key), pending ones last."""
+    log = select(LOG).where(LOG.c.subject == subject).order_by(LOG.c.seq)
+    waiting = select(PENDING).where(PENDING.c.subject == subject).order_by(PENDING.c.id)
+    if kinds is not None:
+        log = log.where(LOG.c.kind.in_(kinds))
+        waiting = waiting.where(PENDING.c.kind.in_(kinds))
+    with engine.connect() as connection:
+        return [_entry(r) for r in connection.execute(log)] + [
+            _pending(r) for r in connection.execute(waiting)
+        ]
+
+
+@translate_errors
+def entries_between(engine: Engine, first: int, last: int) -> list[AuditEntry]:
+    """Return the sequenced entries with `first <= seq <= last`."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(LOG).where(LOG.c.seq.between(first, last)).order_by(LOG.c.seq)
+        )
+        return [_entry(row) for row in rows]
+
+
+@translate_errors
+def leaves(engine: Engine, size: int) -> list[bytes]:
+    """Return the leaf hashes of the first `size` entries (for proofs against a tree head)."""
+    with engine.connect() as connection:
+        rows = connection.execution_options(yield_per=50_000).execute(
+            select(LOG.c.leaf).where(LOG.c.seq <= size).order_by(LOG.c.seq)
+        )
+        found = [bytes.fromhex(leaf) for (leaf,) in rows]
+    if len(found) != size:
+        raise ValueError(f"the log holds {len(found)} of the {size} entries asked for")
+    return found
+
+
+@translate_errors
+def save_checkpoint(engine: Engine, checkpoint: StoredCheckpoint) -> None:
+    """Keep a signed tree head in the database too (the file outside it is the anchor)."""
+    with writing(engine) as connection:
+        connection.execute(insert(CHECKPOINTS), vars(checkpoint))
+
+
+@translate_errors
+def checkpoints(engine: Engine) -> list[StoredCheckpoint]:
+    """Return the signed tree heads kept in the database, oldest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.id))
+        return [StoredCheckpoint(r.size, r.root, r.signed_at, r.key_id, r.signature) for r in rows]
+
+
+@translate_errors
+def latest_checkpoint(engine: Engine) -> StoredCheckpoint | None:
+    """Return the newest signed tree head, or None."""
+    found = checkpoints(engine)
+    return max(found, key=lambda c: (c.size, c.signed_at)) if found else None
+
+
+def decision_content(row: Any) -> str:
+    """Return the content hash of a decision row: what its log entry commits to."""
+    return content_hash({name: getattr(row, name) for name in DECISION_FIELDS})
+
+
+@translate_errors
+def verify_log(engine: Engine, sizes: Sequence[int] = ()) -> LogVerdict:
+    """Walk the whole log, recomputing every leaf, tree head and decision it commits to.
+
+    Returns the first entry that does not verify (edited, missing or out of
+    place, or whose decision changed) and the recomputed roots at `sizes`, to
+    be held against signed checkpoints: a rewrite that recomputed every hash
+    verifies here and is caught there.
+    """
+    frontier = Frontier()
+    roots: dict[int, str] = {}
+    wanted = set(sizes)
+    joined = (
+        select(LOG, *(DECISIONS.c[name].label(f"d_{name}") for name in DECISION_FIELDS))
+        .select_from(
+            LOG.outerjoin(
+                DECISIONS,
+                and_(LOG.c.kind == DECISION_CREATED, DECISIONS.c.order_id == LOG.c.subject),
+            )
+        )
+        .order_by(LOG.c.seq)
+    )
+    with engine.connect() as connection:
+        rows = connection.execution_options(yield_per=VERIFY_BATCH).execute(joined)
+        for row in rows:
+            problem = _entry_problem(row, frontier.size + 1)
+            if problem is None:
+                frontier.append(bytes.fromhex(row.leaf))
+                if frontier.root().hex() != row.root:
+                    problem = "its stored tree head is not the root of the log up to it"
+            if problem is not None:
+                return LogVerdict(frontier.size, frontier.root().hex(), roots, row.seq, problem)
+            if frontier.size in wanted:
+                roots[frontier.size] = frontier.root().hex()
+        unlogged = _unlogged_decision(connection)
+    verdict_root = frontier.root().hex()
+    if unlogged is not None:
+        problem = f"decision of order {unlogged!r} has no entry in the log"
+        return LogVerdict(frontier.size, verdict_root, roots, None, problem)
+    return LogVerdict(frontier.size, verdict_root, roots, None, None)
+
+
+def _entry_problem(row: Any, expected_seq: int) -> str | None:
+    """Return what is wrong with one joined log row, or None."""
+    if row.seq != expected_seq:
+        return f"entry {expected_seq} is missing (the next entry is {row.seq})"
+    try:
+        body = orjson.loads(row.body)
+    except orjson.JSONDecodeError:
+        return "its body is not JSON"
+    if canonical_json(body) != row.body:
+        return "its body is not in canonical form"
+    entry = AuditEntry(row.seq, row.kind, row.subject, row.actor, row.at, body)
+    if leaf_hash(entry_bytes(entry.as_dict())).hex() != row.leaf:
+        return "its stored leaf hash is not the hash of its contents"
+    if row.kind != DECISION_CREATED:
+        return None
+    if row.d_id is None:
+        return f"the decision of order {row.subject!r} it commits to is missing"
+    decision = {name: getattr(row, f"d_{name}") for name in DECISION_FIELDS}
+    if content_hash(decision) != body.get("content"):
+        return f"the decision of order {row.subject!r} differs from what it committed to"
+    return None
+
+
+def _unlogged_decision(connection: Connection) -> str | None:
+    """Return the order id of a decision with neither a log entry nor a pending one."""
+    logged = select(LOG.c.subject).where(LOG.c.kind == DECISION_CREATED)
+    waiting = select(PENDING.c.subject).where(PENDING.c.kind == DECISION_CREATED)
+    found = connection.execute(
+        select(DECISIONS.c.order_id)
+        .where(DECISIONS.c.order_id.not_in(logged), DECISIONS.c.order_id.not_in(waiting))
+        .limit(1)
+    ).first()
+    return None if found is None else str(found.order_id)
+
+
+def iter_log(engine: Engine, first: int = 1) -> Iterator[AuditEntry]:
+    """Yield the sequenced entries from `first` on, streaming."""
+    with engine.connect() as connection:
+        rows = connection.execution_options(yield_per=VERIFY_BATCH).execute(
+            select(LOG).where(LOG.c.seq >= first).order_by(LOG.c.seq)
+        )
+        for row in rows:
+            yield _entry(row)
+
+
+@translate_errors
+def recent_entries(
+    engine: Engine, kind: str, subject: str | None = None, limit: int = 200
+) -> list[AuditEntry]:
+    """Return the newest entries of one kind (of one subject), pending ones first."""
+    waiting = select(PENDING).where(PENDING.c.kind == kind).order_by(PENDING.c.id.desc())
+    log = select(LOG).where(LOG.c.kind == kind).order_by(LOG.c.seq.desc())
+    if subject is not None:
+        waiting = waiting.where(PENDING.c.subject == subject)
+        log = log.where(LOG.c.subject == subject)
+    with engine.connect() as connection:
+        found = [_pending(r) for r in connection.execute(waiting.limit(limit))]
+        found += [_entry(r) for r in connection.execute(log.limit(limit - len(found)))]
+    return found
