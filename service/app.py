@@ -20,7 +20,7 @@ from models.registry import RegistryError
 from service import errors
 from service.admin.router import router as admin_router
 from service.audit.changes import record_policy
-from service.audit.log import checkpoint_if_grown
+from service.audit.log import CheckpointRefused, checkpoint_if_grown
 from service.audit.router import router as audit_exports
 from service.audit.signing import SigningKeyError
 from service.auth.control import AccessControl, access_control
@@ -101,6 +101,8 @@ def _audit_checkpoint(state: State) -> None:
         checkpoint_if_grown(state["engine"], state["settings"])
     except SigningKeyError as error:
         log.warning("no audit checkpoint: %s (create a key: `ordershield audit keygen`)", error)
+    except CheckpointRefused as error:
+        log.error("audit checkpoint refused: %s", error)
 
 
 async def _every(seconds: float, work: Callable[[], object]) -> None:
@@ -142,14 +144,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 )
             ),
             asyncio.create_task(
-                _every(
-                    settings.audit_sequence_seconds, functools.partial(sequence, state["engine"])
-                )
-            ),
-            asyncio.create_task(
                 _every(settings.audit_checkpoint_seconds, lambda: _audit_checkpoint(state))
             ),
         ]
+        if settings.audit_sequence_in_server:
+            sequencer = functools.partial(sequence, state["engine"])
+            chores.append(asyncio.create_task(_every(settings.audit_sequence_seconds, sequencer)))
         yield state
         for chore in chores:
             chore.cancel()

@@ -81,6 +81,11 @@ class ServiceSettings(ModelSettings):
     audit_sequence_seconds: float = Field(
         1.0, gt=0, description="how often pending audit entries get their place in the log"
     )
+    audit_sequence_in_server: bool = Field(
+        True,
+        description="sequence the audit log in each server process; false when "
+        "`ordershield audit sequencer` runs as a process of its own",
+    )
     audit_witness_url: str | None = Field(
         None, description="URL each new checkpoint is also POSTed to (a witness), if set"
     )

@@ -4,10 +4,14 @@ A bundle holds one decision, its personal values (disclosed, erased or
 withheld), the audit entries about its order with their inclusion proofs, the
 signed checkpoint those proofs lead to, and a signature over all of it. Every
 check reports in plain words; malformed input is a problem, never an exception.
+A bundle without a checkpoint proves nothing, and a disclosed value's salt must
+be the 32 lowercase hex digits the service draws, so one commitment opens to
+one value only.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +38,7 @@ from service.persistence.chain import (
 FORMAT = "ordershield-evidence-bundle/1"
 BUNDLE_FIELDS = ("format", "decision", "personal", "entries", "checkpoint", "key_id", "signature")
 DECISION_KIND = "decision.created"
+SALT = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ def check_bundle(bundle: Any, public_key: Ed25519PublicKey) -> BundleReport:
     if "format" in bundle and bundle["format"] != FORMAT:
         problems.append(f"the bundle's format is {bundle['format']!r}, not {FORMAT!r}")
     problems += _bundle_signature(bundle, public_key)
-    checkpoint = _checkpoint(bundle.get("checkpoint"), public_key, problems)
+    checkpoint = _checkpoint(bundle, public_key, problems)
     decision = bundle.get("decision")
     if "decision" in bundle and not isinstance(decision, Mapping):
         problems.append("decision is not a JSON object")
@@ -102,9 +107,19 @@ def _bundle_signature(bundle: Mapping[str, Any], public_key: Ed25519PublicKey) -
     return []
 
 
-def _checkpoint(data: Any, public_key: Ed25519PublicKey, problems: list[str]) -> Checkpoint | None:
-    """Return the bundle's checkpoint if it can be read, noting whether its signature holds."""
+def _checkpoint(
+    bundle: Mapping[str, Any], public_key: Ed25519PublicKey, problems: list[str]
+) -> Checkpoint | None:
+    """Return the bundle's checkpoint if it can be read, noting whether its signature holds.
+
+    A missing checkpoint is already named as a missing field; a null one is a
+    problem too: without it no entry is proved to be in the log.
+    """
+    if "checkpoint" not in bundle:
+        return None
+    data = bundle["checkpoint"]
     if data is None:
+        problems.append("the bundle's checkpoint is null: no entry is proved to be in the log")
         return None
     try:
         checkpoint = checkpoint_from_json(data)
@@ -252,12 +267,12 @@ def _personal(decision: Mapping[str, Any], personal: Any, undisclosed: list[str]
 def _disclosed(where: str, item: Mapping[str, Any], committed: Any) -> list[str]:
     """Return what is wrong with one disclosed personal value and its salt."""
     salt = item.get("salt")
-    if not isinstance(salt, str):
-        return [f"{where}.salt is not a hex string"]
+    if not isinstance(salt, str) or not SALT.fullmatch(salt):
+        return [f"{where}.salt is not a hex string of exactly 32 lowercase digits"]
     try:
         computed = commitment(salt, item["value"])
     except ValueError:
-        return [f"{where}.salt is not a hex string, or its value is not JSON"]
+        return [f"{where}.value is not JSON"]
     if computed != committed:
         return [f"{where} does not match the decision's commitment: its value was changed"]
     return []

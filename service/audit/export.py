@@ -1,10 +1,13 @@
 """Exports for legal: a decision's signed evidence bundle, and decisions of a date range.
 
 A bundle carries the decision's committed fields whole, because its content
-hash covers all of them; what a role may not see is only ever a personal
-value, which the decision commits to by a salted hash and the bundle can
-withhold. A range export, instead, shows each decision through the masking
-layer, as the order page would. Every export is itself an entry of the log.
+hash covers all of them: the order's values, and the features and reasons
+computed from its personal data (the local hour and the order time give back
+the shipping longitude). Those bytes cannot be partly withheld, so a bundle
+goes only to a role that sees every attribute unmasked under the masking
+policy (legal, by the shipped one); another role's PDF goes without it. A
+range export, instead, shows each decision through the masking layer, as the
+order page would. Every export is itself an entry of the log.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from service.persistence.audit_log import (
     record_entry,
     sequence_all,
 )
+from service.persistence.audit_search import NO_CONTROL, OUT_OF_RANGE, has_control, utc_within
 from service.persistence.chain import canonical_json, timestamp
 from service.persistence.errors import NotFound
 from service.persistence.merkle import inclusion_proof
@@ -64,6 +68,38 @@ class InvalidExport(ValueError):
         self.message = message
 
 
+class BundleRefused(InvalidExport):
+    """A bundle asked for by a role that does not see everything its decision commits to."""
+
+
+def may_bundle(policy: MaskingPolicy, role: str) -> bool:
+    """Return whether `role` sees every attribute unmasked, so may receive a whole bundle."""
+    return all(policy.visibility(role, path) == "visible" for path in ATTRIBUTES)
+
+
+def bundle_roles(policy: MaskingPolicy) -> tuple[str, ...]:
+    """Return the roles that may receive a bundle under this policy."""
+    return tuple(role for role in ROLES if may_bundle(policy, role))
+
+
+def _check_order_id(order_id: str) -> None:
+    if has_control(order_id):
+        raise InvalidExport("order_id", NO_CONTROL)
+
+
+def _check_bundle_role(policy: MaskingPolicy, role: str) -> None:
+    """Refuse a bundle to a role the masking policy withholds any attribute from."""
+    if may_bundle(policy, role):
+        return
+    allowed = " or ".join(bundle_roles(policy)) or "no role under this policy"
+    raise BundleRefused(
+        "role",
+        f"the {role} role may not export a signed bundle: it carries the decision's committed "
+        "fields whole, which hold values (and features computed from personal data) the "
+        f"masking policy withholds from {role}; a bundle is exported by {allowed}",
+    )
+
+
 def build_bundle(
     engine: Engine,
     settings: ServiceSettings,
@@ -73,15 +109,20 @@ def build_bundle(
     actor: str | None = None,
     export: Literal["bundle", "pdf"] = "bundle",
 ) -> dict[str, Any]:
-    """Return the signed evidence bundle of an order's decision, as `role` may receive it.
+    """Return the signed evidence bundle of an order's decision, for `role`.
 
-    Pending entries are sequenced first, so a fresh decision is in. The
-    checkpoint is the newest stored one that covers every included entry and
-    is signed by the current key, or a new one. The export is logged as
-    `export` (the bundle, or the PDF made with it) with `actor` (who asked;
-    by default only the role is known).
+    Only a role that sees every attribute unmasked receives one
+    (`BundleRefused` otherwise, before anything is read or written); an
+    erased personal value is shown as its erasure. Pending entries are
+    sequenced first, so a fresh decision is in. The checkpoint is the newest
+    stored one that covers every included entry and is signed by the current
+    key, or a new one. The export is logged as `export` (the bundle, or the
+    PDF made with it) with `actor` (who asked; by default only the role is
+    known).
     """
     _check_role(role)
+    _check_order_id(order_id)
+    _check_bundle_role(policy, role)
     sequence_all(engine)
     found = committed_decision(engine, order_id)
     if found is None:
@@ -113,6 +154,28 @@ def build_bundle(
     }
     record_entry(engine, EXPORTED, order_id, actor or f"role:{role}", body)
     return signed
+
+
+def pdf_bundle(
+    engine: Engine,
+    settings: ServiceSettings,
+    order_id: str,
+    role: str,
+    policy: MaskingPolicy,
+    actor: str | None = None,
+) -> dict[str, Any] | None:
+    """Return the bundle a PDF goes with, or None for a role that may not receive one.
+
+    Either way the PDF export is logged: with its bundle by `build_bundle`,
+    otherwise here, as a PDF that went without one.
+    """
+    _check_role(role)
+    _check_order_id(order_id)
+    if may_bundle(policy, role):
+        return build_bundle(engine, settings, order_id, role, policy, actor, export="pdf")
+    body = {"export": "pdf", "role": role, "bundle": False}
+    record_entry(engine, EXPORTED, order_id, actor or f"role:{role}", body)
+    return None
 
 
 def _entries(engine: Engine, order_id: str) -> list[AuditEntry]:
@@ -161,17 +224,28 @@ def _check_role(role: str) -> None:
         raise InvalidExport("role", f"unknown role {role!r} (roles are {', '.join(ROLES)})")
 
 
-def check_range(start: datetime, end: datetime, fmt: str) -> None:
-    """Refuse a range export that is unbounded, reversed, zone-less or of an unknown format."""
+def check_range(start: datetime, end: datetime, fmt: str) -> tuple[datetime, datetime]:
+    """Return the range in UTC; refuse one unbounded, reversed, zone-less or of an unknown format.
+
+    Both ends must lie within the years 2000 to 2100 once in UTC (a time at
+    the calendar's edge may have no UTC form at all).
+    """
+    bounds = []
     for name, moment in (("start", start), ("end", end)):
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise InvalidExport(name, "must carry a time zone (for example +00:00 or Z)")
+        utc = utc_within(moment)
+        if utc is None:
+            raise InvalidExport(name, OUT_OF_RANGE)
+        bounds.append(utc)
+    start, end = bounds
     if end <= start:
         raise InvalidExport("end", "must be after start")
     if end - start > MAX_RANGE:
         raise InvalidExport("end", f"must be at most {MAX_RANGE.days} days after start")
     if fmt not in FORMATS:
         raise InvalidExport("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return start, end
 
 
 def columns(policy: MaskingPolicy, role: str) -> list[str]:
@@ -199,7 +273,7 @@ def stream_decisions(
     are taken, one batch of `batch` decisions at a time.
     """
     _check_role(role)
-    check_range(start, end, fmt)
+    start, end = check_range(start, end, fmt)
     if fmt == "csv":
         return _csv(engine, start, end, role, policy, batch)
     return _ndjson(engine, start, end, role, policy, batch)
@@ -255,6 +329,7 @@ def export_decisions(
 ) -> Iterator[bytes]:
     """Check the inputs, log the export (with the personal data it discloses), and stream it."""
     chunks = stream_decisions(engine, start, end, role, policy, fmt)
+    start, end = check_range(start, end, fmt)
     unmasked = [
         path
         for path, spec in ATTRIBUTES.items()

@@ -21,7 +21,9 @@ from sqlalchemy import Engine
 from service.audit.signing import (
     Checkpoint,
     checkpoint_to_json,
+    key_id,
     load_signing_key,
+    read_checkpoint,
     sign_checkpoint,
     verify_checkpoint,
     write_checkpoint,
@@ -30,12 +32,16 @@ from service.persistence.audit_log import (
     LogVerdict,
     StoredCheckpoint,
     checkpoints,
+    entries_between,
     head,
     latest_checkpoint,
+    leaves,
     save_checkpoint,
     sequence_all,
     verify_log,
 )
+from service.persistence.chain import entry_bytes
+from service.persistence.merkle import leaf_hash, root
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -58,11 +64,22 @@ def from_stored(row: StoredCheckpoint) -> Checkpoint:
     return Checkpoint(LOG_NAME, row.size, row.root, row.signed_at, row.key_id, row.signature)
 
 
+class CheckpointRefused(RuntimeError):
+    """The log disagrees with the last checkpoint: signing its head would vouch for a rewrite."""
+
+
 def take_checkpoint(engine: Engine, settings: ServiceSettings) -> tuple[Checkpoint, Path]:
-    """Sequence what is pending, sign the log's head, keep it and write it out; return both."""
+    """Sequence what is pending, sign the log's head, keep it and write it out; return both.
+
+    Before it signs, the log must still hold the last checkpoint (the newest
+    file, or the newest one kept in the database, signed by this key) as its
+    prefix, and every entry since must hash to its stored leaf: otherwise a
+    rewrite would get a fresh signature, and bundles from it would verify.
+    """
     key = load_signing_key(settings.signing_key_source)
     sequence_all(engine)
     current = head(engine)
+    _refuse_a_rewrite(engine, settings, key.public_key(), current.size)
     checkpoint = sign_checkpoint(
         key, LOG_NAME, current.size, bytes.fromhex(current.root), datetime.now(UTC)
     )
@@ -71,6 +88,42 @@ def take_checkpoint(engine: Engine, settings: ServiceSettings) -> tuple[Checkpoi
     if settings.audit_witness_url:
         _tell_witness(settings, checkpoint)
     return checkpoint, path
+
+
+def last_checkpoint(
+    engine: Engine, settings: ServiceSettings, public_key: Ed25519PublicKey
+) -> Checkpoint | None:
+    """Return the largest checkpoint this key signed, from the files or the database."""
+    found = [from_stored(row) for row in checkpoints(engine)]
+    files = sorted(settings.checkpoint_dir.glob("checkpoint-*.json"))
+    for path in files[-1:]:
+        try:
+            found.append(read_checkpoint(path))
+        except (OSError, ValueError):
+            log.warning("unreadable checkpoint file %s", path)
+    signed = [c for c in found if verify_checkpoint(c, public_key)]
+    return max(signed, key=lambda c: (c.size, c.signed_at), default=None)
+
+
+def _refuse_a_rewrite(
+    engine: Engine, settings: ServiceSettings, public_key: Ed25519PublicKey, size: int
+) -> None:
+    last = last_checkpoint(engine, settings, public_key)
+    if last is None:
+        return
+    if size < last.size:
+        raise CheckpointRefused(
+            f"the log holds {size} entries, fewer than the {last.size} the last checkpoint signed"
+        )
+    stored = leaves(engine, size)
+    if root(stored[: last.size]).hex() != last.root:
+        raise CheckpointRefused(
+            f"the log's first {last.size} entries no longer have the root the last checkpoint "
+            "signed: history was rewritten; run `ordershield audit verify`"
+        )
+    for entry in entries_between(engine, last.size + 1, size):
+        if leaf_hash(entry_bytes(entry.as_dict())).hex() != entry.leaf:
+            raise CheckpointRefused(f"entry {entry.seq} does not hash to its stored leaf")
 
 
 def checkpoint_if_grown(engine: Engine, settings: ServiceSettings) -> Checkpoint | None:
@@ -142,25 +195,37 @@ def _narrowed(failed: CheckpointCheck, checks: list[CheckpointCheck]) -> str:
 
 def verify(
     engine: Engine,
-    public_key: Ed25519PublicKey,
+    public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey],
     extra: Sequence[tuple[Checkpoint, str]] = (),
 ) -> Verification:
-    """Walk the whole log and hold it against every stored checkpoint and the `extra` ones."""
+    """Walk the whole log and hold it against every stored checkpoint and the `extra` ones.
+
+    Give every public key the log was signed with (the current one and those
+    rotated out): each checkpoint is checked with the key its id names.
+    """
+    keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
+    by_id = {key_id(key): key for key in keys}
     sequence_all(engine)
     held = [(from_stored(row), "database") for row in checkpoints(engine)] + list(extra)
     verdict = verify_log(engine, sorted({checkpoint.size for checkpoint, _ in held}))
     checks = [
-        CheckpointCheck(checkpoint, source, _problem(checkpoint, verdict, public_key))
+        CheckpointCheck(checkpoint, source, _problem(checkpoint, verdict, by_id))
         for checkpoint, source in held
     ]
     return Verification(verdict, checks)
 
 
 def _problem(
-    checkpoint: Checkpoint, verdict: LogVerdict, public_key: Ed25519PublicKey
+    checkpoint: Checkpoint, verdict: LogVerdict, keys: dict[str, Ed25519PublicKey]
 ) -> str | None:
     """Return why a checkpoint does not vouch for the log, or None."""
-    if not verify_checkpoint(checkpoint, public_key):
+    key = keys.get(checkpoint.key_id)
+    if key is None:
+        return (
+            f"it is signed by key {checkpoint.key_id}, which is not among the keys given "
+            "(pass every key the log was signed with, rotated ones too)"
+        )
+    if not verify_checkpoint(checkpoint, key):
         return "its signature does not verify with the audit public key"
     if checkpoint.log != LOG_NAME:
         return f"it is a checkpoint of another log ({checkpoint.log!r})"

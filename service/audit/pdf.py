@@ -4,6 +4,7 @@ Every value is shown as text: a Paragraph reads markup, so each one is escaped
 before it is laid out, and the waterfall draws plain strings. When the PDF goes
 with a bundle, it lists the bundle's entries and checkpoint, so a reader can
 match the document with `ordershield audit verify-bundle` and the signed tree head.
+Without one (a role that may not receive a bundle), it says who exports it.
 """
 
 from __future__ import annotations
@@ -191,9 +192,24 @@ def _entries(evidence: Evidence, bundle: Mapping[str, Any] | None) -> Table:
     return table(header, lines, (0.1, 0.25, 0.35, 0.3))
 
 
-def _checkpoint(bundle: Mapping[str, Any] | None) -> list[Flowable]:
+def _no_bundle(evidence: Evidence, bundle_roles: Sequence[str]) -> list[Flowable]:
+    """Say that no bundle goes with the document, and who exports one."""
+    lines = ["No bundle was exported with this document: no checkpoint to match."]
+    if evidence.role not in bundle_roles:
+        exporters = " or ".join(bundle_roles) or "no role under the masking policy in force"
+        lines.append(
+            f"The signed evidence bundle is exported by {exporters}: it carries the "
+            "decision's committed fields whole, and some of them are withheld from the "
+            f"{evidence.role} role."
+        )
+    return [text(line) for line in lines]
+
+
+def _checkpoint(
+    evidence: Evidence, bundle: Mapping[str, Any] | None, bundle_roles: Sequence[str]
+) -> list[Flowable]:
     if bundle is None:
-        return [text("No bundle was exported with this document: no checkpoint to match.")]
+        return _no_bundle(evidence, bundle_roles)
     point = bundle["checkpoint"]
     rows = [
         ("log size", point["size"]),
@@ -222,8 +238,16 @@ def _footer(order_id: str) -> Any:
     return draw
 
 
-def evidence_pdf(evidence: Evidence, bundle: Mapping[str, Any] | None = None) -> bytes:
-    """Return the evidence of a decision as a PDF; with its bundle, its entries and checkpoint."""
+def evidence_pdf(
+    evidence: Evidence,
+    bundle: Mapping[str, Any] | None = None,
+    bundle_roles: Sequence[str] = ("legal",),
+) -> bytes:
+    """Return the evidence of a decision as a PDF; with its bundle, its entries and checkpoint.
+
+    `bundle_roles` are the roles that may receive a bundle (the shipped
+    policy's by default): a PDF without one names them.
+    """
     timeline = [
         (when(item.at), item.source, item.what, item.who, item.detail) for item in evidence.timeline
     ]
@@ -249,7 +273,7 @@ def evidence_pdf(evidence: Evidence, bundle: Mapping[str, Any] | None = None) ->
         text("Audit log entries about the order", H2),
         _entries(evidence, bundle),
         text("Checkpoint", H2),
-        *_checkpoint(bundle),
+        *_checkpoint(evidence, bundle, bundle_roles),
     ]
     buffer = io.BytesIO()
     document = SimpleDocTemplate(

@@ -1,14 +1,17 @@
 """Exports of the audit log for legal: evidence bundles, PDFs and date-range exports.
 
 Signed-in legal and admin people only, by their session as the legal panel's
-pages are; each export is an entry of the audit log naming who asked.
+pages are; each export is an entry of the audit log naming who asked. A signed
+bundle goes only to a role that sees every attribute unmasked (legal, by the
+shipped policy): another role is answered 403, and its PDF comes without one.
+An order id with a control character is a 422 before anything is read.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query
@@ -16,16 +19,26 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import Engine
 
 from service.audit.evidence import build_evidence
-from service.audit.export import ExportFormat, InvalidExport, build_bundle, export_decisions
+from service.audit.export import (
+    BundleRefused,
+    ExportFormat,
+    InvalidExport,
+    build_bundle,
+    bundle_roles,
+    export_decisions,
+    pdf_bundle,
+)
+from service.audit.log import CheckpointRefused
 from service.audit.pdf import evidence_pdf
 from service.audit.signing import SigningKeyError
 from service.auth.control import AccessControl
 from service.auth.deps import AccessDep
-from service.auth.guards import signed_in
+from service.auth.guards import Forbidden, signed_in
 from service.auth.principal import Principal
 from service.blocking import in_thread
 from service.deps import EngineDep, SettingsDep
 from service.errors import DomainError, Unavailable
+from service.persistence.audit_search import NO_CONTROL, has_control
 from service.settings import ServiceSettings
 
 router = APIRouter(include_in_schema=False)
@@ -47,6 +60,12 @@ def _refused(error: InvalidExport) -> InvalidExportRequest:
     return InvalidExportRequest([{"field": error.field, "message": error.message}])
 
 
+def _check_order_id(order_id: str) -> None:
+    """Refuse an order id no order can have before anything is read (NUL breaks PostgreSQL)."""
+    if has_control(order_id):
+        raise InvalidExportRequest([{"field": "order_id", "message": NO_CONTROL}])
+
+
 def _attachment(name: str) -> dict[str, str]:
     """Return the header that saves the answer as a file of this name (quoted safely)."""
     return {"Content-Disposition": f'attachment; filename="{_UNSAFE.sub("_", name)}"'}
@@ -57,7 +76,9 @@ def _download(content: bytes, media_type: str, name: str) -> Response:
     return Response(content, media_type=media_type, headers=_attachment(name))
 
 
-def _no_key(error: SigningKeyError) -> Unavailable:
+def _no_key(error: SigningKeyError | CheckpointRefused) -> Unavailable:
+    if isinstance(error, CheckpointRefused):
+        return Unavailable(f"no checkpoint can be signed: {error}")
     return Unavailable(f"the audit signing key cannot be used: {error}")
 
 
@@ -67,7 +88,6 @@ async def _signed_bundle(
     order_id: str,
     principal: Principal,
     access: AccessControl,
-    export: Literal["bundle", "pdf"],
 ) -> dict[str, Any]:
     """Return the order's signed bundle as the principal may see it; no usable key is a 503."""
     try:
@@ -79,9 +99,8 @@ async def _signed_bundle(
             principal.role,
             access.policy,
             actor=principal.actor,
-            export=export,
         )
-    except SigningKeyError as error:
+    except (SigningKeyError, CheckpointRefused) as error:
         raise _no_key(error) from error
 
 
@@ -94,8 +113,11 @@ async def bundle_json(
     access: AccessDep,
 ) -> Response:
     """Download the signed evidence bundle of a decision, checkable offline."""
+    _check_order_id(order_id)
     try:
-        bundle = await _signed_bundle(engine, settings, order_id, principal, access, "bundle")
+        bundle = await _signed_bundle(engine, settings, order_id, principal, access)
+    except BundleRefused as error:
+        raise Forbidden(error.message) from error
     except InvalidExport as error:
         raise _refused(error) from error
     body = orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -110,10 +132,28 @@ async def evidence_pdf_file(
     settings: SettingsDep,
     access: AccessDep,
 ) -> Response:
-    """Download a decision's evidence as a PDF, with the checkpoint its bundle is proved by."""
+    """Download a decision's evidence as a PDF, with the checkpoint its bundle is proved by.
+
+    A role that may not receive the bundle gets the PDF without it, which says
+    which role exports the bundle.
+    """
+    _check_order_id(order_id)
     evidence = await in_thread(build_evidence, engine, settings, principal, order_id, access=access)
-    bundle = await _signed_bundle(engine, settings, order_id, principal, access, "pdf")
-    document = await in_thread(evidence_pdf, evidence, bundle)
+    try:
+        bundle = await in_thread(
+            pdf_bundle,
+            engine,
+            settings,
+            order_id,
+            principal.role,
+            access.policy,
+            actor=principal.actor,
+        )
+    except (SigningKeyError, CheckpointRefused) as error:
+        raise _no_key(error) from error
+    except InvalidExport as error:
+        raise _refused(error) from error
+    document = await in_thread(evidence_pdf, evidence, bundle, bundle_roles(access.policy))
     return _download(document, "application/pdf", f"evidence-{order_id}.pdf")
 
 

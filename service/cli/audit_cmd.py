@@ -8,6 +8,7 @@ what the legal panel downloads, logged with the operator as who asked.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +21,14 @@ from rich.console import Console
 
 from service.audit.bundle import verify_bundle
 from service.audit.evidence import build_evidence
-from service.audit.export import InvalidExport, build_bundle, export_decisions
-from service.audit.log import take_checkpoint, verify
+from service.audit.export import (
+    InvalidExport,
+    build_bundle,
+    bundle_roles,
+    export_decisions,
+    pdf_bundle,
+)
+from service.audit.log import CheckpointRefused, take_checkpoint, verify
 from service.audit.pdf import evidence_pdf
 from service.audit.signing import (
     SigningKeyError,
@@ -36,6 +43,7 @@ from service.auth.policy import MaskingPolicy, PolicyError, load_policy
 from service.auth.principal import Principal, operator
 from service.cli.db import database
 from service.errors import DomainError
+from service.persistence.audit_log import sequence
 from service.persistence.personal import erase_customer
 from service.persistence.roles import create_service_role
 from service.settings import ServiceSettings
@@ -91,7 +99,28 @@ def checkpoint() -> None:
         except SigningKeyError as error:
             err.print(f"[red]error:[/red] {error}: create one with `ordershield audit keygen`")
             raise typer.Exit(1) from error
+        except CheckpointRefused as error:
+            err.print(f"[red]refused:[/red] {error}")
+            raise typer.Exit(1) from error
     out.print(f"checkpoint of {signed.size} entries, root {signed.root}, written to {path}")
+
+
+@app.command("sequencer")
+def sequencer() -> None:
+    """Give pending entries their place in the log every AUDIT_SEQUENCE_SECONDS, until Ctrl-C.
+
+    Run one (or more: they take turns) beside servers started with
+    ORDERSHIELD_AUDIT_SEQUENCE_IN_SERVER=false, to keep the hashing out of them.
+    """
+    settings = ServiceSettings()
+    with database(settings) as engine:
+        out.print(f"sequencing every {settings.audit_sequence_seconds:g} s; Ctrl-C stops")
+        try:
+            while True:
+                sequence(engine)
+                time.sleep(settings.audit_sequence_seconds)
+        except KeyboardInterrupt:
+            pass
 
 
 @app.command("verify")
@@ -101,12 +130,17 @@ def verify_command(
         typer.Option("--from-checkpoint", help="a checkpoint file kept outside the database"),
     ] = None,
     public_key: Annotated[
-        str | None, typer.Option(help="public key (PEM file, PEM, base64 or hex); default: ours")
+        list[str] | None,
+        typer.Option(
+            help="public key (PEM file, PEM, base64 or hex), once per key the log was "
+            "signed with; default: the configured key's"
+        ),
     ] = None,
 ) -> None:
     """Walk the whole log; name the first broken entry or checkpoint and exit 1 if any."""
     settings = ServiceSettings()
-    key = _public_key(settings, public_key)
+    sources: list[str | None] = list(public_key) if public_key else [None]
+    keys = [_public_key(settings, source) for source in sources]
     extra = []
     for path in from_checkpoint or []:
         try:
@@ -115,7 +149,7 @@ def verify_command(
             err.print(f"[red]error:[/red] cannot read checkpoint {path}: {error}")
             raise typer.Exit(2) from error
     with database(settings) as engine:
-        result = verify(engine, key, extra)
+        result = verify(engine, keys, extra)
     for check in result.checks:
         state = "ok" if check.problem is None else f"[red]{check.problem}[/red]"
         out.print(f"checkpoint {check.checkpoint.size:>8} ({check.source}): {state}")
@@ -211,7 +245,7 @@ def bundle_command(
     with database(settings) as engine:
         try:
             bundle = build_bundle(engine, settings, order_id, role, policy, actor=operator())
-        except (SigningKeyError, InvalidExport) as error:
+        except (SigningKeyError, CheckpointRefused, InvalidExport) as error:
             raise _fail(str(error)) from error
     _write(out_path, [orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)])
     shown = sum("value" in item for item in bundle["personal"].values())
@@ -236,14 +270,12 @@ def pdf_command(
     with database(settings) as engine:
         try:
             evidence = build_evidence(engine, settings, principal, order_id)
-            bundle = build_bundle(
-                engine, settings, order_id, role, policy, actor=principal.actor, export="pdf"
-            )
+            bundle = pdf_bundle(engine, settings, order_id, role, policy, actor=principal.actor)
         except DomainError as error:
             raise _fail(str(error.detail)) from error
-        except (SigningKeyError, InvalidExport) as error:
+        except (SigningKeyError, CheckpointRefused, InvalidExport) as error:
             raise _fail(str(error)) from error
-    size = _write(out_path, [evidence_pdf(evidence, bundle)])
+    size = _write(out_path, [evidence_pdf(evidence, bundle, bundle_roles(policy))])
     out.print(f"evidence of order {order_id} for {role}: {size} bytes written to {out_path}")
 
 

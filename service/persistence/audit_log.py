@@ -10,6 +10,7 @@ time (it locks the single `audit_head` row), and it is the only writer of
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, update
 
+from service.persistence import audit_tables
 from service.persistence.chain import (
     canonical_json,
     content_hash,
@@ -41,8 +43,10 @@ HEAD = cast(Table, AuditHeadRow.__table__)
 CHECKPOINTS = cast(Table, AuditCheckpointRow.__table__)
 DECISIONS = cast(Table, DecisionRow.__table__)
 HEAD_ID = 1
-# A batch holds SQLite's write lock while it hashes: a few ms at 500 entries.
 SEQUENCE_BATCH = 500
+RACE_RETRIES = 5
+# Entries hashed between two offers of the GIL (about half a millisecond of work).
+YIELD_EVERY = 16
 VERIFY_BATCH = 2000
 DECISION_CREATED = "decision.created"
 # The decision columns the log commits to: all of them (personal values live elsewhere).
@@ -149,45 +153,67 @@ def record_entry(
         append_entry(connection, kind, subject, actor, body)
 
 
+class _LostRace(Exception):
+    """Another sequencer appended between this one's read and its write."""
+
+
 @translate_errors
 def sequence(engine: Engine, limit: int = SEQUENCE_BATCH) -> int:
     """Move up to `limit` pending entries into the log; return how many moved.
 
-    Pending entries are taken in the order they were written; a concurrent
-    sequencer waits on the head row and then sees only what is left.
+    The hashing happens before the write transaction, so the write lock (all
+    of SQLite's, or the head row's on PostgreSQL) is held only for the three
+    statements that append. The write then checks that the head has not moved
+    and that every pending entry it hashed is still there; if another
+    sequencer came first, it hashes again from the new head.
     """
-    with engine.connect() as connection:  # a read first: most calls find nothing to do
-        if connection.execute(select(PENDING.c.id).limit(1)).first() is None:
-            return 0
-    with writing(engine) as connection:
-        head = _locked_head(connection)
+    for _ in range(RACE_RETRIES):
+        try:
+            return _sequence_once(engine, limit)
+        except _LostRace:
+            continue
+    return 0  # sequencers keep colliding: the next round takes what is left
+
+
+def _sequence_once(engine: Engine, limit: int) -> int:
+    with engine.connect() as connection:  # reads only: most calls find nothing to do
+        start = connection.execute(select(HEAD).where(HEAD.c.id == HEAD_ID)).first()
         pending = connection.execute(select(PENDING).order_by(PENDING.c.id).limit(limit)).fetchall()
-        if not pending:
-            return 0
-        frontier = Frontier.from_json(head.frontier)
-        rows = []
-        for item in pending:
-            entry = AuditEntry(
-                frontier.size + 1, item.kind, item.subject, item.actor, item.at, item.body
-            )
-            leaf = leaf_hash(entry_bytes(entry.as_dict()))
-            frontier.append(leaf)
-            rows.append(
-                {
-                    **entry.as_dict(),
-                    "body": canonical_json(entry.body),
-                    "leaf": leaf.hex(),
-                    "root": frontier.root().hex(),
-                }
-            )
+    if not pending:
+        return 0
+    frontier = Frontier() if start is None else Frontier.from_json(start.frontier)
+    first = frontier.size
+    rows = []
+    for count, item in enumerate(pending, 1):
+        if count % YIELD_EVERY == 0:
+            time.sleep(0)  # hand the GIL to scoring threads: no burst of hashing delays them
+        entry = AuditEntry(
+            frontier.size + 1, item.kind, item.subject, item.actor, item.at, item.body
+        )
+        leaf = leaf_hash(entry_bytes(entry.as_dict()))
+        frontier.append(leaf)
+        rows.append(
+            {
+                **entry.as_dict(),
+                "body": canonical_json(entry.body),
+                "leaf": leaf.hex(),
+                "root": frontier.root().hex(),
+            }
+        )
+    ids = [item.id for item in pending]
+    with writing(engine) as connection:
+        if _locked_head(connection).size != first:
+            raise _LostRace
+        taken = connection.execute(delete(PENDING).where(PENDING.c.id.in_(ids))).rowcount
+        if taken != len(ids):
+            raise _LostRace  # rolls the delete back with the transaction
         connection.execute(insert(LOG), rows)
-        connection.execute(delete(PENDING).where(PENDING.c.id.in_([p.id for p in pending])))
         connection.execute(
             update(HEAD)
             .where(HEAD.c.id == HEAD_ID)
             .values(size=frontier.size, frontier=frontier.to_json())
         )
-        return len(rows)
+    return len(rows)
 
 
 def sequence_all(engine: Engine) -> int:
@@ -298,9 +324,11 @@ def verify_log(engine: Engine, sizes: Sequence[int] = ()) -> LogVerdict:
     """Walk the whole log, recomputing every leaf, tree head and decision it commits to.
 
     Returns the first entry that does not verify (edited, missing or out of
-    place, or whose decision changed) and the recomputed roots at `sizes`, to
-    be held against signed checkpoints: a rewrite that recomputed every hash
-    verifies here and is caught there.
+    place, or whose decision changed), then the first row of the evidence
+    tables (labels, payments, review actions, stock transitions, personal
+    values) that the log does not vouch for, and the recomputed roots at
+    `sizes`, to be held against signed checkpoints: a rewrite that recomputed
+    every hash verifies here and is caught there.
     """
     frontier = Frontier()
     roots: dict[int, str] = {}
@@ -328,11 +356,12 @@ def verify_log(engine: Engine, sizes: Sequence[int] = ()) -> LogVerdict:
             if frontier.size in wanted:
                 roots[frontier.size] = frontier.root().hex()
         unlogged = _unlogged_decision(connection)
+        tables = None if unlogged is not None else audit_tables.problem(connection)
     verdict_root = frontier.root().hex()
     if unlogged is not None:
         problem = f"decision of order {unlogged!r} has no entry in the log"
         return LogVerdict(frontier.size, verdict_root, roots, None, problem)
-    return LogVerdict(frontier.size, verdict_root, roots, None, None)
+    return LogVerdict(frontier.size, verdict_root, roots, None, tables)
 
 
 def _entry_problem(row: Any, expected_seq: int) -> str | None:

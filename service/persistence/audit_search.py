@@ -1,7 +1,9 @@
 """The legal panel's SQL: decision search, an order's webhooks, and per-version figures.
 
 Search filters are checked before any SQL runs: an unknown entity kind, tier or
-action, a naive time or an inverted range is an `InvalidQuery` naming its field.
+action, text with a control character (PostgreSQL cannot even bind a NUL), a
+naive time, one outside the years 2000 to 2100 or an inverted range is an
+`InvalidQuery` naming its field. Times are kept in UTC.
 Results come newest first, at most `MAX_LIMIT` per page. The JSON columns
 (reasons, SHAP values) are read with each database's own JSON functions, so a
 filter or an average over them runs in the database, not in Python.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Float, String, Table, exists, func, select, true
@@ -43,7 +45,31 @@ MAX_TEXT = 256
 TIERS: tuple[str, ...] = tuple(tier.value for tier in Tier)
 ACTIONS: tuple[str, ...] = tuple(action.value for action in Action)
 ENTITY_KINDS: tuple[str, ...] = LINK_KINDS
-FEATURE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
+FEATURE_NAME = re.compile(r"[a-z0-9_]{1,64}")
+# C0 controls, DEL and C1 controls: never part of an id, and NUL is no PostgreSQL text.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+NO_CONTROL = "must not contain control characters"
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2101, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = "must be within the years 2000 to 2100 (UTC)"
+
+
+def has_control(text: str) -> bool:
+    """Return whether a text holds a control character (NUL, newline, DEL, ...)."""
+    return CONTROL.search(text) is not None
+
+
+def utc_within(moment: datetime) -> datetime | None:
+    """Return an aware time in UTC, or None when it falls outside `EARLIEST` to `LATEST`.
+
+    A time near either end of the calendar may not even have a UTC form
+    (year 1 at +14:00): that is outside too, never an `OverflowError`.
+    """
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        return None
+    return utc if EARLIEST <= utc <= LATEST else None
 
 
 class InvalidQuery(InvalidRecord):
@@ -78,6 +104,8 @@ class DecisionQuery:
             value = getattr(self, name)
             if value is not None and not 0 < len(value) <= MAX_TEXT:
                 raise InvalidQuery(name, f"must be 1 to {MAX_TEXT} characters")
+            if value is not None and has_control(value):
+                raise InvalidQuery(name, NO_CONTROL)
         for name, allowed in (
             ("entity_kind", ENTITY_KINDS),
             ("tier", TIERS),
@@ -89,12 +117,18 @@ class DecisionQuery:
         if (self.entity_kind is None) != (self.entity_key is None):
             missing = "entity_key" if self.entity_key is None else "entity_kind"
             raise InvalidQuery(missing, "an entity is searched by its kind and its key together")
-        if self.reason is not None and not FEATURE_NAME.match(self.reason):
+        if self.reason is not None and not FEATURE_NAME.fullmatch(self.reason):
             raise InvalidQuery("reason", "must be a feature name (lower case, digits, '_')")
         for name in ("start", "end"):
             value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
+            if value is None:
+                continue
+            if value.tzinfo is None or value.utcoffset() is None:
                 raise InvalidQuery(name, "must carry a time zone")
+            utc = utc_within(value)
+            if utc is None:
+                raise InvalidQuery(name, OUT_OF_RANGE)
+            object.__setattr__(self, name, utc)  # frozen: set once, as checked
         if self.start and self.end and self.start >= self.end:
             raise InvalidQuery("end", "must be after start")
         if not 1 <= self.limit <= MAX_LIMIT:

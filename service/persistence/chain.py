@@ -88,9 +88,17 @@ def content_hash(fields: Mapping[str, Any]) -> str:
 def commitment(salt: str, value: Any) -> str:
     """Return the salted hash that stands in the chained bytes for one personal value.
 
-    `salt` is hex; erasing the salt with the value leaves a hash nobody can test
-    guesses against, and the entry that holds it still verifies.
+    `salt` is exactly 32 lowercase hex digits (16 bytes), or a `ValueError`:
+    with a salt of any length, the salt's last bytes could be read as the
+    value's first (a salt ending in '2d', '-', and 2.35 hash as -2.35), and
+    `bytes.fromhex` would take other spellings of one salt. Erasing the salt
+    with the value leaves a hash nobody can test guesses against, and the
+    entry that holds it still verifies.
     """
+    if not (
+        isinstance(salt, str) and len(salt) == 32 and all(c in "0123456789abcdef" for c in salt)
+    ):
+        raise ValueError("a salt must be exactly 32 lowercase hex digits")
     return hashlib.sha256(bytes.fromhex(salt) + canonical_json(value).encode()).hexdigest()
 
 

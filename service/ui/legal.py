@@ -4,7 +4,9 @@ Legal and admin only. Every order attribute passes the masking policy (the
 evidence through `show_order`, which logs unmasked personal data); features
 computed from what the role may not see are withheld, and the counterfactual
 never changes them. A search filter that cannot be used is answered with the
-search page again, the field named, and status 422.
+search page again, the field named, and status 422; an order id with a control
+character (which no order has, and PostgreSQL cannot even bind) is a 422 too,
+before anything is read or written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from models.registry import RegistryError
 from service.audit.evidence import Evidence, build_evidence, model_facts
+from service.audit.export import may_bundle
 from service.audit.insights import importance_chart, version_insights
 from service.audit.replay import counterfactual, replay
 from service.auth.deps import AccessDep
@@ -32,9 +35,12 @@ from service.persistence.audit_search import (
     ACTIONS,
     ENTITY_KINDS,
     MAX_LIMIT,
+    NO_CONTROL,
+    OUT_OF_RANGE,
     TIERS,
     DecisionQuery,
     InvalidQuery,
+    has_control,
     search_decisions,
     stored_versions,
 )
@@ -53,7 +59,11 @@ TEXT_FILTERS = ("order_id", "customer_id", "entity_key", "reason", "model_versio
 
 
 def _when(field: str, text: str, end: bool = False) -> datetime | None:
-    """Return a filter's time: ISO date or date-time, UTC when it names no zone."""
+    """Return a filter's time: ISO date or date-time, UTC when it names no zone.
+
+    The search checks the range of the time; only the day after the
+    calendar's last one, which has no `datetime`, is refused here.
+    """
     if not text:
         return None
     try:
@@ -62,6 +72,8 @@ def _when(field: str, text: str, end: bool = False) -> datetime | None:
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return moment + timedelta(days=1) if end else moment  # a whole day, end included
         parsed = datetime.fromisoformat(text)
+    except OverflowError as error:
+        raise InvalidQuery(field, OUT_OF_RANGE) from error
     except ValueError as error:
         raise InvalidQuery(field, "must be a date (2024-03-01) or a date and time") from error
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -160,6 +172,11 @@ def _waterfall(evidence: Evidence) -> Any:
     return waterfall(evidence.base_value, contributions, evidence.score)
 
 
+def _unusable(order_id: str) -> str | None:
+    """Return why an order id cannot name any order, or None when it can."""
+    return f"order_id: {NO_CONTROL}" if has_control(order_id) else None
+
+
 @router.get("/legal/decisions/{order_id}")
 async def evidence_page(
     request: Request,
@@ -170,13 +187,17 @@ async def evidence_page(
     access: AccessDep,
 ) -> Response:
     """Show a decision's evidence: summary, order, features, model, what followed, log."""
+    if refused := _unusable(order_id):
+        return page(request, "error.html", 422, title="Not a usable order id", message=refused)
     try:
         evidence = await in_thread(
             build_evidence, engine, settings, principal, order_id, access=access
         )
     except NotFound as missing:
         return page(request, "error.html", 404, title="Not found", message=str(missing.detail))
-    return page(request, "legal_evidence.html", evidence=evidence, chart=_waterfall(evidence))
+    bundled = may_bundle(access.policy, principal.role)
+    chart = _waterfall(evidence)
+    return page(request, "legal_evidence.html", evidence=evidence, chart=chart, bundled=bundled)
 
 
 async def _record(engine: EngineDep, order_id: str) -> DecisionRecord | None:
@@ -199,6 +220,8 @@ async def replay_decision(
     settings: SettingsDep,
 ) -> Response:
     """Re-score the stored vector on the archived model and compare every quantity."""
+    if refused := _unusable(order_id):
+        return _fragment(request, "legal_replay.html", 422, order_id="", failure=refused)
     record = await _record(engine, order_id)
     if record is None:
         return _fragment(
@@ -221,8 +244,10 @@ async def counterfactual_of(
     access: AccessDep,
 ) -> Response:
     """Find the smallest change of the stored vector that would have let the order through."""
-    record = await _record(engine, order_id)
     name = "legal_counterfactual.html"
+    if refused := _unusable(order_id):
+        return _fragment(request, name, 422, order_id="", failure=refused)
+    record = await _record(engine, order_id)
     if record is None:
         return _fragment(request, name, 404, order_id=order_id, failure="no such order")
     # What the role may not see, the counterfactual may not change (nor so reveal).

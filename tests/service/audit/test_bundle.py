@@ -41,14 +41,14 @@ PERSONAL: dict[str, Any] = {
 PROVED = (3, 7)  # the seqs of the decision's entry and of a later one about its order
 
 
-def log_entries() -> list[dict[str, Any]]:
+def log_entries(decision: dict[str, Any] = DECISION) -> list[dict[str, Any]]:
     """Nine entries: the decision at seq 3, a review of it at 7, other orders around."""
     entries = []
     for seq in range(1, 10):
         kind, subject = "decision.created", f"ord-{seq + 10}"
         body: dict[str, Any] = {"content": "00" * 32}
         if seq == 3:
-            body = {"order_id": ORDER, "content": chain.content_hash(DECISION)}
+            body = {"order_id": ORDER, "content": chain.content_hash(decision)}
             subject = ORDER
         elif seq == 7:
             kind, subject, body = "review.approved", ORDER, {"case": 12}
@@ -71,16 +71,21 @@ def other_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def build(key: Ed25519PrivateKey, checkpoint_key: Ed25519PrivateKey | None = None) -> Bundle:
-    entries = log_entries()
+def build(
+    key: Ed25519PrivateKey,
+    checkpoint_key: Ed25519PrivateKey | None = None,
+    decision: dict[str, Any] = DECISION,
+    personal: dict[str, Any] = PERSONAL,
+) -> Bundle:
+    entries = log_entries(decision)
     leaves = [merkle.leaf_hash(chain.entry_bytes(entry)) for entry in entries]
     checkpoint = signing.sign_checkpoint(
         checkpoint_key or key, "ordershield", len(leaves), merkle.root(leaves), START
     )
     unsigned = {
         "format": evidence.FORMAT,
-        "decision": copy.deepcopy(DECISION),
-        "personal": copy.deepcopy(PERSONAL),
+        "decision": copy.deepcopy(decision),
+        "personal": copy.deepcopy(personal),
         "entries": [
             {
                 "entry": entries[seq - 1],
@@ -270,6 +275,74 @@ def test_a_checkpoint_signed_by_another_key(
     )
     assert problems == [
         f"the checkpoint's signature does not verify with key {signing.key_id(key.public_key())}"
+    ]
+
+
+def forge_decision(bundle: Bundle) -> None:
+    """Change the decision and the content hash its entry holds, as a forger would."""
+    bundle["decision"]["action"] = "approve"
+    bundle["entries"][0]["entry"]["body"]["content"] = chain.content_hash(bundle["decision"])
+
+
+def test_a_forged_decision_is_caught_by_its_proof(key: Ed25519PrivateKey, good: Bundle) -> None:
+    problems = problems_after(key, good, forge_decision)
+    assert problems == [
+        "entries[0] (seq 3) does not verify against the checkpoint: wrong proof or entry"
+    ]
+
+
+@pytest.mark.parametrize("drop", ["null", "missing"])
+def test_a_bundle_without_a_checkpoint_proves_nothing(
+    key: Ed25519PrivateKey, good: Bundle, drop: str
+) -> None:
+    def change(bundle: Bundle) -> None:
+        forge_decision(bundle)
+        if drop == "null":
+            bundle["checkpoint"] = None
+        else:
+            del bundle["checkpoint"]
+
+    problems = problems_after(key, good, change)
+    expected = {
+        "null": "the bundle's checkpoint is null: no entry is proved to be in the log",
+        "missing": "the bundle has no 'checkpoint'",
+    }
+    assert problems == [expected[drop]]
+
+
+def test_a_salt_is_exactly_32_lowercase_hex_digits() -> None:
+    salt = EMAIL_SALT
+    assert chain.commitment(salt, -2.35) != chain.commitment("b2" * 16, -2.35)
+    for bad in (salt + "2d", salt[:-2], salt.upper(), f" {salt[2:]}", "zz" * 16, "", "a1 " * 10):
+        with pytest.raises(ValueError, match="32 lowercase hex digits"):
+            chain.commitment(bad, 2.35)
+
+
+# Each spelling opened the commitment of -2.35 under EMAIL_SALT when any hex was taken:
+# a salt's trailing 2d is the value's '-', and bytes.fromhex reads case and spaces away.
+OTHER_SALTS = {
+    "longer, eating the sign": (EMAIL_SALT + "2d", 2.35),
+    "upper case": (EMAIL_SALT.upper(), -2.35),
+    "spaced": (" ".join(EMAIL_SALT[i : i + 2] for i in range(0, 32, 2)), -2.35),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_SALTS))
+def test_a_disclosed_salt_of_any_other_form_is_a_problem(key: Ed25519PrivateKey, case: str) -> None:
+    salt, shown = OTHER_SALTS[case]
+    decision = copy.deepcopy(DECISION)
+    decision["personal"]["customer.email"] = chain.commitment(EMAIL_SALT, -2.35)
+    honest = build(
+        key,
+        decision=decision,
+        personal={**PERSONAL, "customer.email": {"value": -2.35, "salt": EMAIL_SALT}},
+    )
+    assert evidence.verify_bundle(honest, key.public_key()) == []
+    problems = problems_after(
+        key, honest, set_in(("personal", "customer.email"), {"value": shown, "salt": salt})
+    )
+    assert problems == [
+        "personal['customer.email'].salt is not a hex string of exactly 32 lowercase digits"
     ]
 
 

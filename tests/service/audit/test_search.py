@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from pydantic import SecretStr
+from sqlalchemy import Engine, func, select
 
 from service.app import create_app
 from service.audit.insights import importance_chart, version_insights
 from service.persistence import case_for_order, close_case, make_engine, migrate, save_decision
+from service.persistence.audit_log import LOG, PENDING
 from service.persistence.audit_search import (
     MAX_LIMIT,
     DecisionQuery,
@@ -137,6 +139,13 @@ FILTERS: dict[str, Wanted] = {
     "action": ({"action": "approve"}, lambda s: s.action == "approve"),
     "reason": ({"reason": "ip_is_hosting"}, lambda s: "ip_is_hosting" in s.reasons),
     "later reason": ({"reason": "item_count"}, lambda s: "item_count" in s.reasons),
+    "time range in another zone": (
+        {
+            "start": (DAY + 2 * HOUR).astimezone(timezone(timedelta(hours=14))),
+            "end": (DAY + 50 * HOUR).astimezone(timezone(timedelta(hours=-5))),
+        },
+        lambda s: 2 <= s.hours < 50,
+    ),
     "model version": ({"model_version": "2"}, lambda s: s.version == "2"),
     "reviewer": ({"reviewer": "ann"}, lambda s: s.reviewer == "ann"),
     "together": (
@@ -192,6 +201,17 @@ def test_an_unknown_key_finds_nothing(engine: Engine) -> None:
         ({"limit": 0}, "limit"),
         ({"offset": -1}, "offset"),
         ({"order_id": "x" * 300}, "order_id"),
+        ({"order_id": "s-\x003"}, "order_id"),
+        ({"customer_id": "c-a\x1f"}, "customer_id"),
+        ({"entity_kind": "device", "entity_key": "\x00"}, "entity_key"),
+        ({"model_version": "2\x7f"}, "model_version"),
+        ({"reviewer": "ann\n"}, "reviewer"),
+        ({"reason": "amount\n"}, "reason"),
+        ({"reason": "amount\x00"}, "reason"),
+        ({"start": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))}, "start"),
+        ({"end": datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(hours=14)))}, "end"),
+        ({"start": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)}, "start"),
+        ({"end": datetime(2101, 1, 1, 0, 0, 1, tzinfo=UTC)}, "end"),
     ],
 )
 def test_a_filter_that_cannot_be_used_names_its_field(wanted: dict[str, Any], field: str) -> None:
@@ -224,11 +244,42 @@ def test_the_global_view_of_a_version(engine: Engine) -> None:
     assert ("ordershield", "2", 4) in stored_versions(engine)
 
 
+def test_times_are_kept_in_utc_and_the_years_2000_to_2100_are_searchable() -> None:
+    plus_five = timezone(timedelta(hours=5))
+    first, last = datetime(2000, 1, 1, tzinfo=UTC), datetime(2101, 1, 1, tzinfo=UTC)
+    query = DecisionQuery(start=datetime(2000, 1, 1, 5, tzinfo=plus_five), end=last)
+    assert query.start == first and query.start.tzinfo is UTC
+    assert query.end == last
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def panel(request: pytest.FixtureRequest, settings: ServiceSettings) -> ServiceSettings:
+    """The app's settings on each database (on PostgreSQL, the one `engine` stored in)."""
+    if request.param == "sqlite":
+        return settings
+    url = str(request.getfixturevalue("postgres_url"))
+    return settings.model_copy(update={"database_url": SecretStr(url)})
+
+
 @pytest.fixture(scope="module")
-def pages(settings: ServiceSettings) -> Iterator[TestClient]:
-    create_people(settings, ["legal", "reviewer", "admin"])
-    with TestClient(create_app(settings)) as client:
+def pages(panel: ServiceSettings) -> Iterator[TestClient]:
+    create_people(panel, ["legal", "reviewer", "admin"])
+    with TestClient(create_app(panel)) as client:
         yield client
+
+
+def logged(settings: ServiceSettings) -> int:
+    """Return how many audit entries the database holds, sequenced or pending."""
+    engine = make_engine(settings.db_url)
+    try:
+        counted = select(
+            select(func.count()).select_from(LOG).scalar_subquery()
+            + select(func.count()).select_from(PENDING).scalar_subquery()
+        )
+        with engine.connect() as connection:
+            return int(connection.execute(counted).scalar_one())
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -240,6 +291,17 @@ def pages(settings: ServiceSettings) -> Iterator[TestClient]:
         ("start=yesterday", "start"),
         ("start=2024-03-02&end=2024-03-01", "end"),
         ("reason=%3Cscript%3E", "reason"),
+        ("reason=amount%0Aitem_count", "reason"),
+        ("end=9999-12-31", "end"),
+        ("start=0001-01-01", "start"),
+        ("start=0001-01-01T00:00:00%2B14:00", "start"),
+        ("end=9999-12-31T23:59:59-14:00", "end"),
+        ("start=1999-12-31T23:59:59Z", "start"),
+        ("order_id=%00", "order_id"),
+        ("customer_id=c-a%00", "customer_id"),
+        ("entity_kind=device&entity_key=%00", "entity_key"),
+        ("model_version=%00", "model_version"),
+        ("reviewer=a%0Dnn", "reviewer"),
     ],
 )
 def test_the_search_page_answers_bad_filters_with_422_naming_the_field(
@@ -277,3 +339,37 @@ def test_a_replay_without_the_csrf_token_is_refused(pages: TestClient) -> None:
     pages.cookies.clear()
     sign_in(pages, "legal")
     assert pages.post("/legal/decisions/none/replay", data={}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/legal/decisions/{}"),
+        ("POST", "/legal/decisions/{}/replay"),
+        ("POST", "/legal/decisions/{}/counterfactual"),
+        ("GET", "/legal/decisions/{}/bundle.json"),
+        ("GET", "/legal/decisions/{}/evidence.pdf"),
+    ],
+)
+@pytest.mark.parametrize("order_id", ["%00", "s-3%00", "s-%1F3", "%7F"])
+def test_an_order_id_with_a_control_character_is_a_4xx_that_writes_nothing(
+    pages: TestClient, panel: ServiceSettings, method: str, path: str, order_id: str
+) -> None:
+    pages.cookies.clear()
+    token = sign_in(pages, "legal")
+    before = logged(panel)
+    extra: dict[str, Any] = {"data": {"csrf_token": token}} if method == "POST" else {}
+    answer = pages.request(method, path.format(order_id), **extra)
+    assert answer.status_code == 422, answer.text
+    assert "order_id" in answer.text and "control character" in answer.text
+    assert "\x00" not in answer.text
+    assert logged(panel) == before
+
+
+def test_a_refused_search_writes_nothing(pages: TestClient, panel: ServiceSettings) -> None:
+    pages.cookies.clear()
+    sign_in(pages, "admin")
+    before = logged(panel)
+    for query in ("order_id=%00", "end=9999-12-31", "start=0001-01-01T00:00:00%2B14:00"):
+        assert pages.get(f"/legal?{query}").status_code == 422, query
+    assert logged(panel) == before

@@ -73,7 +73,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/legal/decisions/{order_id}/replay"): Rule(roles=LEGAL),
     ("POST", "/legal/decisions/{order_id}/counterfactual"): Rule(roles=LEGAL),
     ("GET", "/legal/models/{version}"): Rule(roles=LEGAL),
-    ("GET", "/legal/decisions/{order_id}/bundle.json"): Rule(roles=LEGAL),
+    # A bundle carries the committed bytes whole: only a role that sees everything gets one.
+    ("GET", "/legal/decisions/{order_id}/bundle.json"): Rule(roles=frozenset({"legal"})),
     ("GET", "/legal/decisions/{order_id}/evidence.pdf"): Rule(roles=LEGAL),
     ("GET", "/legal/export"): Rule(roles=LEGAL),
     ("GET", "/v1/review/cases"): Rule(scope="review"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +14,15 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from service.audit.log import LOG_NAME, verify
-from service.audit.signing import sign_checkpoint
+from service.audit.log import LOG_NAME, CheckpointRefused, take_checkpoint, verify
+from service.audit.signing import generate_signing_key, sign_checkpoint
 from service.auth.attributes import PERSONAL_PATHS
-from service.persistence import decision_by_order, save_decision, save_label
+from service.persistence import (
+    decision_by_order,
+    save_decision,
+    save_label,
+    save_payment_outcome,
+)
 from service.persistence.audit_log import (
     entries_about,
     head,
@@ -28,6 +34,7 @@ from service.persistence.merkle import Frontier, leaf_hash
 from service.persistence.personal import erase_customer
 from service.persistence.roles import create_service_role
 from service.persistence.tables import AuditEntryRow
+from service.settings import ServiceSettings
 from tests.service.persistence.samples import log_verifies, sample_decision
 
 ORDERS = 6  # six decisions, the even ones with a review case: 9 entries with their holds
@@ -184,8 +191,17 @@ def test_a_rewrite_that_recomputes_every_hash_is_caught_by_an_earlier_checkpoint
     now = head(unguarded)
     earlier = sign_checkpoint(key, LOG_NAME, now.size, bytes.fromhex(now.root), datetime.now(UTC))
     label_seq = next(e.seq for e in entries_about(unguarded, "ord-1") if e.kind == "label.fraud")
-    forged = {"label": "legit", "reason": None, "source": "api", "known_at": "2024-01-01"}
+    known = "2024-01-01T00:00:00.000000+00:00"
+    forged = {"label": "legit", "reason": None, "source": "api", "known_at": known}
     _rewrite(unguarded, label_seq, forged)
+    # The forger rewrites the label's row to match, so that nothing disagrees but the signature.
+    _run(
+        unguarded,
+        "UPDATE labels SET label = 'legit', reason = NULL, known_at = :known",
+        known=datetime(2024, 1, 1, tzinfo=UTC)
+        if unguarded.dialect.name != "sqlite"
+        else "2024-01-01 00:00:00.000000",
+    )
     assert verify_log(unguarded).ok  # on its own, the forged log is self-consistent
     result = verify(unguarded, key.public_key(), [(earlier, "file")])
     assert not result.ok
@@ -200,7 +216,9 @@ def test_removing_the_newest_entries_is_caught_by_a_checkpoint(unguarded: Engine
     now = head(unguarded)
     signed = sign_checkpoint(key, LOG_NAME, now.size, bytes.fromhex(now.root), datetime.now(UTC))
     assert verify(unguarded, key.public_key(), [(signed, "file")]).ok
-    _run(unguarded, "DELETE FROM audit_log WHERE seq = 10")  # the label: no decision gone
+    # The newest entry is the label: its row goes with it, so nothing else disagrees.
+    _run(unguarded, "DELETE FROM audit_log WHERE seq = 10")
+    _run(unguarded, "DELETE FROM labels")
     result = verify(unguarded, key.public_key(), [(signed, "file")])
     assert result.log.ok and not result.ok
     assert "entries were removed" in (result.checks[0].problem or "")
@@ -211,14 +229,37 @@ def test_a_checkpoint_signed_by_another_key_does_not_vouch(logged: Engine) -> No
     other = Ed25519PrivateKey.generate()
     signed = sign_checkpoint(other, LOG_NAME, now.size, bytes.fromhex(now.root), datetime.now(UTC))
     result = verify(logged, Ed25519PrivateKey.generate().public_key(), [(signed, "file")])
-    assert not result.ok and "signature" in (result.checks[0].problem or "")
+    assert not result.ok and "not among the keys given" in (result.checks[0].problem or "")
+
+
+def test_checkpoints_of_a_rotated_key_verify_with_every_key_given(logged: Engine) -> None:
+    old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    at = head(logged)
+    before = sign_checkpoint(old, LOG_NAME, at.size, bytes.fromhex(at.root), datetime.now(UTC))
+    save_decision(logged, sample_decision("ord-rotated"), open_case=False)
+    sequence_all(logged)
+    at = head(logged)
+    after = sign_checkpoint(new, LOG_NAME, at.size, bytes.fromhex(at.root), datetime.now(UTC))
+    held = [(before, "old key"), (after, "new key")]
+    assert verify(logged, [new.public_key(), old.public_key()], held).ok
+    only_new = verify(logged, [new.public_key()], held)
+    assert [c.problem is None for c in only_new.checks] == [False, True]
+    # A checkpoint whose signature is forged under a key that is given is still refused.
+    forged = dataclasses.replace(before, size=before.size, root="0" * 64)
+    refused = verify(logged, [old.public_key()], [(forged, "forged")])
+    assert "signature does not verify" in (refused.checks[0].problem or "")
 
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE audit_log SET actor = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 1"],
+    [
+        "UPDATE audit_log SET actor = 'x' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+        "UPDATE audit_pending SET actor = 'x'",
+    ],
 )
 def test_the_database_refuses_to_change_the_log(logged: Engine, statement: str) -> None:
+    save_decision(logged, sample_decision("ord-pending"), open_case=False)  # one pending entry
     with pytest.raises(DBAPIError, match="append-only"):
         _run(logged, statement)
     assert log_verifies(logged)
@@ -275,3 +316,76 @@ def test_erasure_removes_the_values_logs_itself_and_keeps_the_log_valid(logged: 
         )
     assert [e.kind for e in entries_about(logged, "cust-1")] == ["privacy.erased"]
     assert log_verifies(logged)
+
+
+@pytest.mark.parametrize(
+    ("statement", "named"),
+    [
+        ("UPDATE labels SET label = 'legit'", "label of order 'ord-1'"),
+        ("UPDATE labels SET reason = 'friendly fraud'", "label of order 'ord-1'"),
+        ("DELETE FROM labels", "logged label of order 'ord-1' is gone"),
+        ("UPDATE stock_transitions SET actor = 'someone'", "stock transition"),
+        ("UPDATE payment_outcomes SET status = 'authorized'", "payment outcome of order 'ord-1'"),
+        (
+            "UPDATE personal_values SET value = '\"x@example.com\"' WHERE path = 'customer.email'",
+            "is not the value committed to",
+        ),
+        (
+            "UPDATE personal_values SET value = NULL, salt = NULL, erased_at = decided "
+            "FROM (SELECT CURRENT_TIMESTAMP AS decided) AS now WHERE path = 'ip'",
+            "erased with no erasure logged",
+        ),
+        ("DELETE FROM personal_values WHERE path = 'ip'", "was deleted, not erased"),
+    ],
+    ids=[
+        "label",
+        "label-reason",
+        "label-deleted",
+        "stock-actor",
+        "payment",
+        "personal-value",
+        "fake-erasure",
+        "personal-deleted",
+    ],
+)
+def test_a_changed_evidence_row_is_named(logged: Engine, statement: str, named: str) -> None:
+    save_payment_outcome(logged, "ord-1", "declined", datetime.now(UTC))
+    assert log_verifies(logged)
+    _run(logged, statement)
+    verdict = verify_log(logged)
+    assert not verdict.ok and named in (verdict.problem or ""), verdict.problem
+
+
+def test_no_checkpoint_is_signed_over_a_rewritten_log(unguarded: Engine, tmp_path: Path) -> None:
+    settings = ServiceSettings(data_dir=tmp_path)
+    generate_signing_key(Path(settings.signing_key_source))
+    first, _ = take_checkpoint(unguarded, settings)
+    save_decision(unguarded, sample_decision("ord-new"), open_case=False)
+    assert take_checkpoint(unguarded, settings)[0].size == first.size + 1  # a grown log signs
+    forged = {"label": "legit", "reason": None, "source": "api", "known_at": "2024-01-01"}
+    label_seq = next(e.seq for e in entries_about(unguarded, "ord-1") if e.kind == "label.fraud")
+    _rewrite(unguarded, label_seq, forged)
+    save_decision(unguarded, sample_decision("ord-after"), open_case=False)
+    with pytest.raises(CheckpointRefused, match="history was rewritten"):
+        take_checkpoint(unguarded, settings)
+    # Against the file alone too: the copies kept in the database are the intruder's to delete.
+    _run(unguarded, "DELETE FROM audit_checkpoints")
+    with pytest.raises(CheckpointRefused, match="history was rewritten"):
+        take_checkpoint(unguarded, settings)
+
+
+def test_a_changed_entry_since_the_last_checkpoint_is_not_signed(
+    unguarded: Engine, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(data_dir=tmp_path)
+    generate_signing_key(Path(settings.signing_key_source))
+    take_checkpoint(unguarded, settings)
+    save_decision(unguarded, sample_decision("ord-new"), open_case=False)
+    sequence_all(unguarded)
+    _run(
+        unguarded,
+        "UPDATE audit_log SET actor = 'someone' WHERE seq = :seq",
+        seq=head(unguarded).size,
+    )
+    with pytest.raises(CheckpointRefused, match="does not hash to its stored leaf"):
+        take_checkpoint(unguarded, settings)

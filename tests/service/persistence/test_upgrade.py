@@ -115,6 +115,9 @@ def test_an_upgrade_moves_personal_values_out_and_logs_what_was_stored(db_url: s
         "decision.created",
         "personal_data.viewed",
     ]
+    [previous] = entries_about(downgraded, "decisions")
+    assert previous.seq == 1 and previous.kind == "audit.previous_chain"
+    assert previous.body == {"decisions": 2, "tip_seq": 2, "tip_hash": "1" * 64}
 
 
 def _at_revision_0004(engine: Engine) -> Engine:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -63,6 +64,7 @@ def upgrade() -> None:
         batch.create_index("ix_decisions_decided_at", ["decided_at"])
     _move_decisions()
     _move_views()
+    _log_history()
     _name_queued_orders()
     with op.batch_alter_table("decisions") as batch:
         batch.alter_column("personal", existing_type=sa.JSON(), nullable=False)
@@ -165,6 +167,7 @@ def _move_decisions() -> None:
         sa.column("value", sa.Text()),
         sa.column("salt", sa.String()),
     )
+    _record_previous_chain(connection)
     rows = connection.execute(
         sa.select(decisions.c.id, decisions.c.order_payload).order_by(decisions.c.seq)
     ).fetchall()
@@ -205,6 +208,26 @@ def _move_decisions() -> None:
                 ],
             )
     _queue_decision_entries()
+
+
+def _record_previous_chain(connection: sa.Connection) -> None:
+    """Make the log's first entry the old hash chain's tip, so the two can be tied together.
+
+    Verify the old chain with the release that wrote it before upgrading: this
+    entry then carries its verified tip into the new log.
+    """
+    tip = connection.execute(
+        sa.text("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1")
+    ).first()
+    if tip is None:
+        return
+    body = {"decisions": tip.seq, "tip_seq": tip.seq, "tip_hash": tip.hash}
+    at = connection.execute(sa.text("SELECT MAX(decided_at) FROM decisions")).scalar()
+    moment = at if isinstance(at, datetime) else datetime.now(UTC)
+    connection.execute(
+        sa.insert(PENDING),
+        _pending("audit.previous_chain", "decisions", "migration:0005", moment, body),
+    )
 
 
 def _queue_decision_entries() -> None:
@@ -248,6 +271,50 @@ def _move_views() -> None:
         )
 
 
+def _log_history() -> None:
+    """Queue an entry for every stored label, payment outcome, review action and stock move."""
+    from service.persistence.audit_log import label_body
+    from service.persistence.chain import timestamp
+    from service.persistence.tables import (
+        CaseActionRow,
+        LabelRow,
+        PaymentOutcomeRow,
+        StockTransitionRow,
+    )
+
+    connection = op.get_bind()
+    entries: list[dict[str, Any]] = []
+    for row in connection.execute(sa.select(LabelRow.__table__)).fetchall():
+        actor = "review" if row.source == "review" else f"labels:{row.source}"
+        body = label_body(dict(row._mapping))
+        entries.append(_pending(f"label.{row.label}", row.order_id, actor, row.received_at, body))
+    for row in connection.execute(sa.select(PaymentOutcomeRow.__table__)).fetchall():
+        body = {"status": row.status, "known_at": timestamp(row.known_at)}
+        kind = f"payment.{row.status}"
+        entries.append(_pending(kind, row.order_id, "payments", row.received_at, body))
+    for row in connection.execute(sa.select(CaseActionRow.__table__)).fetchall():
+        body = {
+            "case_id": row.case_id,
+            "action": row.action,
+            "actor_role": row.actor_role,
+            "reason_code": row.reason_code,
+            "note": row.note,
+            "scenario": row.scenario,
+        }
+        entries.append(_pending(f"review.{row.action}", row.order_id, row.actor, row.at, body))
+    for row in connection.execute(sa.select(StockTransitionRow.__table__)).fetchall():
+        body = {
+            "from": row.from_state,
+            "to": row.to_state,
+            "outcome": row.outcome,
+            "reason": row.reason,
+        }
+        entries.append(_pending(f"stock.{row.to_state}", row.order_id, row.actor, row.at, body))
+    entries.sort(key=lambda entry: entry["at"])
+    if entries:
+        connection.execute(sa.insert(PENDING), entries)
+
+
 def _name_queued_orders() -> None:
     """Rewrite queued feature updates to name their order instead of holding a copy of it."""
     connection = op.get_bind()
@@ -289,6 +356,10 @@ def _guard_log() -> None:
             "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
             "FOR EACH STATEMENT EXECUTE FUNCTION ordershield_audit_log_append_only()"
         )
+        op.execute(
+            "CREATE TRIGGER audit_pending_no_update BEFORE UPDATE ON audit_pending "
+            "FOR EACH ROW EXECUTE FUNCTION ordershield_audit_log_append_only()"
+        )
         op.execute("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC")
         return
     for operation in ("UPDATE", "DELETE"):
@@ -297,6 +368,11 @@ def _guard_log() -> None:
             f"CREATE TRIGGER audit_log_no_{operation.lower()} BEFORE {operation} ON audit_log "
             f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
         )
+    # A pending entry is moved (deleted by the sequencer), never changed.
+    op.execute(
+        "CREATE TRIGGER audit_pending_no_update BEFORE UPDATE ON audit_pending "
+        "BEGIN SELECT RAISE(ABORT, 'audit_pending is append-only: UPDATE refused'); END"
+    )
 
 
 def downgrade() -> None:
