@@ -24,27 +24,23 @@ from __future__ import annotations
 import itertools
 import math
 import weakref
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 
 from explain.reasons import describe
+from explain.trees import Trees, lowest_leaf, nodes
 from features.catalog import BY_NAME
 from models.scorer import Scorer
 
 # LightGBM writes infinite thresholds (splits that only separate missing values) as +-1e300.
 _INFINITE = 1e300
-# LightGBM reads |x| <= 1e-35 as zero where a split treats zero as missing.
-_ZERO = 1e-35
 # Slack for sums of leaf values that LightGBM adds in another order.
 _SLACK = 1e-9
 _FIRST_BATCH = 2048
 _LARGEST_BATCH = 65536
-
-Node = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -88,68 +84,6 @@ class _Options:
     deltas: np.ndarray
 
 
-def _nodes(root: Node) -> Iterator[Node]:
-    """Yield every node of one dumped tree."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        if "split_feature" in node:
-            stack.extend((node["left_child"], node["right_child"]))
-
-
-def _goes_left(split: Node, value: float) -> bool | None:
-    """Return LightGBM's way for a value at a numerical split; None for a categorical one."""
-    if split["decision_type"] != "<=":
-        return None
-    missing = split["missing_type"]
-    if math.isnan(value) and missing != "NaN":
-        value = 0.0
-    if (missing == "Zero" and abs(value) <= _ZERO) or (missing == "NaN" and math.isnan(value)):
-        return bool(split["default_left"])
-    return bool(value <= split["threshold"])
-
-
-def _lowest_leaf(node: Node, row: np.ndarray, free: Collection[int]) -> float:
-    """Return the lowest leaf value reachable when only the `free` features may change."""
-    if "leaf_value" in node:
-        return float(node["leaf_value"])
-    way = (
-        None
-        if node["split_feature"] in free
-        else _goes_left(node, float(row[node["split_feature"]]))
-    )
-    if way is None:
-        return min(
-            _lowest_leaf(node["left_child"], row, free),
-            _lowest_leaf(node["right_child"], row, free),
-        )
-    return _lowest_leaf(node["left_child" if way else "right_child"], row, free)
-
-
-class _Trees:
-    """The dumped trees: their leaf values and the features each one splits on."""
-
-    def __init__(self, roots: list[Node], feature_count: int) -> None:
-        self.roots = roots
-        indices = [
-            int(n.get("leaf_index", 0)) for r in roots for n in _nodes(r) if "leaf_value" in n
-        ]
-        width = max(indices, default=0) + 1
-        self.leaf_values = np.zeros((len(roots), width))
-        self.splits_on = np.zeros((feature_count, len(roots)), dtype=bool)
-        for t, root in enumerate(roots):
-            for node in _nodes(root):
-                if "leaf_value" in node:
-                    self.leaf_values[t, int(node.get("leaf_index", 0))] = node["leaf_value"]
-                else:
-                    self.splits_on[int(node["split_feature"]), t] = True
-
-    def outputs(self, leaves: np.ndarray) -> np.ndarray:
-        """Return every tree's output for rows of leaf indices (`predict(pred_leaf=True)`)."""
-        return np.asarray(self.leaf_values[np.arange(len(self.roots)), leaves.astype(int)])
-
-
 class CounterfactualSearch:
     """The split grid of one booster, read once, and the single and pair searches on it."""
 
@@ -157,12 +91,12 @@ class CounterfactualSearch:
         self.booster = booster
         count = booster.num_feature()
         roots = [tree["tree_structure"] for tree in booster.dump_model()["tree_info"]]
-        self.trees = _Trees(roots, count)
+        self.trees = Trees(roots, count)
         found: list[set[float]] = [set() for _ in range(count)]
         zero_missing = [False] * count
         categorical: set[int] = set()
         for root in roots:
-            for split in (n for n in _nodes(root) if "split_feature" in n):
+            for split in (n for n in nodes(root) if "split_feature" in n):
                 feature = int(split["split_feature"])
                 if split["decision_type"] != "<=":
                     categorical.add(feature)
@@ -271,7 +205,7 @@ class CounterfactualSearch:
             only_b = changed[b][:, splits_on[b] & ~splits_on[a]].sum(axis=1)
             both = np.flatnonzero(splits_on[a] & splits_on[b])
             lowest = sum(
-                _lowest_leaf(self.trees.roots[t], row, (a, b)) - outputs[0, t] for t in both
+                lowest_leaf(self.trees.roots[t], row, (a, b)) - outputs[0, t] for t in both
             )
             bounds[a, b] = raw + only_a[:, None] + only_b[None, :] + lowest
         return bounds

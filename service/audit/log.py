@@ -29,7 +29,6 @@ from service.audit.signing import (
     write_checkpoint,
 )
 from service.persistence.audit_log import (
-    LogVerdict,
     StoredCheckpoint,
     checkpoints,
     entries_between,
@@ -38,8 +37,8 @@ from service.persistence.audit_log import (
     leaves,
     save_checkpoint,
     sequence_all,
-    verify_log,
 )
+from service.persistence.audit_verify import LogVerdict, verify_log
 from service.persistence.chain import entry_bytes
 from service.persistence.merkle import leaf_hash, root
 from service.settings import ServiceSettings

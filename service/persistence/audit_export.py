@@ -16,10 +16,11 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, select
 
 from service.persistence.audit_log import DECISION_FIELDS
+from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.db import translate_errors
 from service.persistence.personal import stored_value
 from service.persistence.records import DecisionRecord, PersonalValue
-from service.persistence.tables import DecisionRow, PersonalValueRow
+from service.persistence.tables import DecisionRow
 
 DECISIONS = cast(Table, DecisionRow.__table__)
 VALUES = cast(Table, PersonalValueRow.__table__)

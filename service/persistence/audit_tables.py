@@ -15,15 +15,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table, select
 
+from service.persistence.audit_rows import AuditEntryRow, AuditPendingRow, PersonalValueRow
 from service.persistence.chain import commitment, timestamp
 from service.persistence.tables import (
-    AuditEntryRow,
-    AuditPendingRow,
     CaseActionRow,
     DecisionRow,
     LabelRow,
     PaymentOutcomeRow,
-    PersonalValueRow,
     StockTransitionRow,
 )
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.db import translate_errors
 from service.persistence.personal import stored_value
 from service.persistence.records import DecisionRecord, PersonalValue
-from service.persistence.tables import DecisionRow, LabelRow, PaymentOutcomeRow, PersonalValueRow
+from service.persistence.tables import DecisionRow, LabelRow, PaymentOutcomeRow
 
 RECORD_FIELDS = tuple(
     f.name for f in dataclasses.fields(DecisionRecord) if f.name != "personal_values"

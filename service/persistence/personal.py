@@ -8,7 +8,6 @@ who erased it and when; the decision's bytes, and so the audit log, do not chang
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,10 +18,11 @@ import orjson
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from service.persistence.audit_log import append_entry
-from service.persistence.chain import canonical_json, commitment, json_round_trip
+from service.persistence.audit_rows import PersonalValueRow
+from service.persistence.chain import canonical_json, commitment
 from service.persistence.db import translate_errors, writing
 from service.persistence.records import PersonalValue
-from service.persistence.tables import DecisionRow, PersonalValueRow
+from service.persistence.tables import DecisionRow
 
 VALUES = cast(Table, PersonalValueRow.__table__)
 DECISIONS = cast(Table, DecisionRow.__table__)
@@ -39,14 +39,12 @@ class Erasure:
     at: datetime
 
 
-def split(
-    payload: Mapping[str, Any], paths: Iterable[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return the payload without its personal values, and those values by path.
+def take(payload: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """Remove the personal values from a payload the caller owns; return them by path.
 
     Absent and null values are not personal data: nothing is kept for them.
     """
-    kept = copy.deepcopy(dict(payload))
+    kept = payload
     taken: dict[str, Any] = {}
     for path in paths:
         *parents, leaf = path.split(".")
@@ -55,14 +53,15 @@ def split(
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict) and node.get(leaf) is not None:
             taken[path] = node.pop(leaf)
-    return kept, taken
+    return taken
 
 
 def seal(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, tuple[Any, str]]]:
-    """Return the commitments by path, and each value with its fresh salt."""
-    salted = {
-        path: (json_round_trip(v), secrets.token_hex(SALT_BYTES)) for path, v in values.items()
-    }
+    """Return the commitments by path, and each value with its fresh salt.
+
+    The values are JSON as it reads back (the decision's payload is normalized first).
+    """
+    salted = {path: (value, secrets.token_hex(SALT_BYTES)) for path, value in values.items()}
     return {path: commitment(salt, v) for path, (v, salt) in salted.items()}, salted
 
 

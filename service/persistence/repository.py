@@ -21,7 +21,7 @@ from service.persistence.chain import content_hash, json_round_trip, normalize, 
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed, InvalidRecord, NotFound
 from service.persistence.outbox import append_event
-from service.persistence.personal import insert_values, seal, split, values_of
+from service.persistence.personal import insert_values, seal, take, values_of
 from service.persistence.records import (
     CaseStatus,
     DecisionRecord,
@@ -80,13 +80,10 @@ def save_decision(
     here waits for another order's transaction. A repeated order_id returns
     the stored decision unchanged.
     """
-    kept, taken = split(new.order_payload, personal)
-    commitments, salted = seal(taken)
-    fields = {
-        "id": uuid4().hex,
-        **normalize(dataclasses.replace(new, order_payload=kept)),
-        "personal": commitments,
-    }
+    # `normalize` hands back its own copy of the payload, which loses its personal values.
+    fields: dict[str, Any] = {"id": uuid4().hex, **normalize(new)}
+    commitments, salted = seal(take(fields["order_payload"], personal))
+    fields["personal"] = commitments
     record = DecisionRecord(
         **fields, personal_values={path: PersonalValue(v) for path, (v, _) in salted.items()}
     )

@@ -6,9 +6,9 @@ import re
 
 from sqlalchemy import Engine, text
 
+from service.persistence.base import Base
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import InvalidRecord
-from service.persistence.tables import Base
 
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 APPEND_ONLY = ("audit_log",)

@@ -1,72 +1,27 @@
 """Tables of the decisions database as SQLAlchemy 2 declarative models.
 
-JSON columns are plain `JSON` on PostgreSQL too, not JSONB: JSONB rewrites
-numbers (`1e+16` comes back as the integer `10000000000000000`), which would
-change the canonical form of a stored decision and break its hash.
+The audit log's tables live in `audit_rows`; importing this module registers
+them on `Base.metadata` too, so migrations and tests see every table.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
-    DateTime,
-    Dialect,
-    Double,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
-    Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Store aware datetimes as UTC and hand them back aware, on SQLite too."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Convert to UTC; SQLite keeps no offset, so drop it there."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: times must be timezone-aware")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Return the stored time as an aware UTC datetime."""
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base with stable constraint names for migrations."""
-
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        float: Double(),
-        str: String(),
-    }
+from service.persistence import audit_rows  # noqa: F401  (registers the audit tables)
+from service.persistence.base import Base
 
 
 class DecisionRow(Base):
@@ -105,27 +60,6 @@ class DecisionRow(Base):
     rules: Mapped[list[Any]] = mapped_column(JSON)
     degraded: Mapped[bool]
     latency_ms: Mapped[float]
-
-
-class PersonalValueRow(Base):
-    """One personal value of a decided order, outside the bytes the audit log commits to.
-
-    Erasure empties `value` and `salt` and says when and by whom; the decision's
-    commitment stays, and no longer reveals anything.
-    """
-
-    __tablename__ = "personal_values"
-    __table_args__ = (UniqueConstraint("decision_id", "path", name="uq_personal_values_path"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    decision_id: Mapped[str] = mapped_column(String(32), ForeignKey("decisions.id"))
-    customer_id: Mapped[str | None] = mapped_column(index=True)
-    path: Mapped[str]
-    # The value as canonical JSON text: a JSON column would turn "52.1" into a number on SQLite.
-    value: Mapped[str | None] = mapped_column(Text)
-    salt: Mapped[str | None] = mapped_column(String(32))
-    erased_at: Mapped[datetime | None]
-    erased_by: Mapped[str | None]
 
 
 class ReviewCaseRow(Base):
@@ -335,66 +269,6 @@ class LoginFailureRow(Base):
     username: Mapped[str]
     client: Mapped[str | None]
     at: Mapped[datetime]
-
-
-class AuditPendingRow(Base):
-    """An audit entry written by its change's transaction, waiting for its place in the log.
-
-    Appending here takes no lock: the sequencer (`audit_log.sequence`) moves
-    pending entries into `audit_log` in batches, one sequencer at a time.
-    """
-
-    __tablename__ = "audit_pending"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kind: Mapped[str]
-    subject: Mapped[str]
-    actor: Mapped[str]
-    at: Mapped[datetime]
-    body: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class AuditEntryRow(Base):
-    """One entry of the append-only audit log: leaf `seq - 1` of its Merkle tree.
-
-    `body` is kept as the exact canonical JSON text the leaf hashes; `root` is
-    the tree head once this entry is in. The database refuses UPDATE and DELETE.
-    """
-
-    __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_subject_seq", "subject", "seq"),)
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(index=True)
-    subject: Mapped[str]
-    actor: Mapped[str] = mapped_column(index=True)
-    at: Mapped[datetime] = mapped_column(index=True)
-    body: Mapped[str] = mapped_column(Text)
-    leaf: Mapped[str] = mapped_column(String(64))
-    root: Mapped[str] = mapped_column(String(64))
-
-
-class AuditHeadRow(Base):
-    """The sequencer's state: the log's size and the frontier of its Merkle tree."""
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    size: Mapped[int] = mapped_column(Integer)
-    frontier: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class AuditCheckpointRow(Base):
-    """A signed tree head, also written to a file outside the database."""
-
-    __tablename__ = "audit_checkpoints"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    size: Mapped[int] = mapped_column(Integer, index=True)
-    root: Mapped[str] = mapped_column(String(64))
-    signed_at: Mapped[datetime]
-    key_id: Mapped[str] = mapped_column(String(16))
-    signature: Mapped[str]
 
 
 class WebhookEndpointRow(Base):

@@ -90,7 +90,8 @@ def test_the_audit_log_is_intact_on_postgres(
     pg_client: TestClient, pg_settings: ServiceSettings, stream: pd.DataFrame
 ) -> None:
     from service.persistence import make_engine
-    from service.persistence.audit_log import sequence_all, verify_log
+    from service.persistence.audit_log import sequence_all
+    from service.persistence.audit_verify import verify_log
 
     for row in range(140, 150):
         assert (
@@ -111,7 +112,8 @@ def test_two_server_processes_on_postgres_keep_one_valid_log(
     from service.auth.keys import create_key
     from service.cli.server import running_server
     from service.persistence import make_engine
-    from service.persistence.audit_log import entries_about, sequence_all, verify_log
+    from service.persistence.audit_log import entries_about, sequence_all
+    from service.persistence.audit_verify import verify_log
 
     engine = make_engine(pg_settings.db_url)
     token = create_key(engine, "two servers", ["score"])[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from service.persistence.tables import Base
+from service.persistence.base import Base
 
 
 def run(connection: Connection) -> None:

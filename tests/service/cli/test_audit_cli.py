@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from service.cli import app
 from service.persistence import make_engine, migrate, save_label
 from service.persistence.audit_log import AuditEntry, sequence_all
+from service.persistence.audit_rows import AuditCheckpointRow, AuditEntryRow, AuditHeadRow
 from service.persistence.chain import canonical_json, entry_bytes
 from service.persistence.merkle import Frontier, leaf_hash
 from service.persistence.personal import salted_values
-from service.persistence.tables import AuditCheckpointRow, AuditEntryRow, AuditHeadRow
 from service.settings import ServiceSettings
 from tests.service.audit.test_export import DECIDED, decided, keyed_settings
 

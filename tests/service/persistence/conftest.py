@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import Engine, text, update
 
 from service.persistence import make_engine, migrate
+from service.persistence.audit_rows import AuditHeadRow
+from service.persistence.base import Base
 from service.persistence.merkle import Frontier
-from service.persistence.tables import AuditHeadRow, Base
 
 
 def empty_postgres(engine: Engine) -> None:

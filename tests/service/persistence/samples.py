@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from service.persistence import NewDecision
-from service.persistence.audit_log import sequence_all, verify_log
+from service.persistence.audit_log import sequence_all
+from service.persistence.audit_verify import verify_log
 
 ORDER_TIME = datetime(2024, 3, 1, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
 

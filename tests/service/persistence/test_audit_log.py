@@ -23,17 +23,13 @@ from service.persistence import (
     save_label,
     save_payment_outcome,
 )
-from service.persistence.audit_log import (
-    entries_about,
-    head,
-    sequence_all,
-    verify_log,
-)
+from service.persistence.audit_log import entries_about, head, sequence_all
+from service.persistence.audit_rows import AuditEntryRow
+from service.persistence.audit_verify import verify_log
 from service.persistence.chain import canonical_json, entry_bytes
 from service.persistence.merkle import Frontier, leaf_hash
 from service.persistence.personal import erase_customer
 from service.persistence.roles import create_service_role
-from service.persistence.tables import AuditEntryRow
 from service.settings import ServiceSettings
 from tests.service.persistence.samples import log_verifies, sample_decision
 

@@ -8,7 +8,8 @@ from service.audit.changes import record_policy, record_promotion
 from service.auth.keys import create_key, revoke_key
 from service.auth.people import create_user, disable_user
 from service.auth.policy import load_policy
-from service.persistence.audit_log import entries_about, sequence_all, verify_log
+from service.persistence.audit_log import entries_about, sequence_all
+from service.persistence.audit_verify import verify_log
 from service.settings import ServiceSettings
 from service.webhooks.service import add_endpoint, remove, rotate_secret
 

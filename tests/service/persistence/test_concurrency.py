@@ -9,7 +9,8 @@ from sqlalchemy import Engine, func, select
 
 from service.persistence import DecisionRecord, save_decision
 from service.persistence.audit_log import sequence_all
-from service.persistence.tables import AuditEntryRow, DecisionRow, ReviewCaseRow
+from service.persistence.audit_rows import AuditEntryRow
+from service.persistence.tables import DecisionRow, ReviewCaseRow
 from tests.service.persistence.samples import log_verifies, sample_decision
 
 THREADS = 8

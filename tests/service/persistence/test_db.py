@@ -20,7 +20,7 @@ from service.persistence import (
     ping,
     save_decision,
 )
-from service.persistence.tables import Base
+from service.persistence.base import Base
 from tests.service.persistence.samples import sample_decision
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nothing"

@@ -17,8 +17,9 @@ from service.persistence import (
     decision_by_order,
     save_decision,
 )
+from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.chain import commitment
-from service.persistence.tables import DecisionRow, PersonalValueRow, ReviewCaseRow
+from service.persistence.tables import DecisionRow, ReviewCaseRow
 from tests.service.persistence.samples import ORDER_TIME, log_verifies, sample_decision
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import Engine, MetaData, Table, insert, select, text
 
 from service.persistence import decision_by_order, make_engine, migrate
 from service.persistence.access import personal_data_views
-from service.persistence.audit_log import entries_about, sequence_all, verify_log
+from service.persistence.audit_log import entries_about, sequence_all
+from service.persistence.audit_rows import PersonalValueRow
+from service.persistence.audit_verify import verify_log
 from service.persistence.chain import commitment
-from service.persistence.tables import PersonalValueRow
 
 CANONICAL = {"order_id": "old-1", "email": "old@example.com", "ip": "198.51.100.4"}
 OLD_ORDER = {

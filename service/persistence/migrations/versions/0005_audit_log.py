@@ -20,9 +20,9 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
+from service.persistence.base import UTCDateTime
 from service.persistence.chain import canonical_json, commitment, json_round_trip
 from service.persistence.merkle import Frontier
-from service.persistence.tables import UTCDateTime
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -232,7 +232,8 @@ def _record_previous_chain(connection: sa.Connection) -> None:
 
 def _queue_decision_entries() -> None:
     """Queue one `decision.created` entry per decision, from the rows as now stored."""
-    from service.persistence.audit_log import DECISION_CREATED, decision_content
+    from service.persistence.audit_log import DECISION_CREATED
+    from service.persistence.audit_verify import decision_content
     from service.persistence.tables import DecisionRow
 
     connection = op.get_bind()
