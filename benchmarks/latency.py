@@ -53,7 +53,7 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Awaitable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,13 +84,17 @@ WARMUP_CLIENTS = 4
 
 @dataclass(frozen=True)
 class Sample:
-    """One request: its latency, whether it succeeded, and the server's own timing."""
+    """One request: its latency, whether it succeeded, and what the answer said."""
 
     latency_ms: float
     ok: bool
     late_ms: float = 0.0
     server_ms: float | None = None
     error: str | None = None
+    due: float = 0.0
+    timed_out: bool = False
+    degraded: bool = False
+    degraded_parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,28 +146,59 @@ def stop_message(status: int | None) -> str:
     return f"server did not shut down cleanly (exit status {status})"
 
 
-async def send(client: Client, body: bytes, due: float, late: float = 0.0) -> Sample:
+async def send(
+    client: Client,
+    body: bytes,
+    due: float,
+    late: float = 0.0,
+    timeout: float = REQUEST_TIMEOUT_S,
+) -> Sample:
     """Post one order; measure from its due time to the end of the response."""
     try:
-        answer = await asyncio.wait_for(client.post(SCORE_PATH, body), REQUEST_TIMEOUT_S)
+        answer = await asyncio.wait_for(client.post(SCORE_PATH, body), timeout)
     except (OSError, TimeoutError, ProtocolError, asyncio.IncompleteReadError) as error:
-        return Sample((time.perf_counter() - due) * 1000, False, late, error=repr(error))
+        latency = (time.perf_counter() - due) * 1000
+        timed_out = isinstance(error, TimeoutError)
+        return Sample(latency, False, late, error=repr(error), due=due, timed_out=timed_out)
     latency = (time.perf_counter() - due) * 1000
     if answer.status != 200:
         detail = f"HTTP {answer.status}: {answer.body[:200]!r}"
-        return Sample(latency, False, late, error=detail)
-    return Sample(latency, True, late, float(json.loads(answer.body)["latency_ms"]))
+        return Sample(latency, False, late, error=detail, due=due)
+    decision = json.loads(answer.body)
+    return Sample(
+        latency,
+        True,
+        late,
+        float(decision["latency_ms"]),
+        due=due,
+        degraded=bool(decision.get("degraded")),
+        degraded_parts=tuple(decision.get("degraded_parts") or ()),
+    )
 
 
-async def open_loop(client: Client, bodies: list[bytes], rate: float) -> list[Sample]:
-    """Send each body at t0 + i / rate regardless of completions; return all samples."""
-    t0 = time.perf_counter() + 0.05
+async def open_loop(
+    client: Client,
+    bodies: list[bytes],
+    rate: float,
+    t0: float | None = None,
+    timeout: float = REQUEST_TIMEOUT_S,
+    done: Callable[[Sample], object] | None = None,
+) -> list[Sample]:
+    """Send each body at t0 + i / rate regardless of completions; return all samples.
+
+    `t0` is a `time.perf_counter()` reading (default: 50 ms from now); `done`, when given,
+    sees each sample as soon as its request ends.
+    """
+    t0 = time.perf_counter() + 0.05 if t0 is None else t0
     tasks = []
     for i, body in enumerate(bodies):
         due = t0 + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         late = (time.perf_counter() - due) * 1000
-        tasks.append(asyncio.create_task(send(client, body, due, late)))
+        task = asyncio.create_task(send(client, body, due, late, timeout))
+        if done is not None:
+            task.add_done_callback(lambda t: None if t.cancelled() else done(t.result()))
+        tasks.append(task)
     return list(await asyncio.gather(*tasks))
 
 

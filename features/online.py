@@ -9,19 +9,26 @@ they are read and written the way they are, is `features.state_stores`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from feast import FeatureStore
 
 from features.aggregates import AGGREGATES
+from features.breaker import BreakerOpen, CircuitBreaker
 from features.ipclusters import lookup
+from features.settings import FeatureSettings
 from features.spec import ENTITIES, Columns, Entity, Stream
 from features.state import EntityState, apply_event, evaluate
-from features.state_stores import OnlineStoreUnavailable, state_store
+from features.state_stores import (
+    OnlineStateLost,
+    OnlineStoreUnavailable,
+    RowStates,
+    state_store,
+)
 from features.vector import feature_matrix
 
 TEXT_COLUMNS = frozenset(
@@ -49,6 +56,7 @@ TEXT_COLUMNS = frozenset(
     }
 )
 LOCK_STRIPES = 256
+T = TypeVar("T")
 AGGREGATES_OF = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
 
 
@@ -69,13 +77,23 @@ def order_columns(order: Mapping[str, Any]) -> Columns:
     return columns
 
 
+# What a degraded answer names as the part that could not be used.
+STORE_DOWN = "online_store"
+STATE_LOST = "online_state_lost"
+
+
 @dataclass(frozen=True)
 class ServedFeatures:
-    """An order's feature vector in a model's order, and whether the store answered."""
+    """An order's feature vector in a model's order, and which part could not be read."""
 
     names: Sequence[str]
     matrix: np.ndarray
-    degraded: bool
+    degraded_part: str | None
+
+    @property
+    def degraded(self) -> bool:
+        """Return whether the entity features are missing because the store could not answer."""
+        return self.degraded_part is not None
 
     def as_dict(self) -> dict[str, float | None]:
         """Return name → value, None for missing values (JSON has no NaN)."""
@@ -83,6 +101,20 @@ class ServedFeatures:
             n: (None if np.isnan(v) else float(v))
             for n, v in zip(self.names, self.matrix[0], strict=True)
         }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of an order on one stream, and its identity (it counts once)."""
+
+    stream: Stream
+    time_ms: int
+    id: str
+
+
+def event_id(order: Columns, stream: Stream, time_ms: int) -> str:
+    """Return an event's identity: its order, stream and time (a retry has the same)."""
+    return f"{order['order_id'][0]}#{stream.value}#{time_ms}"
 
 
 def entity_keys(order: Columns) -> dict[Entity, str]:
@@ -96,46 +128,93 @@ def entity_keys(order: Columns) -> dict[Entity, str]:
 
 
 class OnlineFeatures:
-    """Reads and updates entity states in the Feast online store."""
+    """Reads and updates entity states in the Feast online store.
 
-    def __init__(self, store: FeatureStore) -> None:
-        self._states = state_store(store)
+    Every call to the store is bounded by `online_store_timeout_ms` and passes
+    a circuit breaker, so a dead store costs one timeout, then nothing, until a
+    probe finds it back.
+    """
+
+    def __init__(self, store: FeatureStore, settings: FeatureSettings | None = None) -> None:
+        settings = settings or FeatureSettings()
+        self._states: RowStates = state_store(store, settings.online_store_timeout_ms / 1000)
+        self.breaker = CircuitBreaker(
+            settings.online_store_breaker_failures, settings.online_store_breaker_reset_seconds
+        )
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self.state_lost = False
+        """Whether the last answer of the store said its state was lost (`rebuild` clears it)."""
 
-    def read_states(self, keys: Mapping[Entity, str]) -> dict[Entity, EntityState]:
-        """Return the states of the given entities in one read."""
-        return self._states.read(keys) if keys else {}
+    @property
+    def states(self) -> RowStates:
+        """Return the state store itself, for rebuilds (not for the scoring path)."""
+        return self._states
+
+    def read_states(
+        self, keys: Mapping[Entity, str], event: str | None = None
+    ) -> tuple[dict[Entity, EntityState], bool]:
+        """Return the states of the given entities in one read, and whether `event` is in them."""
+        return self._guarded(lambda: self._states.read(keys, event) if keys else ({}, False))
 
     def checkpoint(self) -> None:
         """Do the online store's periodic upkeep (SQLite: checkpoint its WAL)."""
         self._states.checkpoint()
 
     def write_states(
-        self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]
+        self,
+        keys: Mapping[Entity, str],
+        states: Mapping[Entity, EntityState],
+        event: str | None = None,
     ) -> None:
-        """Store the states of the given entities in one write."""
-        self._states.write(keys, states)
+        """Store the states of the given entities in one write, with `event` as applied."""
+        self._guarded(lambda: self._states.write(keys, states, event))
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """Run one store call through the breaker; a lost state is an answer, not a failure."""
+
+        def answered() -> T | OnlineStateLost:
+            try:
+                return call()
+            except OnlineStateLost as lost:
+                return lost
+
+        try:
+            result = self.breaker.call(answered)
+        except BreakerOpen as error:
+            raise OnlineStoreUnavailable(str(error)) from error
+        self.state_lost = isinstance(result, OnlineStateLost)
+        if isinstance(result, OnlineStateLost):
+            raise result
+        return result
 
     @contextmanager
-    def holding(self, order: Columns) -> Iterator[OrderFeatures]:
-        """Read the order's entity states once and hold them until the order is recorded.
+    def holding(self, order: Columns, stream: Stream, time_ms: int) -> Iterator[OrderFeatures]:
+        """Read the order's entity states once and hold them until its event is recorded.
 
         While held, no other order, decline or label of this process touches those
         entities, so concurrent orders on one device see each other in turn, as
         they do offline. A store that does not answer gives degraded features.
+        The read also finds whether this very event was applied already (a write
+        that timed out on the way back), so `record` never counts it twice.
         """
         keys = entity_keys(order)
+        event = Event(stream, time_ms, event_id(order, stream, time_ms))
         with self._locked(keys):
+            states: dict[Entity, EntityState] = {}
+            part = None
+            applied = False
             try:
-                states, degraded = self.read_states(keys), False
+                states, applied = self.read_states(keys, event.id)
+            except OnlineStateLost:
+                part = STATE_LOST
             except OnlineStoreUnavailable:
-                states, degraded = {}, True
-            yield OrderFeatures(self, order, keys, states, degraded)
+                part = STORE_DOWN
+            yield OrderFeatures(self, order, keys, states, part, event, applied)
 
     def record(self, order: Columns, stream: Stream, time_ms: int) -> None:
-        """Add one event of the order (placed, declined, fraud) to its entities' states."""
-        with self.holding(order) as held:
-            held.record(stream, time_ms)
+        """Add one event of the order (placed, declined, fraud) to its entities' states, once."""
+        with self.holding(order, stream, time_ms) as held:
+            held.record()
 
     @contextmanager
     def _locked(self, keys: Mapping[Entity, str]) -> Iterator[None]:
@@ -149,13 +228,15 @@ class OnlineFeatures:
             for index in reversed(stripes):
                 self._stripes[index].release()
 
-    def ping(self) -> bool:
-        """Return whether the online store answers a read."""
+    def ping(self) -> str | None:
+        """Return None if the online store answers with whole state, else the degraded part."""
         try:
-            self.read_states({ENTITIES[0]: "__ping__"})
+            self.read_states({ENTITIES[0]: "__ping__"}, None)
+        except OnlineStateLost:
+            return STATE_LOST
         except OnlineStoreUnavailable:
-            return False
-        return True
+            return STORE_DOWN
+        return None
 
 
 class OrderFeatures:
@@ -167,13 +248,17 @@ class OrderFeatures:
         order: Columns,
         keys: Mapping[Entity, str],
         states: dict[Entity, EntityState],
-        degraded: bool,
+        degraded_part: str | None,
+        event: Event,
+        applied: bool,
     ) -> None:
         self._owner = owner
         self._order = order
         self._keys = keys
         self._states = states
-        self.degraded = degraded
+        self.degraded_part = degraded_part
+        self._event = event
+        self._applied = applied
 
     @property
     def keys(self) -> Mapping[Entity, str]:
@@ -189,17 +274,20 @@ class OrderFeatures:
             if feature.name not in wanted:
                 continue
             value = np.nan
-            if feature.entity in self._keys and not self.degraded:
+            if feature.entity in self._keys and self.degraded_part is None:
                 value = evaluate(self._states.get(feature.entity), feature, now)
             aggregates[feature.name] = np.array([value])
         matrix = feature_matrix(self._order, aggregates, names)
-        return ServedFeatures(names, matrix, self.degraded)
+        return ServedFeatures(names, matrix, self.degraded_part)
 
-    def record(self, stream: Stream, time_ms: int) -> None:
-        """Apply one event of the order to the held states and write them."""
-        if self.degraded:
+    def record(self) -> None:
+        """Apply the held event to the held states and write them (unless it is in already)."""
+        if self.degraded_part is not None:
             raise OnlineStoreUnavailable("the order's entity states could not be read")
+        if self._applied:
+            return
         row = {name: values[0] for name, values in self._order.items()}
+        event = self._event
         for entity, state in self._states.items():
-            apply_event(state, AGGREGATES_OF[entity], stream, time_ms, row)
-        self._owner.write_states(self._keys, self._states)
+            apply_event(state, AGGREGATES_OF[entity], event.stream, event.time_ms, row)
+        self._owner.write_states(self._keys, self._states, event.id)

@@ -27,7 +27,16 @@ class FeatureSettings(BaseSettings):
         SecretStr("redis://localhost:6379/0"), description="Redis for the online store"
     )
     redis_timeout_seconds: float = Field(
-        0.5, gt=0, description="longest wait for Redis to connect or answer one command"
+        5.0, gt=0, description="longest wait for Redis in bulk work (materialize, rebuild)"
+    )
+    online_store_timeout_ms: float = Field(
+        20.0, gt=0, description="longest wait for the online store on the scoring path"
+    )
+    online_store_breaker_failures: int = Field(
+        3, ge=1, description="failed online store calls in a row that open its circuit breaker"
+    )
+    online_store_breaker_reset_seconds: float = Field(
+        1.0, gt=0, description="how long an open breaker waits before one probe call"
     )
 
     @property

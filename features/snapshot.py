@@ -80,7 +80,10 @@ def snapshot(
     for feature in aggregates:
         if feature.entity != entity:
             continue
-        partials = _partials(feature, _events(orders, feature, as_of_ms))
+        events = _events(orders, feature, as_of_ms)
+        if events.empty:
+            continue  # no event in the window: nothing to keep (and no bucket level to read)
+        partials = _partials(feature, events)
         values = [_plain(p) for p in partials.to_numpy()]
         if feature.bucket_ms is None:
             for key, partial in zip(partials.index.to_numpy(), values, strict=True):

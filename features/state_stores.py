@@ -22,8 +22,11 @@ order's critical path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -31,26 +34,50 @@ from feast import FeatureStore
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from features.online_stores.redis_store import OrderShieldRedisOnlineStoreConfig, redis_rows
-from features.online_stores.rows import Row, Rows, micros
+from features.online_stores.rows import WRITE_CHUNK, Cell, Row, Rows, micros
 from features.online_stores.sqlite import OrderShieldSqliteOnlineStoreConfig, database
 from features.repo import STATE_FIELD, state_view_name
 from features.spec import ENTITIES, Entity
 from features.state import EntityState, dumps, loads
+
+# The marker's cells: no feature view has this name, and each field is one cell.
+MARKER_VIEW = "__ordershield__"
+MARKER_KEY = "state"
+EPOCH, GENERATION_FIELD, STATUS = "epoch", "generation", "status"
+MARKER_CELLS: tuple[Cell, ...] = tuple(
+    (MARKER_VIEW, MARKER_KEY, name) for name in (EPOCH, GENERATION_FIELD, STATUS)
+)
+GENERATION: Cell = (MARKER_VIEW, MARKER_KEY, GENERATION_FIELD)
+# One row per applied event, written with the event's states, kept for `EVENT_TTL_S`.
+APPLIED_VIEW = "__applied__"
+APPLIED_FIELD = "at"
+EVENT_TTL_S = 3600
 
 
 class OnlineStoreUnavailable(RuntimeError):
     """Raised when the online store cannot be read or written."""
 
 
+class OnlineStateLost(OnlineStoreUnavailable):
+    """Raised when the online store answers but lost its state (emptied, or an older copy)."""
+
+
 class StateStore(Protocol):
     """Reads and writes the states of several entities at once."""
 
-    def read(self, keys: Mapping[Entity, str]) -> dict[Entity, EntityState]:
-        """Return each entity's state (an unseen entity has an empty one)."""
+    def read(
+        self, keys: Mapping[Entity, str], event: str | None = None
+    ) -> tuple[dict[Entity, EntityState], bool]:
+        """Return each entity's state (an unseen entity has an empty one), and if `event` is in."""
         ...
 
-    def write(self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]) -> None:
-        """Store each entity's state."""
+    def write(
+        self,
+        keys: Mapping[Entity, str],
+        states: Mapping[Entity, EntityState],
+        event: str | None = None,
+    ) -> None:
+        """Store each entity's state (and record `event` as applied to them)."""
         ...
 
     def checkpoint(self) -> None:
@@ -58,8 +85,11 @@ class StateStore(Protocol):
         ...
 
 
-def state_store(store: FeatureStore) -> StateStore:
-    """Return the state store over this Feast store's online store."""
+def state_store(store: FeatureStore, timeout_seconds: float | None = None) -> RowStates:
+    """Return the state store over this Feast store's online store.
+
+    `timeout_seconds` bounds each call to a networked store (Redis).
+    """
     # The registry names the views, and so also checks they were applied.
     views = {e: store.get_feature_view(state_view_name(e)).name for e in ENTITIES}
     config = store.config
@@ -67,29 +97,80 @@ def state_store(store: FeatureStore) -> StateStore:
     if isinstance(online, OrderShieldSqliteOnlineStoreConfig):
         return SqliteStates(database(config), views)
     if isinstance(online, OrderShieldRedisOnlineStoreConfig):
-        return RedisStates(redis_rows(config), views)
+        return RedisStates(redis_rows(config, timeout_seconds), views)
     raise ValueError(f"no state store for the {online.type!r} online store")
 
 
+@dataclass(frozen=True)
+class Marker:
+    """What the store says of its own state: which build it is, and how many writes it took.
+
+    `epoch` names the build (apply, materialize or rebuild: epoch milliseconds of
+    it), `generation` counts the writes since, in the same transaction as each
+    write, and `status` is `ok` only while the state is whole.
+    """
+
+    epoch: int | None
+    generation: int
+    status: str | None
+
+    @classmethod
+    def parse(cls, values: Sequence[bytes | None]) -> Marker:
+        """Read a marker from its cells (epoch, generation, status)."""
+        epoch, generation, status = values
+        return cls(
+            None if epoch is None else int(epoch),
+            0 if generation is None else int(generation),
+            None if status is None else status.decode(),
+        )
+
+
 class RowStates:
-    """Entity states as the one state feature of each entity's view, read and written at once."""
+    """Entity states as the one state feature of each entity's view, read and written at once.
+
+    Beside the states the store keeps a marker (`Marker`), read in the same
+    round trip as the states and counted up in the same transaction as every
+    write. A store that restarted empty has no marker; one restored from an
+    older copy has a lower count than this process already saw. Either way the
+    states are not the truth any more: reads and writes raise `OnlineStateLost`,
+    and the marker says `lost` to every other process too, until
+    `ordershield features rebuild` (`reset`) writes whole states and a new epoch.
+    """
 
     def __init__(self, rows: Rows, views: Mapping[Entity, str]) -> None:
         self._rows = rows
         self._views = dict(views)
+        self._seen = (0, 0)  # the newest (epoch, generation) this process saw
+        self._seen_lock = threading.Lock()
 
-    def read(self, keys: Mapping[Entity, str]) -> dict[Entity, EntityState]:
-        """Return each entity's state from one read of the store."""
+    def read(
+        self, keys: Mapping[Entity, str], event: str | None = None
+    ) -> tuple[dict[Entity, EntityState], bool]:
+        """Return each entity's state from one read, and whether `event` was applied to them."""
         cells = [(self._views[e], key, STATE_FIELD) for e, key in keys.items()]
+        extra = [*MARKER_CELLS, *([(APPLIED_VIEW, event, APPLIED_FIELD)] if event else [])]
+        seen = self._seen  # only what was known before the read can be missing from it
         with _unavailable_on_error():
-            values = self._rows.read(cells)
-        return {
+            values = self._rows.read([*cells, *extra])
+        self._check(Marker.parse(values[len(cells) : len(cells) + len(MARKER_CELLS)]), seen)
+        states = {
             entity: loads(None if value is None else ValueProto.FromString(value).string_val)
-            for entity, value in zip(keys, values, strict=True)
+            for entity, value in zip(keys, values, strict=False)
         }
+        return states, event is not None and values[-1] is not None
 
-    def write(self, keys: Mapping[Entity, str], states: Mapping[Entity, EntityState]) -> None:
-        """Store every state in one write, so a reader sees all of an order or none."""
+    def write(
+        self,
+        keys: Mapping[Entity, str],
+        states: Mapping[Entity, EntityState],
+        event: str | None = None,
+    ) -> None:
+        """Store every state in one write, so a reader sees all of an order or none.
+
+        With `event`, the write also records that event as applied, in the same
+        transaction: a write that timed out on the client but reached the store
+        is then found by the retry's read, which does not apply it twice.
+        """
         written_at = micros(datetime.now(UTC))
         rows = [
             Row(
@@ -100,13 +181,80 @@ class RowStates:
             )
             for entity, state in states.items()
         ]
+        if event is not None:
+            rows.append(
+                Row(APPLIED_VIEW, event, {APPLIED_FIELD: b"1"}, written_at, None, EVENT_TTL_S)
+            )
+        seen = self._seen
         with _unavailable_on_error():
-            self._rows.write(rows)
+            generation = self._rows.write(rows, count=GENERATION)
+        self._check_count(generation or 0, seen)
+
+    def write_all(self, entity: Entity, states: Mapping[str, EntityState]) -> None:
+        """Store many states of one entity kind, a chunk per write (rebuilds and loads)."""
+        written_at = micros(datetime.now(UTC))
+        items = list(states.items())
+        for start in range(0, len(items), WRITE_CHUNK):
+            rows = [
+                Row(
+                    self._views[entity],
+                    key,
+                    {STATE_FIELD: ValueProto(string_val=dumps(state)).SerializeToString()},
+                    written_at,
+                )
+                for key, state in items[start : start + WRITE_CHUNK]
+            ]
+            with _unavailable_on_error():
+                self._rows.write(rows)
+
+    def marker(self) -> Marker:
+        """Return the store's marker as it is now."""
+        with _unavailable_on_error():
+            return Marker.parse(self._rows.read(MARKER_CELLS))
+
+    def set_status(self, status: str, epoch: int | None = None) -> None:
+        """Write the marker's status (and, when given, start a new epoch at generation 0)."""
+        values = {STATUS: status.encode()}
+        if epoch is not None:
+            values |= {EPOCH: str(epoch).encode(), GENERATION_FIELD: b"0"}
+        with _unavailable_on_error():
+            self._rows.write([Row(MARKER_VIEW, MARKER_KEY, values, micros(datetime.now(UTC)))])
+        if epoch is not None and status == "ok":
+            with self._seen_lock:
+                self._seen = max(self._seen, (epoch, 0))
 
     def checkpoint(self) -> None:
         """Do the store's periodic upkeep away from the scoring path."""
+        oldest = micros(datetime.now(UTC)) - EVENT_TTL_S * 1_000_000
         with _unavailable_on_error():
+            self._rows.expire(APPLIED_VIEW, oldest)
             self._rows.checkpoint()
+
+    def _check(self, marker: Marker, seen: tuple[int, int]) -> None:
+        """Raise `OnlineStateLost` unless the marker says the states are whole and current."""
+        if marker.status != "ok" or marker.epoch is None:
+            reason = "has no state marker" if marker.epoch is None else f"is {marker.status}"
+            raise OnlineStateLost(f"the online store {reason}: rebuild it")
+        now = (marker.epoch, marker.generation)
+        if now < seen:
+            self._mark_lost()
+            raise OnlineStateLost("the online store went back to an older copy: rebuild it")
+        with self._seen_lock:
+            self._seen = max(self._seen, now)
+
+    def _check_count(self, generation: int, seen: tuple[int, int]) -> None:
+        """Raise `OnlineStateLost` if a write's new count is not past what was seen before it."""
+        epoch, before = seen
+        if epoch and generation <= before:
+            self._mark_lost()
+            raise OnlineStateLost("the online store lost writes: rebuild it")
+        with self._seen_lock:
+            self._seen = max(self._seen, (epoch, generation))
+
+    def _mark_lost(self) -> None:
+        """Tell every process that reads the marker that the states are not whole."""
+        with contextlib.suppress(OnlineStoreUnavailable):
+            self.set_status("lost")
 
 
 class SqliteStates(RowStates):

@@ -17,6 +17,7 @@ from features.repo import (
 )
 from features.settings import FeatureSettings
 from features.spec import ENTITIES
+from features.state_stores import state_store
 
 
 class FeatureStoreError(RuntimeError):
@@ -32,6 +33,7 @@ def apply(settings: FeatureSettings) -> FeatureStore:
     """Register every entity, view, push source and the feature service with Feast."""
     store = open_store(settings)
     store.apply(definitions(settings))  # type: ignore[arg-type]
+    _start_epoch(store)
     return store
 
 
@@ -45,6 +47,7 @@ def materialize(settings: FeatureSettings) -> int:
     snapshots = [pd.read_parquet(state_path(settings, e)) for e in ENTITIES]
     stamps = [s[TIMESTAMP_FIELD].max() for s in snapshots if len(s)]
     if not stamps:
+        _start_epoch(open_store(settings))
         return 0
     end = max(stamps).to_pydatetime() + timedelta(seconds=1)
     store = open_store(settings)
@@ -53,7 +56,18 @@ def materialize(settings: FeatureSettings) -> int:
         end_date=end,
         feature_views=[state_view_name(e) for e in ENTITIES],
     )
+    _start_epoch(store)
     return sum(len(s) for s in snapshots)
+
+
+def _start_epoch(store: FeatureStore) -> None:
+    """Mark the online store's states as whole, as of now (see `features.state_stores`)."""
+    state_store(store).set_status("ok", epoch=epoch_now())
+
+
+def epoch_now() -> int:
+    """Return a new epoch for the state marker: the time in epoch milliseconds."""
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 def historical_features(store: FeatureStore, entity_rows: pd.DataFrame) -> pd.DataFrame:

@@ -68,12 +68,20 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class ModelCard:
-    """What travels with the booster: feature order, thresholds, spec hash, trade-offs."""
+    """What travels with the booster: feature order, thresholds, spec hash, trade-offs.
+
+    `degraded_thresholds` are cut points for the same booster when the entity
+    features could not be read (all missing), chosen on the validation period
+    with them missing: the scores of that input sit elsewhere, so the normal cut
+    points would not hold the same false-positive budget. None for models
+    trained before they existed.
+    """
 
     features: list[str]
     thresholds: Thresholds
     spec_hash: str
     tradeoffs: list[dict[str, float]] = field(default_factory=list)
+    degraded_thresholds: Thresholds | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the card as plain data for the model's metadata."""
@@ -82,11 +90,13 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         """Read a card back from the model's metadata."""
+        degraded = data.get("degraded_thresholds")
         return cls(
             list(data["features"]),
             Thresholds(**data["thresholds"]),
             str(data["spec_hash"]),
             list(data.get("tradeoffs", [])),
+            None if degraded is None else Thresholds(**degraded),
         )
 
 

@@ -17,17 +17,20 @@ from sqlalchemy import Engine
 from features.online import OnlineFeatures
 from features.store import open_store
 from models.registry import RegistryError
-from service import errors
+from service import errors, security_headers
 from service.admin.router import router as admin_router
 from service.audit.changes import record_policy
 from service.audit.log import CheckpointRefused, checkpoint_if_grown
 from service.audit.router import router as audit_exports
 from service.audit.signing import SigningKeyError
+from service.auth import rate_limit
 from service.auth.control import AccessControl, access_control
 from service.auth.guards import unguarded_routes
 from service.blocking import executor, in_thread
 from service.body_limit import BodySizeLimit
+from service.health.probe import Probes
 from service.health.router import router as health_router
+from service.inputs import RequestTimeBounds, time_bounds
 from service.labels.router import router as labels_router
 from service.models import ModelHolder
 from service.orders.router import router as orders_router
@@ -35,10 +38,12 @@ from service.persistence import checkpoint, make_engine, migrate
 from service.persistence.audit_log import sequence
 from service.review.router import router as review_router
 from service.review.service import ReviewDesk
+from service.scoring.rebuild import Rebuilder
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
 from service.settings import ServiceSettings
 from service.ui import templates
+from service.ui.docs import docs_router
 from service.ui.legal import router as legal_pages
 from service.ui.review import router as review_pages
 from service.ui.router import router as ui_router
@@ -63,6 +68,8 @@ class State(TypedDict):
     scoring: ScoringService
     access: AccessControl
     review: ReviewDesk
+    probes: Probes
+    rebuilder: Rebuilder
 
 
 def build_state(settings: ServiceSettings) -> State:
@@ -70,13 +77,14 @@ def build_state(settings: ServiceSettings) -> State:
     engine = make_engine(settings.db_url)
     migrate(engine)
     access = access_control(settings, engine)
-    features = OnlineFeatures(open_store(settings))
+    features = OnlineFeatures(open_store(settings), settings)
     model = ModelHolder(settings)
     try:
         model.reload()
     except RegistryError as error:
         log.error("starting without a model: %s", error)
     scoring = ScoringService(model, features, engine, settings)
+    scoring.warm_up()
     record_policy(engine, access.policy, "service:startup")
     return State(
         settings=settings,
@@ -86,6 +94,8 @@ def build_state(settings: ServiceSettings) -> State:
         scoring=scoring,
         access=access,
         review=ReviewDesk(engine, scoring, settings),
+        probes=Probes(engine, features, stale_after_s=max(3 * settings.health_probe_seconds, 1.0)),
+        rebuilder=Rebuilder(settings, engine, features),
     )
 
 
@@ -103,6 +113,19 @@ def _audit_checkpoint(state: State) -> None:
         log.warning("no audit checkpoint: %s (create a key: `ordershield audit keygen`)", error)
     except CheckpointRefused as error:
         log.error("audit checkpoint refused: %s", error)
+
+
+async def _watch(state: State) -> None:
+    """Probe the dependencies (and so the online store's breaker); rebuild a lost store."""
+    settings = state["settings"]
+    while True:
+        await asyncio.sleep(settings.health_probe_seconds)
+        try:
+            await state["probes"].check(budget_s=settings.health_probe_seconds)
+            if settings.rebuild_features_automatically:
+                state["rebuilder"].start_if_lost()
+        except Exception:  # a background chore must never take the service down
+            log.exception("health probe failed")
 
 
 async def _every(seconds: float, work: Callable[[], object]) -> None:
@@ -123,12 +146,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         asyncio.get_running_loop().set_default_executor(executor(settings.threads))
         state = await in_thread(build_state, settings)
+        await state["access"].limits.warm_up()
         # Everything built so far (model, feature registry, IP database) lives as long as
         # the process: keep it out of the collector's full passes, which would otherwise
         # walk it again and again and show up as latency spikes.
         gc.collect()
         gc.freeze()
         chores = [
+            asyncio.create_task(_watch(state)),
             asyncio.create_task(
                 _every(settings.outbox_retry_seconds, state["scoring"].replay_outbox)
             ),
@@ -155,6 +180,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             chore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await chore
+        state["probes"].close()
         state["engine"].dispose()
 
     app = FastAPI(
@@ -162,11 +188,19 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Fraud and risk scoring at order creation.",
+        # FastAPI's own docs load Swagger UI from a CDN and run an inline script, and its
+        # routes have no guard: `service.ui.docs` serves them instead.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
 
+    app.add_middleware(RequestTimeBounds, bounds=time_bounds(settings))
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     errors.install(app)
     templates.install(app)
+    rate_limit.install(app)
+    security_headers.install(app)
     routers = (
         health_router,
         scoring_router,
@@ -176,7 +210,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         admin_router,
     )
     pages = (sign_in_router, ui_router, review_pages, legal_pages, audit_exports, webhook_pages)
-    for router in (*routers, *pages, static):
+    for router in (*routers, *pages, docs_router(settings), static):
         app.include_router(router)
     if unguarded := unguarded_routes(app):
         raise RuntimeError(f"routes without an access guard: {', '.join(unguarded)}")

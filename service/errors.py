@@ -16,6 +16,7 @@ from models.scorer import SpecMismatchError
 from service.persistence.errors import (
     CaseClaimed,
     CaseClosed,
+    ConflictingRequest,
     DatabaseUnavailable,
     InvalidRecord,
     InvalidTransition,
@@ -24,7 +25,11 @@ from service.persistence.errors import NotFound as RecordNotFound
 
 
 class ErrorBody(BaseModel):
-    """The body of every error response."""
+    """The body of every error response.
+
+    A 409 for a repeated id with another body also names the stored record:
+    `decision_id`, `label_id` or `payment_id`.
+    """
 
     error: str
     detail: Any = None
@@ -54,16 +59,32 @@ class PayloadTooLarge(DomainError):
     status, code = 413, "payload_too_large"
 
 
+class InvalidInput(DomainError):
+    """A request that parsed but does not fit what is stored: a 422 naming its field.
+
+    Its detail has the shape of a request validation error's.
+    """
+
+    status, code = 422, "invalid_request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__([{"field": field, "message": message}])
+
+
 # The error answers every /v1/ route documents in OpenAPI.
 API_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 
 def _body(
-    code: str, detail: Any, status: int, headers: dict[str, str] | None = None
+    code: str,
+    detail: Any,
+    status: int,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    body = ErrorBody(error=code, detail=detail).model_dump()
+    body = {**ErrorBody(error=code, detail=detail).model_dump(), **(extra or {})}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -72,13 +93,19 @@ def _field(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _problem(error: dict[str, Any]) -> dict[str, str]:
+    """Return one validation error as {field, message}; a body that is no JSON names `body`."""
+    location = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":  # its location is a character offset, no field
+        reason = (error.get("ctx") or {}).get("error", "")
+        offset = location[-1] if location else "?"
+        return {"field": "body", "message": f"not JSON at character {offset}: {reason}"}
+    return {"field": _field(location), "message": error.get("msg", "invalid")}
+
+
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-        for e in exc.errors()
-    ]
-    return _body("invalid_request", detail, 422)
+    return _body("invalid_request", [_problem(e) for e in exc.errors()], 422)
 
 
 def error_response(error: DomainError) -> JSONResponse:
@@ -93,9 +120,13 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-        exc.status_code, "http_error"
-    )
+    # 400: a body the JSON parser gave up on (nested too deep, not UTF-8).
+    code = {
+        400: "invalid_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthorized",
+    }.get(exc.status_code, "http_error")
     return _body(code, exc.detail, exc.status_code)
 
 
@@ -109,6 +140,12 @@ async def _missing(_: Request, exc: Exception) -> JSONResponse:
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:
     return _body("conflict", str(exc), 409)
+
+
+async def _changed(_: Request, exc: Exception) -> JSONResponse:
+    """Answer a repeated identity with another body: 409, naming the stored record's id."""
+    assert isinstance(exc, ConflictingRequest)
+    return _body("conflict", str(exc), 409, extra={f"{exc.kind}_id": exc.record_id})
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
@@ -130,4 +167,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RecordNotFound, _missing)
     for conflict in (CaseClosed, CaseClaimed, InvalidTransition):
         app.add_exception_handler(conflict, _conflict)
+    app.add_exception_handler(ConflictingRequest, _changed)
     app.add_exception_handler(InvalidRecord, _invalid)

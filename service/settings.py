@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 
 from models.settings import ModelSettings
 
@@ -17,7 +18,34 @@ class ServiceSettings(ModelSettings):
         None, description="decisions DB; default: SQLite under the data dir"
     )
     threads: int = Field(4, ge=1, description="threads running scoring work in one process")
+    decision_deadline_ms: float = Field(
+        50.0, gt=0, description="budget of one decision; every call on its path times out inside it"
+    )
+    fail_policy: Literal["open", "review", "model"] = Field(
+        "model",
+        description="how an order is decided when its entity features cannot be read: "
+        "model (request-time features, degraded cut points), review (hold, stock frozen), "
+        "open (approve, flag)",
+    )
+    ready_when_degraded: bool = Field(
+        True,
+        description="/readyz answers 200 while only the online store is out "
+        "(the instance still decides, degraded): keep it in the load balancer's rotation",
+    )
+    health_probe_seconds: float = Field(
+        1.0, gt=0, description="how often the dependencies /readyz reports are probed"
+    )
+    rebuild_features_automatically: bool = Field(
+        True, description="rebuild the online store's states when it lost them"
+    )
     max_body_bytes: int = Field(262_144, description="largest accepted request body")
+    earliest_event_time: AwareDatetime = Field(
+        datetime(2000, 1, 1, tzinfo=UTC),
+        description="earliest created_at or known_at a request may name (422 before it)",
+    )
+    max_clock_skew_seconds: float = Field(
+        300.0, ge=0, description="how far past now a request's times may lie (clocks differ)"
+    )
     model_poll_seconds: float = Field(30.0, description="how often to check the champion alias")
     outbox_retry_seconds: float = Field(
         5.0, description="how often to retry queued feature updates"
@@ -33,6 +61,35 @@ class ServiceSettings(ModelSettings):
     login_max_failures: int = Field(5, ge=1, description="failed sign-ins that lock a username")
     login_lockout_seconds: float = Field(
         900.0, gt=0, description="window of counted failures, and length of the lock"
+    )
+    docs_require_sign_in: bool = Field(
+        False, description="serve /docs and /openapi.json to signed-in people only"
+    )
+    rate_limit_per_key: str = Field(
+        "1000/second", description="calls one API key may make per window (`limits` notation)"
+    )
+    rate_limit_failed_keys_per_client: str = Field(
+        "60/minute", description="calls with a missing or unknown key one client address may make"
+    )
+    rate_limit_storage_url: SecretStr | None = Field(
+        None,
+        description="where rate limits are counted (memory://, redis://…); default: "
+        "REDIS_URL with the Redis online store, else this process's memory",
+    )
+    rate_limit_timeout_ms: float = Field(
+        20.0, gt=0, description="longest wait for the rate limit store; past it the call passes"
+    )
+    http_read_timeout_seconds: float = Field(
+        5.0, gt=0, description="time a client has to send a request's headers and body"
+    )
+    http_keep_alive_seconds: int = Field(
+        5, ge=1, description="how long an idle keep-alive connection stays open"
+    )
+    http_max_header_bytes: int = Field(
+        16_384, ge=1024, description="largest request line and headers accepted"
+    )
+    http_max_concurrency: int | None = Field(
+        1000, ge=1, description="connections and requests one process takes before answering 503"
     )
 
     review_sla_seconds: float = Field(
@@ -92,6 +149,16 @@ class ServiceSettings(ModelSettings):
     audit_witness_timeout_seconds: float = Field(
         2.0, gt=0, description="how long a witness may take to accept a checkpoint"
     )
+
+    @model_validator(mode="after")
+    def _store_timeout_fits_the_deadline(self) -> ServiceSettings:
+        """Refuse an online store timeout that leaves no room for the rest of a decision."""
+        if self.online_store_timeout_ms * 2 > self.decision_deadline_ms:
+            raise ValueError(
+                f"online_store_timeout_ms ({self.online_store_timeout_ms:g}) must be at most "
+                f"half of decision_deadline_ms ({self.decision_deadline_ms:g})"
+            )
+        return self
 
     @property
     def signing_key_source(self) -> str:

@@ -32,7 +32,8 @@ def tiny_champion(
         lgb.Dataset(matrix, labels, feature_name=names),
         num_boost_round=20,
     )
-    card = ModelCard(names, thresholds or Thresholds(0.3, 0.6, 0.9), spec_hash())
+    cuts = thresholds or Thresholds(0.3, 0.6, 0.9)
+    card = ModelCard(names, cuts, spec_hash(), degraded_thresholds=cuts)
     connect(settings)
     with mlflow.start_run():
         version = log_scorer(booster, card, settings)

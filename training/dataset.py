@@ -26,6 +26,9 @@ class TrainingFrame:
 
     features: list[str]
     matrix: np.ndarray
+    request_matrix: np.ndarray
+    """The same rows as the service builds them when the online store cannot answer:
+    every entity aggregate missing, request-time features only."""
     labels: np.ndarray
     scenarios: pd.Series
     created_at: pd.Series
@@ -69,10 +72,12 @@ def training_frame(
     aggregates = {
         f.name: joined[f.name].to_numpy(dtype=float) for f in AGGREGATES if f.name in names
     }
-    matrix = feature_matrix(to_columns(labelled.reset_index(drop=True)), aggregates, names)
+    columns = to_columns(labelled.reset_index(drop=True))
+    missing = {name: np.full(len(labelled), np.nan) for name in aggregates}
     return TrainingFrame(
         features=names,
-        matrix=matrix,
+        matrix=feature_matrix(columns, aggregates, names),
+        request_matrix=feature_matrix(columns, missing, names),
         labels=labelled["label"].to_numpy(dtype=int),
         scenarios=labelled["scenario"].reset_index(drop=True),
         created_at=labelled["created_at"].reset_index(drop=True),

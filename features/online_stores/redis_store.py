@@ -15,6 +15,8 @@ from typing import Literal
 import redis
 from feast.repo_config import FeastConfigBaseModel, RepoConfig
 from pydantic import StrictStr
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from features.online_stores.rows import Cell, Row, RowsOnlineStore, StoredRow
 
@@ -47,15 +49,23 @@ class OrderShieldRedisOnlineStore(RowsOnlineStore):
         return redis_rows(config)
 
 
-def redis_rows(config: RepoConfig) -> RedisRows:
-    """Return the rows of a repo configured with the Redis store."""
+def redis_rows(config: RepoConfig, timeout_seconds: float | None = None) -> RedisRows:
+    """Return the rows of a repo configured with the Redis store.
+
+    `timeout_seconds` replaces the repo's socket timeouts (the scoring path's
+    budget is far shorter than a bulk load's). A command is never retried: a
+    retry with backoff (redis-py's default since 6.0) would outlast any deadline,
+    and the caller knows better what to do with a failure.
+    """
     online = config.online_store
     if not isinstance(online, OrderShieldRedisOnlineStoreConfig):
         raise TypeError(f"not the Redis online store: {type(online).__name__}")
     client = redis.Redis.from_url(
         online.url,
-        socket_timeout=online.socket_timeout,
-        socket_connect_timeout=online.socket_connect_timeout,
+        socket_timeout=timeout_seconds or online.socket_timeout,
+        socket_connect_timeout=timeout_seconds or online.socket_connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+        retry_on_timeout=False,
     )
     return RedisRows(client, config.project, online.key_ttl_seconds)
 
@@ -99,17 +109,22 @@ class RedisRows:
             rows.append(StoredRow(int(event_us), stored))
         return rows
 
-    def write(self, rows: Sequence[Row]) -> None:
+    def write(self, rows: Sequence[Row], count: Cell | None = None) -> int | None:
         """Store every row in one MULTI/EXEC, so a reader sees all of them or none."""
         with self.client.pipeline(transaction=True) as pipe:
+            if count is not None:
+                view, key, name = count
+                pipe.hincrby(self.hash_key(view, key), name, 1)
             for row in rows:
                 name = self.hash_key(row.view, row.key)
                 fields: dict[str | bytes, bytes | int] = {k: v for k, v in row.values.items()}
                 fields[TIME_FIELD] = row.event_us
                 pipe.hset(name, mapping=fields)
-                if self.ttl_seconds:
-                    pipe.expire(name, self.ttl_seconds)
-            pipe.execute()
+                ttl = row.ttl_seconds or self.ttl_seconds
+                if ttl:
+                    pipe.expire(name, ttl)
+            replies = pipe.execute()
+        return None if count is None else int(replies[0])
 
     def delete_views(self, views: Sequence[str]) -> None:
         """Remove the hashes of these views, a batch of keys at a time."""
@@ -123,6 +138,9 @@ class RedisRows:
                     batch.clear()
             if batch:
                 self.client.unlink(*batch)
+
+    def expire(self, view: str, before_us: int) -> None:
+        """Nothing to do: Redis expires each row by its own TTL."""
 
     def checkpoint(self) -> None:
         """Nothing to do: Redis persists (or not) by its own configuration."""

@@ -38,6 +38,8 @@ class Row(NamedTuple):
     values: dict[str, bytes]
     event_us: int
     created_us: int | None = None
+    ttl_seconds: int | None = None
+    """Expire the row this long after the write (None: the store's own setting)."""
 
 
 class StoredRow(NamedTuple):
@@ -60,12 +62,20 @@ class Rows(Protocol):
         """Return each key's row of `view` (None where absent)."""
         ...
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """Store every row at once: a reader sees all of them or none."""
+    def write(self, rows: Sequence[Row], count: Cell | None = None) -> int | None:
+        """Store every row at once: a reader sees all of them or none.
+
+        With `count`, also add one to that integer cell in the same write and
+        return its new value (the state generation, `features.state_stores`).
+        """
         ...
 
     def delete_views(self, views: Sequence[str]) -> None:
         """Remove every row of these views."""
+        ...
+
+    def expire(self, view: str, before_us: int) -> None:
+        """Remove the rows of `view` written before `before_us` whose TTL the store cannot keep."""
         ...
 
     def checkpoint(self) -> None:

@@ -51,6 +51,13 @@ ROWS = (
     " WHERE project = ? AND feature_view = ? AND entity_key IN ({keys})"
 )
 DELETE_VIEW = "DELETE FROM feature_values WHERE project = ? AND feature_view = ?"
+EXPIRE = DELETE_VIEW + " AND event_us < ?"
+# Adds one to an integer cell (kept as its decimal digits, as Redis's HINCRBY does).
+COUNT = (
+    "INSERT INTO feature_values VALUES (?, ?, ?, ?, CAST('1' AS BLOB), 0, NULL)"
+    " ON CONFLICT DO UPDATE SET value = CAST(CAST(CAST(value AS TEXT) AS INTEGER) + 1 AS BLOB)"
+    " RETURNING value"
+)
 
 
 class OrderShieldSqliteOnlineStoreConfig(FeastConfigBaseModel):
@@ -126,7 +133,7 @@ class SqliteDatabase:
                     found[name] = value
         return [StoredRow(times[key], values[key]) if key in times else None for key in keys]
 
-    def write(self, rows: Sequence[Row]) -> None:
+    def write(self, rows: Sequence[Row], count: Cell | None = None) -> int | None:
         """Store every row in one transaction, so a reader sees all of them or none."""
         parameters = [
             (self.project, row.view, row.key, name, value, row.event_us, row.created_us)
@@ -135,11 +142,20 @@ class SqliteDatabase:
         ]
         with self._write_lock, self._writer:
             self._writer.executemany(UPSERT, parameters)
+            if count is None:
+                return None
+            (value,) = self._writer.execute(COUNT, (self.project, *count)).fetchone()
+            return int(value)
 
     def delete_views(self, views: Sequence[str]) -> None:
         """Remove every row of these views, in one transaction."""
         with self._write_lock, self._writer:
             self._writer.executemany(DELETE_VIEW, [(self.project, view) for view in views])
+
+    def expire(self, view: str, before_us: int) -> None:
+        """Remove the rows of `view` written before `before_us`, in one transaction."""
+        with self._write_lock, self._writer:
+            self._writer.execute(EXPIRE, (self.project, view, before_us))
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file, so that the next write starts it over.

@@ -148,7 +148,8 @@ class Evidence:
         if not self.rules:
             return NO_RULES
         version = f" (rules version {self.rules_version})" if self.rules_version else ""
-        return "; ".join(str(rule) for rule in self.rules) + version
+        said = (rule.get("text", rule) if isinstance(rule, dict) else rule for rule in self.rules)
+        return "; ".join(str(text) for text in said) + version
 
     @property
     def timeline(self) -> list[TimelineItem]:

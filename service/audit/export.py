@@ -28,6 +28,7 @@ from service.auth.attributes import ATTRIBUTES
 from service.auth.masking import mask
 from service.auth.policy import MaskingPolicy
 from service.auth.roles import ROLES
+from service.inputs import NO_CONTROL, has_control
 from service.orders.service import record_attributes
 from service.persistence.audit_export import (
     EXPORT_BATCH,
@@ -44,7 +45,7 @@ from service.persistence.audit_log import (
     record_entry,
     sequence_all,
 )
-from service.persistence.audit_search import NO_CONTROL, OUT_OF_RANGE, has_control, utc_within
+from service.persistence.audit_search import OUT_OF_RANGE, utc_within
 from service.persistence.chain import canonical_json, timestamp
 from service.persistence.errors import NotFound
 from service.persistence.merkle import inclusion_proof

@@ -38,7 +38,7 @@ from service.auth.principal import Principal
 from service.blocking import in_thread
 from service.deps import EngineDep, SettingsDep
 from service.errors import DomainError, Unavailable
-from service.persistence.audit_search import NO_CONTROL, has_control
+from service.inputs import NO_CONTROL, has_control
 from service.settings import ServiceSettings
 
 router = APIRouter(include_in_schema=False)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from service.auth.people import IdentitySource, PasswordIdentities
 from service.auth.policy import MaskingPolicy, load_policy
+from service.auth.rate_limit import RateLimits, rate_limits
 from service.auth.sessions import Sessions
 from service.auth.throttle import LoginThrottle
 from service.settings import ServiceSettings
@@ -16,12 +17,13 @@ from service.settings import ServiceSettings
 
 @dataclass(frozen=True)
 class AccessControl:
-    """Identities, sessions, sign-in lockout and the masking policy."""
+    """Identities, sessions, sign-in lockout, API rate limits and the masking policy."""
 
     engine: Engine
     identities: IdentitySource
     sessions: Sessions
     throttle: LoginThrottle
+    limits: RateLimits
     policy: MaskingPolicy
 
 
@@ -38,5 +40,6 @@ def access_control(settings: ServiceSettings, engine: Engine) -> AccessControl:
         throttle=LoginThrottle(
             engine, settings.login_max_failures, timedelta(seconds=settings.login_lockout_seconds)
         ),
+        limits=rate_limits(settings),
         policy=load_policy(settings.masking_policy),
     )

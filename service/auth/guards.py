@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -20,6 +20,7 @@ from service.auth.credentials import same
 from service.auth.deps import access as access_of
 from service.auth.keys import key_principal
 from service.auth.principal import Principal
+from service.auth.rate_limit import RateLimited, RateLimits
 from service.auth.roles import PERSON_ROLES, SCOPES
 from service.auth.sessions import SESSION_COOKIE
 from service.blocking import in_thread
@@ -79,24 +80,39 @@ PUBLIC = _guard(Access("public"), _nobody)
 
 
 def key_with_scope(scope: str) -> Guard:
-    """Require `Authorization: Bearer <API key>` of a live key holding `scope`."""
+    """Require `Authorization: Bearer <API key>` of a live key holding `scope`.
+
+    Each key's calls count against its rate limit, and each client's calls
+    without a live key against a limit of their own (`service.auth.rate_limit`).
+    """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
     async def check(request: Request, credentials: BearerCredentials) -> Principal:
+        limits = (await access_of(request)).limits
         if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+            await _refuse_key(request, limits, "send an API key as 'Authorization: Bearer <key>'")
         token = credentials.credentials
         engine = await engine_of(request)
         principal = await in_thread(key_principal, engine, token)
         if principal is None:
-            raise Unauthorized("unknown or revoked API key")
+            await _refuse_key(request, limits, "unknown or revoked API key")
+        if wait := await limits.key_call(principal.id):
+            raise RateLimited(wait)
         if scope not in principal.scopes:
             raise Forbidden(f"this key lacks the scope {scope!r}")
         request.state.principal = principal
         return principal
 
     return _guard(Access("key", scope=scope), check)
+
+
+async def _refuse_key(request: Request, limits: RateLimits, detail: str) -> NoReturn:
+    """Refuse a call without a live key: 401, or 429 once its client failed too often."""
+    client = request.client.host if request.client else "unknown"
+    if wait := await limits.failed_attempt(client):
+        raise RateLimited(wait)
+    raise Unauthorized(detail)
 
 
 def signed_in(*roles: str) -> Guard:
@@ -155,12 +171,11 @@ def _find(dependant: Dependant) -> Access | None:
 
 def unguarded_routes(app: FastAPI) -> list[str]:
     """Return the routes that declare no access: API routes without a guard, and anything
-    else (mounts, websockets, plain routes) but FastAPI's own docs pages."""
-    docs = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    else (mounts, websockets, plain routes, FastAPI's own docs pages)."""
     others = [
         f"{type(context.original_route).__name__} {context.path}"
         for context in iter_route_contexts(app.routes)
-        if not isinstance(context.original_route, APIRoute) and context.path not in docs
+        if not isinstance(context.original_route, APIRoute)
     ]
     unguarded = [f"{m} {p}" for m, p, access in routes_with_access(app) if access is None]
     return unguarded + others

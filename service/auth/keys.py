@@ -7,6 +7,7 @@ key, to keep a write off every scored order.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -23,9 +24,13 @@ from service.persistence.access import (
     mark_api_key_used,
     revoke_api_key,
 )
+from service.persistence.db import within
+from service.persistence.errors import DatabaseUnavailable
 from service.persistence.records import ApiKey
 
 LAST_USE_RESOLUTION = timedelta(minutes=1)
+# How long recording a key's use may wait for the database.
+LAST_USE_BUDGET_S = 0.02
 
 
 class InvalidKey(ValueError):
@@ -77,7 +82,9 @@ def key_principal(engine: Engine, token: str) -> Principal | None:
         return None
     now = datetime.now(UTC)
     if key.last_used_at is None or now - key.last_used_at >= LAST_USE_RESOLUTION:
-        mark_api_key_used(engine, key.id, now)
+        # Bookkeeping on the request's path: a busy database skips it, the next call retries.
+        with within(LAST_USE_BUDGET_S), contextlib.suppress(DatabaseUnavailable):
+            mark_api_key_used(engine, key.id, now)
     return Principal("key", key.id, key.name, key.role, frozenset(key.scopes))
 
 

@@ -7,8 +7,11 @@ import typer
 from rich.console import Console
 
 from features.build import build_offline_sources
+from features.online import OnlineFeatures
 from features.schema import conform
-from features.store import apply, materialize
+from features.store import apply, materialize, open_store
+from service.cli.db import database
+from service.scoring.rebuild import rebuild_online_state
 from service.settings import ServiceSettings
 
 app = typer.Typer(help="Build, register and materialize the Feast features.", no_args_is_help=True)
@@ -48,4 +51,23 @@ def materialize_command() -> None:
         loaded = materialize(settings)
     console.print(
         f"materialized {loaded:,} entity states into the {settings.online_store} online store"
+    )
+
+
+@app.command("rebuild")
+def rebuild_command() -> None:
+    """Rebuild the online store's entity states from the order log and the stored decisions.
+
+    For a store that came back empty or from an older copy: scoring goes on
+    (degraded) while it runs, and the states equal the offline computation.
+    """
+    settings = ServiceSettings()
+    features = OnlineFeatures(open_store(settings), settings)
+    with database(settings) as engine, console.status("rebuilding the online store") as status:
+        done = rebuild_online_state(
+            settings, engine, features, progress=lambda e: status.update(f"writing {e} states")
+        )
+    console.print(
+        f"rebuilt {sum(done.states.values()):,} entity states from {done.orders:,} orders "
+        f"in {done.seconds:.1f} s; {done.settled} queued updates were already counted"
     )

@@ -18,38 +18,11 @@ from rich.console import Console
 from features.build import write_order_log
 from features.schema import conform
 from service.cli.db import database
-from service.persistence.history import decided_orders
-from service.scoring.schemas import canonical_of
+from service.scoring.history import decided_frame
 from service.settings import ServiceSettings
 
 app = typer.Typer(help="The order log training learns from.", no_args_is_help=True)
 console = Console()
-LABELS = {"fraud": 1, "legit": 0}
-MS_COLUMNS = ("created_at", "customer_created_at")
-
-
-def decided_frame(settings: ServiceSettings) -> pd.DataFrame:
-    """Return the decided orders as canonical rows with their labels."""
-    rows = []
-    with database(settings) as engine:
-        for order in decided_orders(engine):
-            canonical = canonical_of(order.order, order.decided_at)
-            if canonical is None:
-                continue  # an erased order no longer holds what training reads
-            rows.append(
-                {
-                    **canonical,
-                    "payment_declined": order.declined,
-                    "label": LABELS.get(order.label or ""),
-                    "scenario": order.reason,
-                    "label_known_at": order.label_known_at,
-                }
-            )
-    frame = pd.DataFrame(rows)
-    for column in MS_COLUMNS:  # the canonical record keeps times as epoch milliseconds
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
-    return frame
 
 
 @app.command("sync")
@@ -60,7 +33,8 @@ def sync(
 ) -> None:
     """Append the decided orders and their latest labels to the order log, replacing older rows."""
     settings = ServiceSettings()
-    decided = decided_frame(settings)
+    with database(settings) as engine:
+        decided = decided_frame(engine)
     if decided.empty:
         console.print("no decided orders to add")
         return

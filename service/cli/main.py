@@ -86,8 +86,6 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
 ) -> None:
     """Serve the scoring API (OpenAPI docs at /docs) with the champion model."""
-    import uvicorn
+    from service.http_server import serve as serve_http
 
-    from service.app import create_app
-
-    uvicorn.run(create_app(ServiceSettings()), host=host, port=port, log_level=log_level)
+    serve_http(ServiceSettings(), host, port, log_level)

@@ -55,9 +55,9 @@ def server_env(settings: ServiceSettings) -> dict[str, str]:
 def running_server(settings: ServiceSettings, port: int | None = None) -> Iterator[Server]:
     """Start one uvicorn worker for these settings; yield it once /readyz answers 200."""
     port = port or free_port()
-    # uvicorn imports the app factory itself, so the server process loads the service
-    # and nothing of the command line or of training.
-    command = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+    # The server `ordershield serve` runs, started from the service package: the server
+    # process loads the service and nothing of the command line or of training.
+    command = [sys.executable, "-m", "service.http_server"]
     options = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen([*command, *options], env=server_env(settings))
     server = Server(f"http://127.0.0.1:{port}", process)

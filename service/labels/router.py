@@ -11,6 +11,7 @@ from service.errors import API_ERRORS
 from service.labels.schemas import LabelIn, LabelOut, PaymentOutcomeIn, PaymentOutcomeOut
 from service.labels.service import record_label, record_payment
 from service.scoring.deps import ScoringDep
+from service.scoring.schemas import OrderIdPath
 
 router = APIRouter(
     tags=["labels"], responses=API_ERRORS, dependencies=[Depends(key_with_scope("labels"))]
@@ -25,7 +26,7 @@ async def post_label(label: LabelIn, engine: EngineDep, scoring: ScoringDep) -> 
 
 @router.post("/v1/orders/{order_id}/payment", response_model=PaymentOutcomeOut)
 async def post_payment(
-    order_id: str, outcome: PaymentOutcomeIn, engine: EngineDep, scoring: ScoringDep
+    order_id: OrderIdPath, outcome: PaymentOutcomeIn, engine: EngineDep, scoring: ScoringDep
 ) -> PaymentOutcomeOut:
     """Record the payment provider's outcome (a decline feeds the payment-account features)."""
     return await in_thread(record_payment, engine, scoring, order_id, outcome)

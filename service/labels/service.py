@@ -1,4 +1,4 @@
-"""Labels and payment outcomes: stored, and folded into the entities' label-based features."""
+"""Labels and payment outcomes: stored once per event, and folded into the entities' features."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from sqlalchemy import Engine
 
 from features.columns import moment_ms
 from features.spec import Stream
-from service.errors import NotFound
+from service.errors import InvalidInput, NotFound
 from service.labels.schemas import LabelIn, LabelOut, PaymentOutcomeIn, PaymentOutcomeOut
 from service.persistence import (
+    DecisionRecord,
     decision_by_order,
     labels_for_order,
-    save_label,
-    save_payment_outcome,
+    save_label_event,
+    save_payment_event,
 )
+from service.persistence.chain import timestamp
 from service.scoring.service import ScoringService
 
 
@@ -26,30 +28,82 @@ def record_label(
     label: LabelIn,
     source: Literal["api", "file", "review"],
 ) -> LabelOut:
-    """Store a label; a first fraud label counts on the order's entities from its known time."""
+    """Store a label once per event; the order's first fraud label counts from its known time."""
     decision = decision_by_order(engine, label.order_id)
     if decision is None:
         raise NotFound(f"no decision for order {label.order_id!r}: labels attach to scored orders")
-    known_at = label.known_at or datetime.now(UTC)
-    earlier_fraud = any(item.label == "fraud" for item in labels_for_order(engine, label.order_id))
-    label_id = save_label(engine, label.order_id, label.label, label.reason, known_at, source)
-    applies = label.label == "fraud" and not earlier_fraud
-    if applies:
+    known_at = _known_at(label.known_at, decision)
+    label_id, created = save_label_event(
+        engine,
+        label.order_id,
+        label.label,
+        label.reason,
+        known_at,
+        source,
+        event_key=_event_key(label.event_id, label.label, label.known_at),
+        request_sha256=label.sha256(),
+    )
+    # The first fraud label stored counts; a retry answers as the first call did.
+    fraud_ids = [
+        item.id for item in labels_for_order(engine, label.order_id) if item.label == "fraud"
+    ]
+    applies = label.label == "fraud" and min(fraud_ids, default=None) == label_id
+    if applies and created:
         scoring.record_event(decision, Stream.FRAUD, moment_ms(known_at))
     return LabelOut(
-        id=label_id, order_id=label.order_id, label=label.label, applied_to_features=applies
+        id=label_id,
+        order_id=label.order_id,
+        label=label.label,
+        applied_to_features=applies,
+        event_id=label.event_id,
     )
 
 
 def record_payment(
     engine: Engine, scoring: ScoringService, order_id: str, outcome: PaymentOutcomeIn
 ) -> PaymentOutcomeOut:
-    """Store a payment outcome; a decline counts on the order's entities from its known time."""
+    """Store a payment outcome once per event; a decline counts from its known time."""
     decision = decision_by_order(engine, order_id)
     if decision is None:
         raise NotFound(f"no decision for order {order_id!r}")
-    known_at = outcome.known_at or datetime.now(UTC)
-    outcome_id = save_payment_outcome(engine, order_id, outcome.status, known_at)
-    if outcome.status == "declined":
+    known_at = _known_at(outcome.known_at, decision)
+    outcome_id, created = save_payment_event(
+        engine,
+        order_id,
+        outcome.status,
+        known_at,
+        event_key=_event_key(outcome.event_id, outcome.status, outcome.known_at),
+        request_sha256=outcome.sha256(),
+    )
+    if created and outcome.status == "declined":
         scoring.record_event(decision, Stream.DECLINES, moment_ms(known_at))
-    return PaymentOutcomeOut(id=outcome_id, order_id=order_id, status=outcome.status)
+    return PaymentOutcomeOut(
+        id=outcome_id, order_id=order_id, status=outcome.status, event_id=outcome.event_id
+    )
+
+
+def _known_at(sent: datetime | None, decision: DecisionRecord) -> datetime:
+    """Return when the event became known; refuse a time before the order's creation.
+
+    Unsent, it is now, or the order's creation when that lies ahead (within the clock skew).
+    """
+    if sent is None:
+        return max(datetime.now(UTC), decision.created_at)
+    if sent < decision.created_at:
+        raise InvalidInput(
+            "known_at",
+            f"must not be before the order's creation ({timestamp(decision.created_at)})",
+        )
+    return sent
+
+
+def _event_key(event_id: str | None, what: str, known_at: datetime | None) -> str | None:
+    """Return the event's identity: its id, else its kind and known time, else none.
+
+    A derived key starts with '#', which no event id can hold.
+    """
+    if event_id is not None:
+        return event_id
+    if known_at is not None:
+        return f"#{what}#{timestamp(known_at)}"
+    return None

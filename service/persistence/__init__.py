@@ -6,11 +6,20 @@ SQLite in WAL mode by default, PostgreSQL in production; schema via Alembic.
 from service.persistence.db import checkpoint, make_engine, migrate, ping
 from service.persistence.errors import (
     CaseClosed,
+    ConflictingRequest,
     DatabaseUnavailable,
     InvalidRecord,
     NotFound,
     PersistenceError,
     UnsupportedDatabase,
+)
+from service.persistence.events import (
+    labels_for_order,
+    payment_outcomes_for_order,
+    save_label,
+    save_label_event,
+    save_payment_event,
+    save_payment_outcome,
 )
 from service.persistence.records import (
     DecisionRecord,
@@ -25,17 +34,14 @@ from service.persistence.repository import (
     decision_by_order,
     due_feature_updates,
     enqueue_feature_update,
-    labels_for_order,
     mark_feature_update,
     open_cases,
-    payment_outcomes_for_order,
     save_decision,
-    save_label,
-    save_payment_outcome,
 )
 
 __all__ = [
     "CaseClosed",
+    "ConflictingRequest",
     "DatabaseUnavailable",
     "DecisionRecord",
     "InvalidRecord",
@@ -61,5 +67,7 @@ __all__ = [
     "ping",
     "save_decision",
     "save_label",
+    "save_label_event",
+    "save_payment_event",
     "save_payment_outcome",
 ]

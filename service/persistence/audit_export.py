@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from service.persistence.audit_log import DECISION_FIELDS
 from service.persistence.audit_rows import PersonalValueRow
+from service.persistence.chain import committed
 from service.persistence.db import translate_errors
 from service.persistence.personal import stored_value
 from service.persistence.records import DecisionRecord, PersonalValue
@@ -68,7 +69,8 @@ def committed_decision(engine: Engine, order_id: str) -> CommittedDecision | Non
             v.path: StoredPersonal(stored_value(v.value), v.salt, v.erased_at, v.erased_by)
             for v in values
         }
-    return CommittedDecision({name: getattr(row, name) for name in DECISION_FIELDS}, personal)
+    fields = committed({name: getattr(row, name) for name in DECISION_FIELDS})
+    return CommittedDecision(fields, personal)
 
 
 def decisions_between(

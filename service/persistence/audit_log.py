@@ -98,13 +98,28 @@ class StoredCheckpoint:
 
 
 def label_body(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Return what a label's entry records: the label, its reason, source and known time."""
-    return {
+    """Return what a label's entry records: the label, its reason, source and known time.
+
+    A label sent with an identity (revision 0006 on) records it as `event`.
+    """
+    body = {
         "label": row["label"],
         "reason": row["reason"],
         "source": row["source"],
         "known_at": timestamp(row["known_at"]),
     }
+    return with_event(body, row.get("event_key"))
+
+
+def payment_body(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what a payment outcome's entry records: its status, known time and identity."""
+    body = {"status": row["status"], "known_at": timestamp(row["known_at"])}
+    return with_event(body, row.get("event_key"))
+
+
+def with_event(body: dict[str, Any], event_key: str | None) -> dict[str, Any]:
+    """Return an entry's body with the event's identity, when it has one."""
+    return body if event_key is None else {**body, "event": event_key}
 
 
 def append_entry(

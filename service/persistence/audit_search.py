@@ -20,6 +20,7 @@ from sqlalchemy import Engine, Float, String, Table, exists, func, select, true
 from sqlalchemy.sql import ColumnElement
 
 from models.scorer import Action, Tier
+from service.inputs import NO_CONTROL, has_control
 from service.persistence.db import translate_errors
 from service.persistence.errors import InvalidRecord
 from service.persistence.review import LINK_KINDS
@@ -46,17 +47,9 @@ TIERS: tuple[str, ...] = tuple(tier.value for tier in Tier)
 ACTIONS: tuple[str, ...] = tuple(action.value for action in Action)
 ENTITY_KINDS: tuple[str, ...] = LINK_KINDS
 FEATURE_NAME = re.compile(r"[a-z0-9_]{1,64}")
-# C0 controls, DEL and C1 controls: never part of an id, and NUL is no PostgreSQL text.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-NO_CONTROL = "must not contain control characters"
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2101, 1, 1, tzinfo=UTC)
 OUT_OF_RANGE = "must be within the years 2000 to 2100 (UTC)"
-
-
-def has_control(text: str) -> bool:
-    """Return whether a text holds a control character (NUL, newline, DEL, ...)."""
-    return CONTROL.search(text) is not None
 
 
 def utc_within(moment: datetime) -> datetime | None:

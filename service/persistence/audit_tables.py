@@ -43,7 +43,14 @@ def _entries(connection: Connection, prefix: str) -> Iterable[tuple[str, str, st
 
 
 def _label(row: Any) -> Key:
-    return (row.order_id, row.label, row.reason, row.source, timestamp(row.known_at))
+    return (
+        row.order_id,
+        row.label,
+        row.reason,
+        row.source,
+        timestamp(row.known_at),
+        row.event_key,
+    )
 
 
 def _label_entry(kind: str, subject: str, actor: str, body: dict[str, Any]) -> Key:
@@ -53,15 +60,16 @@ def _label_entry(kind: str, subject: str, actor: str, body: dict[str, Any]) -> K
         body.get("reason"),
         body.get("source"),
         body.get("known_at"),
+        body.get("event"),
     )
 
 
 def _payment(row: Any) -> Key:
-    return (row.order_id, row.status, timestamp(row.known_at))
+    return (row.order_id, row.status, timestamp(row.known_at), row.event_key)
 
 
 def _payment_entry(kind: str, subject: str, actor: str, body: dict[str, Any]) -> Key:
-    return (subject, body.get("status"), body.get("known_at"))
+    return (subject, body.get("status"), body.get("known_at"), body.get("event"))
 
 
 def _action(row: Any) -> Key:

@@ -23,7 +23,7 @@ from service.persistence.audit_log import (
     VERIFY_BATCH,
     AuditEntry,
 )
-from service.persistence.chain import canonical_json, content_hash, entry_bytes
+from service.persistence.chain import canonical_json, committed, content_hash, entry_bytes
 from service.persistence.db import translate_errors
 from service.persistence.merkle import Frontier, leaf_hash
 
@@ -45,8 +45,11 @@ class LogVerdict:
 
 
 def decision_content(row: Any) -> str:
-    """Return the content hash of a decision row: what its log entry commits to."""
-    return content_hash({name: getattr(row, name) for name in DECISION_FIELDS})
+    """Return the content hash of a decision row: what its log entry commits to.
+
+    A column the row lacks (one a later revision adds) counts as null.
+    """
+    return content_hash(committed({name: getattr(row, name, None) for name in DECISION_FIELDS}))
 
 
 @translate_errors
@@ -111,7 +114,7 @@ def _entry_problem(row: Any, expected_seq: int) -> str | None:
         return None
     if row.d_id is None:
         return f"the decision of order {row.subject!r} it commits to is missing"
-    decision = {name: getattr(row, f"d_{name}") for name in DECISION_FIELDS}
+    decision = committed({name: getattr(row, f"d_{name}") for name in DECISION_FIELDS})
     if content_hash(decision) != body.get("content"):
         return f"the decision of order {row.subject!r} differs from what it committed to"
     return None

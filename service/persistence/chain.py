@@ -29,6 +29,9 @@ JSON_OPTIONS = (
 JSON_FIELDS = ("order_payload", "features", "reasons", "shap_values", "thresholds", "rules")
 FLOAT_FIELDS = ("score", "raw_score", "base_value", "latency_ms")
 TIME_FIELDS = ("created_at", "decided_at")
+# Decision columns added after the audit log began: left out of the committed content
+# while null, so a decision stored before them hashes as it did when it was logged.
+LATER_DECISION_FIELDS = ("request_sha256",)
 
 
 def canonical_json(value: Any) -> str:
@@ -83,6 +86,15 @@ def content_hash(fields: Mapping[str, Any]) -> str:
         for name, value in fields.items()
     }
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+
+
+def committed(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a decision's fields as its log entry commits to them (see `LATER_DECISION_FIELDS`)."""
+    return {
+        name: value
+        for name, value in fields.items()
+        if not (name in LATER_DECISION_FIELDS and value is None)
+    }
 
 
 def commitment(salt: str, value: Any) -> str:

@@ -9,6 +9,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -43,6 +44,9 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": dump_json, "json_deserializer":
 _WRITERS: weakref.WeakKeyDictionary[Engine, tuple[threading.Lock, Engine]] = (
     weakref.WeakKeyDictionary()
 )
+
+# The monotonic time by which this thread's database work must be done (`within`).
+_DEADLINE: ContextVar[float | None] = ContextVar("database_deadline", default=None)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -113,6 +117,10 @@ def _sqlite_begin(connection: Connection) -> None:
     mode = connection.get_execution_options().get(BEGIN_MODE, "DEFERRED")
     if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
         raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
+    # Another process holding the write lock is waited for no longer than the deadline.
+    remaining = _remaining()
+    busy_ms = BUSY_TIMEOUT_MS if remaining is None else max(int(remaining * 1000), 0)
+    connection.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -131,6 +139,40 @@ def _writers(engine: Engine) -> tuple[threading.Lock, Engine]:
 
 
 @contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """Bound the database work of this thread's next transactions to `seconds` from now.
+
+    On the scoring path the decision's write gets what is left of the
+    decision's deadline: queueing for SQLite's writer waits no longer, and on
+    PostgreSQL the transaction's statements and lock waits are cut there
+    (`statement_timeout`, `lock_timeout`). A write that cannot finish in time
+    raises `DatabaseUnavailable`, written nothing, rather than stall the order.
+    """
+    token = _DEADLINE.set(time.monotonic() + max(seconds, 0.0))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _remaining() -> float | None:
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+@contextmanager
+def _queued(queue: threading.Lock) -> Iterator[None]:
+    """Take the in-process writer queue, within the thread's deadline if it has one."""
+    remaining = _remaining()
+    if not queue.acquire(timeout=-1 if remaining is None else max(remaining, 0.0)):
+        raise DatabaseUnavailable("the database's writer queue did not clear within the deadline")
+    try:
+        yield
+    finally:
+        queue.release()
+
+
+@contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """Open a write transaction; on SQLite, queue for it inside the process first.
 
@@ -140,7 +182,15 @@ def writing(engine: Engine) -> Iterator[Connection]:
     hands the database over as soon as the previous writer commits.
     """
     queue, writing_engine = _writers(engine)
-    with queue if _is_sqlite(engine) else nullcontext(), writing_engine.begin() as connection:
+    with (
+        _queued(queue) if _is_sqlite(engine) else nullcontext(),
+        writing_engine.begin() as connection,
+    ):
+        remaining = _remaining()
+        if remaining is not None and connection.dialect.name == "postgresql":
+            budget = max(int(remaining * 1000), 1)
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {budget}")
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {budget}")
         yield connection
 
 

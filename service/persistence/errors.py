@@ -33,3 +33,15 @@ class CaseClaimed(PersistenceError):
 
 class InvalidTransition(PersistenceError):
     """A case or stock hold cannot go from its current state to the one asked for."""
+
+
+class ConflictingRequest(PersistenceError):
+    """A request repeats the identity of a stored one (order id, event id) with another body.
+
+    `kind` names what is stored ("decision", "label", "payment") and `record_id` its id.
+    """
+
+    def __init__(self, message: str, kind: str, record_id: str | int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.record_id = record_id

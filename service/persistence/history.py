@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
+from features.spec import Stream
 from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.db import translate_errors
 from service.persistence.personal import stored_value
@@ -84,3 +85,26 @@ def _personal_values(
             stored_value(row.value), row.erased_at, row.erased_by
         )
     return found
+
+
+@translate_errors
+def later_events(engine: Engine) -> Iterator[tuple[str, Stream, datetime]]:
+    """Yield the events after a decision that count in the features, as the online path counts them.
+
+    Each payment decline counts at its known time, and an order's first fraud
+    label (the first stored) at its own (`service.labels.service`).
+    """
+    with engine.connect() as connection:
+        declines = select(PaymentOutcomeRow.order_id, PaymentOutcomeRow.known_at).where(
+            PaymentOutcomeRow.status == "declined"
+        )
+        for order_id, known_at in connection.execute(declines):
+            yield order_id, Stream.DECLINES, known_at
+        first_fraud = (
+            select(func.min(LabelRow.id))
+            .where(LabelRow.label == "fraud")
+            .group_by(LabelRow.order_id)
+        )
+        frauds = select(LabelRow.order_id, LabelRow.known_at).where(LabelRow.id.in_(first_fraud))
+        for order_id, known_at in connection.execute(frauds):
+            yield order_id, Stream.FRAUD, known_at

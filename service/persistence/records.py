@@ -50,6 +50,8 @@ class NewDecision:
     rules: list[Any]
     degraded: bool
     latency_ms: float
+    # SHA-256 of the validated request: a repeated order id with another body is refused.
+    request_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class Label:
     known_at: datetime
     received_at: datetime
     source: LabelSource
+    event_key: str | None = None
+    request_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,8 @@ class PaymentOutcome:
     status: PaymentStatus
     known_at: datetime
     received_at: datetime
+    event_key: str | None = None
+    request_sha256: str | None = None
 
 
 @dataclass(frozen=True)

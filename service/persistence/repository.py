@@ -1,4 +1,4 @@
-"""Every SQL statement of the service: decisions, review cases, labels, outcomes, outbox.
+"""SQL of decisions, review cases and the outbox (labels and outcomes: `events`).
 
 Each function takes the `Engine` and runs as its own transaction. Connection
 failures surface as `DatabaseUnavailable`.
@@ -16,21 +16,16 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.persistence.audit_log import DECISION_CREATED, append_entry, label_body
-from service.persistence.chain import content_hash, json_round_trip, normalize, timestamp, utc
+from service.persistence.audit_log import DECISION_CREATED, append_entry
+from service.persistence.chain import committed, content_hash, json_round_trip, normalize
 from service.persistence.db import translate_errors, writing
-from service.persistence.errors import CaseClosed, InvalidRecord, NotFound
+from service.persistence.errors import CaseClosed, ConflictingRequest, InvalidRecord, NotFound
 from service.persistence.outbox import append_event
 from service.persistence.personal import insert_values, seal, take, values_of
 from service.persistence.records import (
     CaseStatus,
     DecisionRecord,
-    Label,
-    LabelSource,
-    LabelValue,
     NewDecision,
-    PaymentOutcome,
-    PaymentStatus,
     PersonalValue,
     ReviewCase,
     from_row,
@@ -78,7 +73,8 @@ def save_decision(
     the review case and the frozen stock hold (when `open_case`), the order's
     entity links, and the outbox event that tells the order system. Nothing
     here waits for another order's transaction. A repeated order_id returns
-    the stored decision unchanged.
+    the stored decision unchanged, or, when both carry a request hash and the
+    hashes differ, raises `ConflictingRequest` having written nothing.
     """
     # `normalize` hands back its own copy of the payload, which loses its personal values.
     fields: dict[str, Any] = {"id": uuid4().hex, **normalize(new)}
@@ -99,7 +95,7 @@ def save_decision(
                 {
                     "decision_id": record.id,
                     "order_id": record.order_id,
-                    "content": content_hash(fields),
+                    "content": content_hash(committed(fields)),
                 },
                 record.decided_at,
             )
@@ -115,7 +111,25 @@ def save_decision(
         existing = decision_by_order(engine, new.order_id)
         if existing is None:
             raise
+        same_request(existing, new.request_sha256)
         return existing, False
+
+
+def same_request(stored: DecisionRecord, request_sha256: str | None) -> None:
+    """Refuse a repeated order id whose request differs from the stored one's.
+
+    A decision stored before request hashes were kept (revision 0006) has none:
+    a repeat of its order id gets it back whatever its body.
+    """
+    if stored.request_sha256 is None or request_sha256 is None:
+        return
+    if stored.request_sha256 != request_sha256:
+        raise ConflictingRequest(
+            f"order {stored.order_id!r} was decided (decision {stored.id}) from another "
+            "request body: a changed order needs a new order_id",
+            "decision",
+            stored.id,
+        )
 
 
 def decision_event(record: DecisionRecord) -> dict[str, Any]:
@@ -200,73 +214,6 @@ def close_case(
         if closed is None:
             raise CaseClosed(f"review case {case_id} is already {row.status}")
         return from_row(ReviewCase, row)
-
-
-@translate_errors
-def save_label(
-    engine: Engine,
-    order_id: str,
-    label: LabelValue,
-    reason: str | None,
-    known_at: datetime,
-    source: LabelSource,
-) -> int:
-    """Store a label of an order and return its id."""
-    _one_of(label, ("fraud", "legit"), "label")
-    _one_of(source, ("api", "file", "review"), "source")
-    received = _now()
-    row = {
-        "order_id": order_id,
-        "label": label,
-        "reason": reason,
-        "known_at": utc(known_at, "known_at"),
-        "received_at": received,
-        "source": source,
-    }
-    with writing(engine) as connection:
-        label_id = connection.execute(insert(LabelRow).returning(LabelRow.id), row).scalar_one()
-        body = label_body(row)
-        append_entry(connection, f"label.{label}", order_id, f"labels:{source}", body, received)
-        return int(label_id)
-
-
-@translate_errors
-def labels_for_order(engine: Engine, order_id: str) -> list[Label]:
-    """Return the labels of an order in the order they became known."""
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(LabelRow).filter_by(order_id=order_id).order_by(LabelRow.known_at, LabelRow.id)
-        )
-        return [from_row(Label, row) for row in rows]
-
-
-@translate_errors
-def save_payment_outcome(
-    engine: Engine, order_id: str, status: PaymentStatus, known_at: datetime
-) -> int:
-    """Store the payment outcome of an order and return its id."""
-    _one_of(status, ("declined", "authorized"), "status")
-    known, received = utc(known_at, "known_at"), _now()
-    row = {"order_id": order_id, "status": status, "known_at": known, "received_at": received}
-    with writing(engine) as connection:
-        outcome_id = connection.execute(
-            insert(PaymentOutcomeRow).returning(PaymentOutcomeRow.id), row
-        ).scalar_one()
-        body = {"status": status, "known_at": timestamp(known)}
-        append_entry(connection, f"payment.{status}", order_id, "payments", body, received)
-        return int(outcome_id)
-
-
-@translate_errors
-def payment_outcomes_for_order(engine: Engine, order_id: str) -> list[PaymentOutcome]:
-    """Return the payment outcomes of an order in the order they became known."""
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(PaymentOutcomeRow)
-            .filter_by(order_id=order_id)
-            .order_by(PaymentOutcomeRow.known_at, PaymentOutcomeRow.id)
-        )
-        return [from_row(PaymentOutcome, row) for row in rows]
 
 
 @translate_errors

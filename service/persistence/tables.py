@@ -60,6 +60,8 @@ class DecisionRow(Base):
     rules: Mapped[list[Any]] = mapped_column(JSON)
     degraded: Mapped[bool]
     latency_ms: Mapped[float]
+    # Null for decisions stored before revision 0006, and then left out of the committed content.
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class ReviewCaseRow(Base):
@@ -175,12 +177,17 @@ class OutboxEventRow(Base):
 
 
 class LabelRow(Base):
-    """What became known about an order: fraud or legit, and when."""
+    """What became known about an order: fraud or legit, and when.
+
+    `event_key` is the event's identity, once per order: the event id its
+    sender gave, or `#label#known_at` derived from it; null when it had neither.
+    """
 
     __tablename__ = "labels"
     __table_args__ = (
         CheckConstraint("label IN ('fraud', 'legit')", name="label"),
         CheckConstraint("source IN ('api', 'file', 'review')", name="source"),
+        Index("uq_labels_order_id_event_key", "order_id", "event_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -190,19 +197,29 @@ class LabelRow(Base):
     known_at: Mapped[datetime]
     received_at: Mapped[datetime]
     source: Mapped[str]
+    event_key: Mapped[str | None]
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class PaymentOutcomeRow(Base):
-    """The payment result of an order, a label-like signal known early."""
+    """The payment result of an order, a label-like signal known early.
+
+    `event_key` as for labels: the provider's event id, or `#status#known_at`.
+    """
 
     __tablename__ = "payment_outcomes"
-    __table_args__ = (CheckConstraint("status IN ('declined', 'authorized')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('declined', 'authorized')", name="status"),
+        Index("uq_payment_outcomes_order_id_event_key", "order_id", "event_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(index=True)
     status: Mapped[str]
     known_at: Mapped[datetime]
     received_at: Mapped[datetime]
+    event_key: Mapped[str | None]
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class FeatureUpdateRow(Base):

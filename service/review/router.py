@@ -19,6 +19,7 @@ from service.auth.policy import MaskingPolicy
 from service.auth.principal import Principal
 from service.blocking import in_thread
 from service.errors import API_ERRORS
+from service.inputs import PLAIN_TEXT
 from service.persistence.cases import QueueFilter
 from service.persistence.records import ReviewCase
 from service.review.deps import ReviewDep
@@ -50,13 +51,13 @@ async def list_cases(
     principal: Reviewer,
     desk: ReviewDep,
     access: AccessDep,
-    tier: Annotated[str | None, Query(max_length=16)] = None,
-    top_reason: Annotated[str | None, Query(max_length=64)] = None,
-    family: Annotated[str | None, Query(max_length=16)] = None,
+    tier: Annotated[str | None, Query(max_length=16, pattern=PLAIN_TEXT)] = None,
+    top_reason: Annotated[str | None, Query(max_length=64, pattern=PLAIN_TEXT)] = None,
+    family: Annotated[str | None, Query(max_length=16, pattern=PLAIN_TEXT)] = None,
     min_amount: Annotated[float | None, Query(ge=0, le=1e12)] = None,
     max_amount: Annotated[float | None, Query(ge=0, le=1e12)] = None,
     older_than_minutes: Annotated[int | None, Query(ge=0, le=525_600)] = None,
-    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    assignee: Annotated[str | None, Query(max_length=64, pattern=PLAIN_TEXT)] = None,
 ) -> list[CaseOut]:
     """List open cases, highest priority first (SLA about to run out, then expected loss)."""
     older = timedelta(minutes=older_than_minutes) if older_than_minutes is not None else None

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.inputs import RequestModel
+
 ShortNote = Annotated[str, Field(max_length=2000)]
 CaseId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
@@ -55,10 +57,11 @@ class CaseDetailOut(CaseOut):
     history: list[HistoryOut]
 
 
-class ActionIn(BaseModel):
+class ActionIn(RequestModel):
     """A reviewer's reason for an action (and, for a rejection, the fraud scenario)."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    multiline = frozenset({"note"})
 
     reason_code: Annotated[str, Field(min_length=1, max_length=64)]
     note: ShortNote | None = None

@@ -11,7 +11,7 @@ from service.errors import API_ERRORS, NotFound
 from service.persistence import decision_by_order
 from service.persistence.stock import stock_of
 from service.scoring.deps import ScoringDep
-from service.scoring.schemas import Decision, Order
+from service.scoring.schemas import Decision, Order, OrderIdPath
 from service.scoring.service import to_response
 
 router = APIRouter(prefix="/v1/orders", tags=["scoring"])
@@ -29,7 +29,7 @@ async def score_order(order: Order, scoring: ScoringDep) -> Response:
 @router.get(
     "/{order_id}/decision", response_model=Decision, responses=API_ERRORS, dependencies=SCORE
 )
-async def get_decision(order_id: str, engine: EngineDep) -> Decision:
+async def get_decision(order_id: OrderIdPath, engine: EngineDep) -> Decision:
     """Return the stored decision of an order, with its stock's state and history."""
     record = await in_thread(decision_by_order, engine, order_id)
     if record is None:

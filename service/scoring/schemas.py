@@ -9,24 +9,44 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
+import pycountry
 from email_validator import EmailNotValidError, validate_email
+from fastapi import Path
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
 )
 from pydantic_extra_types.country import CountryAlpha2
 from pydantic_extra_types.currency_code import Currency
 
 from features.columns import moment_ms
+from service.inputs import STORED, EventTime, PastTime, RequestModel
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+=-]+$")]
 # No "/": an order id is a path segment of /v1/orders/{order_id}/… and of the order page.
-OrderId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@+=-]+$")]
+ORDER_ID = r"^[A-Za-z0-9._:@+=-]+$"
+OrderId = Annotated[str, Field(min_length=1, max_length=128, pattern=ORDER_ID)]
+# The same, as the {order_id} of a route: a text no order id can be is a 422 naming it.
+OrderIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ORDER_ID)]
 ShortText = Annotated[str, Field(max_length=256)]
+# Up to 10 digits before the point and 4 after: a decimal string (a JSON number is taken too).
+DECIMAL_TEXT = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,4})?$"
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=4),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DECIMAL_TEXT,
+            "examples": ["499.00"],
+            "description": "a decimal string (a JSON number is accepted too)",
+        }
+    ),
+]
 # Codes ISO 4217 withdrew recently but order systems still send (the libraries follow ISO).
 WithdrawnCurrency = Literal["ANG", "BGN", "ZWL"]
 # Kosovo: user-assigned in ISO 3166-1, but used by card networks and shops alike.
@@ -44,13 +64,18 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-Country = CountryAlpha2 | UserAssignedCountry
+Email = Annotated[
+    str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_email)
+]
+COUNTRIES = sorted({country.alpha_2 for country in pycountry.countries} | {"XK"})
+Country = Annotated[
+    CountryAlpha2 | UserAssignedCountry, WithJsonSchema({"type": "string", "enum": COUNTRIES})
+]
 OrderCurrency = Currency | WithdrawnCurrency
 
 
-class Strict(BaseModel):
-    """Base: unknown fields are ignored, strings are trimmed."""
+class Strict(RequestModel):
+    """Base: unknown fields are ignored, strings are trimmed, no control characters."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
 
@@ -59,7 +84,9 @@ class Customer(Strict):
     id: Identifier
     email: Email | None = None
     phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()-]{4,31}$")] | None = None
-    account_created_at: AwareDatetime | None = None
+    account_created_at: PastTime | None = Field(
+        None, description="ISO 8601 with its zone, from 1970 to now (plus the clock skew)"
+    )
 
 
 class Device(Strict):
@@ -81,7 +108,7 @@ class Address(Strict):
         None, description="your address id; derived from the address if absent"
     )
     name: ShortText | None = None
-    lines: Annotated[list[ShortText], Field(max_length=4)] = []
+    lines: Annotated[list[ShortText], Field(max_length=4)] = Field(default_factory=list)
     city: ShortText | None = None
     postal_code: Annotated[str, Field(max_length=16)] | None = None
     country: Country
@@ -102,7 +129,7 @@ class Address(Strict):
 class Item(Strict):
     sku: Identifier
     quantity: Annotated[int, Field(ge=1, le=1000)]
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+    unit_price: Money
     limited_stock: bool = False
 
 
@@ -110,8 +137,10 @@ class Order(Strict):
     """An order at creation, as the order system knows it."""
 
     order_id: OrderId
-    created_at: AwareDatetime | None = Field(
-        None, description="default: when OrderShield receives it"
+    created_at: EventTime | None = Field(
+        None,
+        description="ISO 8601 with its zone, from `earliest_event_time` to now (plus the "
+        "clock skew); default: when OrderShield receives it",
     )
     customer: Customer
     device: Device | None = None
@@ -120,7 +149,7 @@ class Order(Strict):
     shipping_address: Address | None = None
     billing_address: Address | None = None
     items: Annotated[list[Item], Field(min_length=1, max_length=500)]
-    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+    amount: Money
     currency: OrderCurrency = Field(description="ISO 4217 code of the order's currency")
 
     def canonical(self, received_at: datetime) -> dict[str, Any]:
@@ -169,7 +198,8 @@ def canonical_of(order: Mapping[str, Any], received_at: datetime) -> dict[str, A
     validates, as once an erasure has removed a value it needs.
     """
     try:
-        return Order.model_validate(order).canonical(received_at)
+        # The request rules (text, time range) held when it came: not applied again.
+        return Order.model_validate(order, context=STORED).canonical(received_at)
     except ValidationError:
         return None
 
@@ -229,6 +259,12 @@ class Decision(BaseModel):
     rules: list[dict[str, Any]] = []
     model: ModelRef
     feature_spec: SpecRef
-    degraded: bool
+    degraded: bool = Field(description="whether a part could not answer in time")
+    degraded_parts: list[str] = Field(
+        [], description="the parts that could not be used: online_store, online_state_lost"
+    )
+    fail_policy: Literal["open", "review", "model"] | None = Field(
+        None, description="the operator's fail policy that decided a degraded order"
+    )
     latency_ms: float
     decided_at: datetime

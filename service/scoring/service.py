@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from explain.contributions import explain
 from explain.reasons import top_reasons
+from features.ipclusters import lookup
 from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
@@ -31,8 +32,11 @@ from service.persistence import (
     mark_feature_update,
     save_decision,
 )
+from service.persistence.db import within
 from service.persistence.records import StockState, StockTransition
+from service.persistence.repository import same_request
 from service.persistence.stock import stock_of
+from service.scoring.fail_policy import degraded_parts, fall_back
 from service.scoring.schemas import (
     Decision,
     ModelRef,
@@ -46,6 +50,8 @@ from service.scoring.schemas import (
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+# An address from the documentation range (RFC 5737): looking it up loads the IP database.
+WARM_UP_IP = "192.0.2.1"
 FREEZE_REASONS = {
     Tier.HIGH: "high risk: stock held until a reviewer decides",
     Tier.CRITICAL: "critical risk: order declined, stock not allocated",
@@ -67,10 +73,25 @@ class ScoringService:
         self._engine = engine
         self._sla = timedelta(seconds=settings.review_sla_seconds)
         self._reviewed = {Tier.HIGH, Tier.CRITICAL} if settings.review_critical else {Tier.HIGH}
+        self._fail_policy = settings.fail_policy
+        self._deadline_s = settings.decision_deadline_ms / 1000
         # One drainer of the feature-update outbox per process: its rows are not claimed.
         self._replay_lock = threading.Lock()
         self._in_flight: dict[str, threading.Lock] = {}
         self._in_flight_guard = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load what the first order would otherwise pay for, before the service says ready.
+
+        The IP database loads on its first lookup (about 0.3 s), the store's first
+        connection opens on its first call, and the booster's first prediction
+        allocates; without this, the first orders after a start wait for all of it.
+        """
+        lookup(WARM_UP_IP)
+        self._features.ping()
+        scorer = self._model.current
+        if scorer is not None:
+            explain(scorer.booster, np.full((1, len(scorer.card.features)), np.nan))
 
     def decide(self, order: Order) -> Decision:
         """Return the decision for an order, computing and storing it the first time only."""
@@ -80,6 +101,7 @@ class ScoringService:
             if scorer is None:
                 stored = decision_by_order(self._engine, order.order_id)
                 if stored is not None:
+                    same_request(stored, order.sha256())
                     return to_response(stored)
                 raise Unavailable(
                     "no champion model: train one and run `ordershield models promote`"
@@ -90,20 +112,30 @@ class ScoringService:
             canonical = order.canonical(received)
             # The entities stay held from the read to the update, so the next order on
             # the same device or card waits for this one and then sees it.
-            with self._features.holding(order_columns(canonical)) as held:
+            columns = order_columns(canonical)
+            with self._features.holding(
+                columns, Stream.ORDERS, int(canonical["created_at"])
+            ) as held:
                 served = held.served(scorer.card.features)
                 new = self._new_decision(order, canonical, received, scorer, served, started)
-                reviewed = Tier(new.tier) in self._reviewed
-                record, created = save_decision(
-                    self._engine,
-                    new,
-                    open_case=reviewed,
-                    sla=self._sla,
-                    links={entity.name: key for entity, key in held.keys.items()},
-                    personal=PERSONAL_PATHS,
-                )
+                reviewed = new.action == Action.REVIEW.value
+                # The durable write cannot be skipped, as a feature read can: it gets what
+                # is left of the deadline, and never less than one deadline of its own (a
+                # process starved of CPU would otherwise shed orders it could still keep).
+                # Past that: a 503, nothing kept.
+                left = self._deadline_s - (time.perf_counter() - started)
+                with within(max(left, self._deadline_s)):
+                    record, created = save_decision(
+                        self._engine,
+                        new,
+                        open_case=reviewed,
+                        sla=self._sla,
+                        links={entity.name: key for entity, key in held.keys.items()},
+                        personal=PERSONAL_PATHS,
+                    )
                 if created:
-                    self._update_features(record, canonical, Stream.ORDERS, held.record)
+                    created_ms = int(canonical["created_at"])
+                    self._update_features(record, Stream.ORDERS, created_ms, held.record)
         if created:
             return to_response(record, ("frozen", []) if reviewed else None)
         # A repeated order id: its stock may have moved on since the first answer.
@@ -122,6 +154,15 @@ class ScoringService:
         raw_score = float(explanation.values[0].sum() + explanation.base[0])
         score = float(scorer.probability(np.array([raw_score]))[0])
         tier = scorer.card.thresholds.tier(score)
+        rules: list[dict[str, Any]] = []
+        action = Action.REVIEW if tier in self._reviewed else ACTIONS[tier]
+        if served.degraded_part is not None:
+            fallback = fall_back(self._fail_policy, scorer, score, served.degraded_part)
+            tier, rules = fallback.tier, [fallback.rule]
+            action = Action.REVIEW if tier in self._reviewed else ACTIONS[tier]
+            if fallback.approve:
+                action = Action.APPROVE
+        freeze = tier in FREEZES_STOCK and action is not Action.APPROVE
         reasons = top_reasons(scorer.card.features, served.matrix[0], explanation.values[0])
         return NewDecision(
             order_id=order.order_id,
@@ -133,10 +174,10 @@ class ScoringService:
             score=score,
             raw_score=raw_score,
             tier=tier.value,
-            action=(Action.REVIEW if tier in self._reviewed else ACTIONS[tier]).value,
-            freeze=tier in FREEZES_STOCK,
+            action=action.value,
+            freeze=freeze,
             freeze_reason=FREEZE_REASONS[Tier.HIGH if tier in self._reviewed else tier]
-            if tier in FREEZES_STOCK
+            if freeze
             else None,
             reasons=[vars(r) for r in reasons],
             shap_values={
@@ -149,9 +190,10 @@ class ScoringService:
             thresholds=vars(scorer.card.thresholds),
             spec_hash=scorer.card.spec_hash,
             rules_version=None,
-            rules=[],
+            rules=rules,
             degraded=served.degraded,
             latency_ms=(time.perf_counter() - started) * 1000,
+            request_sha256=order.sha256(),
         )
 
     def record_event(self, decision: DecisionRecord, stream: Stream, time_ms: int) -> None:
@@ -159,30 +201,24 @@ class ScoringService:
         canonical = canonical_of(decision.order, decision.decided_at)
         if canonical is None:
             return  # an erased order no longer holds its entities
-        record = functools.partial(self._features.record, order_columns(canonical))
-        self._update_features(decision, canonical, stream, record, time_ms)
+        record = functools.partial(self._features.record, order_columns(canonical), stream, time_ms)
+        self._update_features(decision, stream, time_ms, record)
 
     def _update_features(
-        self,
-        decision: DecisionRecord,
-        canonical: dict[str, Any],
-        stream: Stream,
-        write: Callable[[Stream, int], None],
-        time_ms: int | None = None,
+        self, decision: DecisionRecord, stream: Stream, time_ms: int, write: Callable[[], None]
     ) -> None:
         """Apply one event with `write`; queue it in the outbox if the online store is out.
 
         The queued update names the order, not its values: no personal data waits there.
         """
-        when = int(canonical["created_at"] if time_ms is None else time_ms)
         try:
-            write(stream, when)
+            write()
         except OnlineStoreUnavailable as error:
             # The decision is already durable; the aggregate update waits in the outbox.
             log.warning("online store unavailable, queued feature update: %s", error)
             enqueue_feature_update(
                 self._engine,
-                {"order_id": decision.order_id, "stream": stream.value, "time_ms": when},
+                {"order_id": decision.order_id, "stream": stream.value, "time_ms": time_ms},
                 str(error),
             )
 
@@ -234,6 +270,7 @@ def to_response(
 ) -> Decision:
     """Return the API answer for a stored decision (with its stock hold, when given)."""
     state, steps = stock if stock else (None, [])
+    parts, policy = degraded_parts(record.rules)
     return Decision(
         order_id=record.order_id,
         decision_id=record.id,
@@ -261,6 +298,8 @@ def to_response(
         model=ModelRef(name=record.model_name, version=record.model_version),
         feature_spec=SpecRef(hash=record.spec_hash),
         degraded=record.degraded,
+        degraded_parts=parts,
+        fail_policy=policy,
         latency_ms=record.latency_ms,
         decided_at=record.decided_at,
     )

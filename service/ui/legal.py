@@ -30,17 +30,16 @@ from service.auth.principal import Principal
 from service.blocking import in_thread
 from service.deps import EngineDep, SettingsDep
 from service.errors import NotFound
+from service.inputs import NO_CONTROL, has_control
 from service.persistence import decision_by_order
 from service.persistence.audit_search import (
     ACTIONS,
     ENTITY_KINDS,
     MAX_LIMIT,
-    NO_CONTROL,
     OUT_OF_RANGE,
     TIERS,
     DecisionQuery,
     InvalidQuery,
-    has_control,
     search_decisions,
     stored_versions,
 )

@@ -52,13 +52,18 @@ ASSETS = load()
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/static/{name}", dependencies=[Depends(PUBLIC)])
-async def static_file(request: Request, name: str) -> Response:
-    """Serve one file of the UI's static folder, by its exact name."""
-    asset = ASSETS.get(name)
+def answer(request: Request, assets: dict[str, Asset], name: str) -> Response:
+    """Return the asset of this exact name (304 when the client has it), or raise NotFound."""
+    asset = assets.get(name)
     if asset is None:
         raise NotFound(f"no static file {name!r}")
-    headers = {"Cache-Control": CACHE, "X-Content-Type-Options": "nosniff", "ETag": asset.etag}
+    headers = {"Cache-Control": CACHE, "ETag": asset.etag}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+@router.get("/static/{name}", dependencies=[Depends(PUBLIC)])
+async def static_file(request: Request, name: str) -> Response:
+    """Serve one file of the UI's static folder, by its exact name."""
+    return answer(request, ASSETS, name)

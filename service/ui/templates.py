@@ -13,25 +13,16 @@ from fastapi.templating import Jinja2Templates
 from service.auth.guards import PageForbidden, SignInRequired
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
-# Scripts, styles and requests come from this origin only (the files under /static/), and
-# nothing inline: an escaping slip in a template cannot run script or restyle the page.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render a page; every page gets the signed-in person, if any."""
     context.setdefault("principal", getattr(request.state, "principal", None))
     response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
-    # Pages may show personal data: keep them out of shared and browser caches, and out
-    # of other sites' frames (no clickjacking of the sign-out or later review forms).
+    # Pages may show personal data: keep them out of shared and browser caches. The policy
+    # that keeps them out of other sites' frames is on every response
+    # (`service.security_headers`).
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"  # order ids in URLs stay here
     return response
 
 

@@ -99,10 +99,13 @@ def test_the_same_order_id_returns_the_stored_decision(
     client: TestClient, settings: ServiceSettings, order: dict[str, Any]
 ) -> None:
     first = client.post("/v1/orders/score", json=order).json()
+    again = client.post("/v1/orders/score", json=copy.deepcopy(order))
+    assert again.status_code == 200 and again.json() == first
     changed = copy.deepcopy(order)
     changed["amount"] = "99999.00"
-    again = client.post("/v1/orders/score", json=changed).json()
-    assert again == first
+    refused = client.post("/v1/orders/score", json=changed)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["decision_id"] == first["decision_id"]
     assert count(settings, Decision, order["order_id"]) == 1
 
 

@@ -55,6 +55,10 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/static/{name}"): PUBLIC,
+    # Open by default; ORDERSHIELD_DOCS_REQUIRE_SIGN_IN puts the page and schema behind sign-in.
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs/assets/{name}"): PUBLIC,
     ("POST", "/v1/orders/score"): Rule(scope="score"),
     ("GET", "/v1/orders/{order_id}/decision"): Rule(scope="score"),
     ("GET", "/v1/orders/{order_id}"): Rule(scope="orders:read"),
@@ -103,7 +107,10 @@ CALLERS = ["anonymous", *(f"key:{s}" for s in SCOPES), *(f"user:{r}" for r in PE
 @pytest.fixture(scope="module")
 def app_client(settings: ServiceSettings) -> Iterator[TestClient]:
     create_people(settings)
-    with TestClient(create_app(settings)) as client:
+    # Every caller without a key tries every /v1/ route: more than a client's default
+    # allowance of failed key attempts (tests/service/test_rate_limit.py tests that).
+    generous = settings.model_copy(update={"rate_limit_failed_keys_per_client": "10000/minute"})
+    with TestClient(create_app(generous)) as client:
         yield client
 
 

@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, Route
 from starlette.requests import Request
 
-from service import errors
+from service import errors, security_headers
+from service.security_headers import CSP
 from service.settings import ServiceSettings
 from service.ui import static
 from service.ui.charts import RingEntity, RingOrder, ring_graph, waterfall
-from service.ui.templates import CSP, page
+from service.ui.templates import page
 from tests.service.clients import api_client, create_people, sign_in
 from training.sources.payloads import order_payload
 
@@ -44,6 +45,7 @@ INLINE = [
 def bare_app() -> FastAPI:
     app = FastAPI()
     errors.install(app)
+    security_headers.install(app)
     app.include_router(static.router)
 
     @app.get("/page")

@@ -238,7 +238,7 @@ def _queue_decision_entries() -> None:
 
     connection = op.get_bind()
     rows = connection.execute(
-        sa.select(DecisionRow.__table__).order_by(DecisionRow.decided_at, DecisionRow.id)
+        _as_stored(DecisionRow.__table__).order_by(DecisionRow.decided_at, DecisionRow.id)
     ).fetchall()
     for row in rows:
         body = {"decision_id": row.id, "order_id": row.order_id, "content": decision_content(row)}
@@ -285,11 +285,11 @@ def _log_history() -> None:
 
     connection = op.get_bind()
     entries: list[dict[str, Any]] = []
-    for row in connection.execute(sa.select(LabelRow.__table__)).fetchall():
+    for row in connection.execute(_as_stored(LabelRow.__table__)).fetchall():
         actor = "review" if row.source == "review" else f"labels:{row.source}"
         body = label_body(dict(row._mapping))
         entries.append(_pending(f"label.{row.label}", row.order_id, actor, row.received_at, body))
-    for row in connection.execute(sa.select(PaymentOutcomeRow.__table__)).fetchall():
+    for row in connection.execute(_as_stored(PaymentOutcomeRow.__table__)).fetchall():
         body = {"status": row.status, "known_at": timestamp(row.known_at)}
         kind = f"payment.{row.status}"
         entries.append(_pending(kind, row.order_id, "payments", row.received_at, body))
@@ -330,6 +330,12 @@ def _name_queued_orders() -> None:
             connection.execute(
                 sa.update(updates).where(updates.c.id == row.id).values(payload=payload)
             )
+
+
+def _as_stored(table: Any) -> sa.Select[Any]:
+    """Select the columns a table has at this revision (the models may have more by now)."""
+    present = {column["name"] for column in sa.inspect(op.get_bind()).get_columns(table.name)}
+    return sa.select(*(column for column in table.c if column.name in present))
 
 
 def _json(value: Any) -> Any:

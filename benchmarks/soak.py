@@ -1,0 +1,585 @@
+"""Soak: one OrderShield server on Redis under a steady load while Redis is killed twice.
+
+Usage, from the repository root with the project's virtualenv:
+
+    python benchmarks/soak.py            # 40 orders/s for 600 s, Redis down at 150 s and 360 s
+    python benchmarks/soak.py --quick    # 60 s, outages of 5 s, a row every 10 s
+
+The data dir (default `.ordershield/bench-soak`) is prepared, or reused, the way
+`benchmarks/latency.py` prepares one for the embedded store. Each run then
+starts a redis-server of its own on a free loopback port, in a temp dir, with
+an append-only file fsynced on every write (so a killed Redis comes back with
+everything it acknowledged), loads the data dir's entity states into it, and
+starts one server process whose decisions go to a new SQLite database in that
+temp dir: a run is checked against exactly the orders it sent, and the data
+dir's own stores are left alone, so every run replays the same orders.
+
+The load is `benchmarks/latency.py`'s open loop: request i is due at
+t0 + i / rate, every one a new order, each with a client `--timeout` (2 s) so a
+stalled server shows up as timeouts, not a hang. At 1/4 and 3/5 of the run
+(`--kill-at`) Redis is killed with SIGKILL and, `--outage` seconds later,
+started again from its append-only file on the same port.
+
+Every minute (`--interval`) it prints the requests due in it: sent, ok, failed,
+timed out, degraded answers, p50/p99/max of the ok ones, and the server's RSS.
+At the end: the totals, inside and outside the outages, the parts the degraded
+answers named (`degraded_parts`), and the server's RSS at start, peak and end.
+Then it waits for the feature-update outbox to drain and checks the online
+store: for every customer and device the run scored, the online count of its
+orders (the spec's all-time or longest-window order count of that entity, read
+after the last order) must equal its orders in the prepared history plus its
+decisions in this run's database. Short is a lost update, long a double count.
+
+It exits with status 1 if an acknowledged decision is not in the database, an
+update was lost or counted twice, the outbox did not drain, or a request failed
+outside the outage windows (from one client timeout before a kill to one after
+Redis answers again). The temp dir (Redis's files, the decisions, the server's
+log) is removed after a clean run and kept otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+import pandas as pd
+import redis
+from http_client import Client
+from latency import (
+    WARMUP_CLIENTS,
+    Sample,
+    closed_loop,
+    cpu_model,
+    encoded,
+    memory_kib,
+    open_loop,
+    percentiles,
+    run_loop,
+    scoring_key,
+    stop_message,
+)
+from live_stream import is_prepared, load_stream, prepare, say
+from pydantic import SecretStr
+from sqlalchemy import Engine, func, select
+
+from features.aggregates import AGGREGATES
+from features.columns import moment_ms, to_columns
+from features.offline import window_start
+from features.online import OnlineFeatures
+from features.schema import REQUIRED, conform
+from features.spec import CUSTOMER, DEVICE, Agg, Aggregate, Entity, Stream
+from features.state import evaluate
+from features.state_stores import OnlineStoreUnavailable
+from features.store import materialize, open_store
+from service.cli.server import Server, free_port, running_server
+from service.persistence import due_feature_updates, make_engine
+from service.persistence.tables import DecisionLinkRow, DecisionRow, FeatureUpdateRow
+from service.settings import ServiceSettings
+
+CONNECTIONS = 64
+REDIS_START_S = 60.0
+CHECKED: tuple[Entity, ...] = (CUSTOMER, DEVICE)
+# Live orders held out when the data dir is first prepared: enough for the default run.
+LIVE_ORDERS = 25_000
+EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The load and the outages, in seconds from the first request's due time."""
+
+    rate: float
+    duration: float
+    kills: tuple[float, ...]
+    outage: float
+    timeout: float
+    interval: float
+
+    @property
+    def count(self) -> int:
+        """Return the number of requests of the run."""
+        return math.ceil(self.rate * self.duration)
+
+
+@dataclass(frozen=True)
+class Outage:
+    """When Redis was killed and when it answered again, in seconds from t0."""
+
+    killed: float
+    back: float
+
+
+def parse_args() -> tuple[argparse.Namespace, Plan]:
+    """Return the command-line options and the plan they make."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=40.0, help="orders per second")
+    parser.add_argument("--duration", type=float, help="seconds of load (600; 60 with --quick)")
+    parser.add_argument(
+        "--outage", type=float, help="seconds Redis stays down (15; 5 with --quick)"
+    )
+    parser.add_argument(
+        "--kill-at", type=float, nargs="+", default=[0.25, 0.6], help="kills, as parts of the run"
+    )
+    parser.add_argument("--timeout", type=float, default=2.0, help="client timeout, seconds")
+    parser.add_argument("--interval", type=float, help="seconds per printed row (60; 10 quick)")
+    parser.add_argument("--quick", action="store_true", help="a short run to try it")
+    parser.add_argument("--warmup", type=int, default=200, help="orders sent before the run")
+    parser.add_argument("--drain-timeout", type=float, default=180.0, help="longest outbox wait")
+    parser.add_argument("--orders", type=int, default=200_000, help="orders to simulate")
+    parser.add_argument("--seed", type=int, default=7, help="simulation seed")
+    parser.add_argument("--data-dir", type=Path, default=Path(".ordershield") / "bench-soak")
+    args = parser.parse_args()
+    duration = args.duration or (60.0 if args.quick else 600.0)
+    plan = Plan(
+        rate=args.rate,
+        duration=duration,
+        kills=tuple(sorted(part * duration for part in args.kill_at)),
+        outage=args.outage or (5.0 if args.quick else 15.0),
+        timeout=args.timeout,
+        interval=args.interval or (10.0 if args.quick else 60.0),
+    )
+    ends = [kill + plan.outage for kill in plan.kills]
+    if any(not 0 < k < e < duration for k, e in zip(plan.kills, ends, strict=True)) or any(
+        later <= end for end, later in zip(ends, plan.kills[1:], strict=False)
+    ):
+        parser.error("every outage must end before the next kill and before the run ends")
+    return args, plan
+
+
+class RedisProcess:
+    """A redis-server of this run: its own port and folder, every write fsynced before its reply."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the server's URL."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server (from its append-only file, if it has one); wait until it answers."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "redis-server is not installed (Debian: apt-get install redis-server)"
+            )
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
+        durable = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
+        with open(self.folder / "redis.log", "ab") as log:
+            command = [binary, *options, *durable]
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0)
+        deadline = time.monotonic() + REDIS_START_S
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited with status {self.process.returncode}")
+                try:
+                    client.ping()  # refused while starting, LOADING while it reads its file
+                    return
+                except redis.RedisError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        raise RuntimeError(f"redis-server did not answer within {REDIS_START_S:.0f} s")
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        """Stop the server if it runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Tally:
+    """The samples of the run by the row their due time falls in, as they complete."""
+
+    def __init__(self, t0: float, plan: Plan) -> None:
+        self.t0 = t0
+        self.plan = plan
+        self.expected = Counter(self.row_of(i / plan.rate) for i in range(plan.count))
+        self.rows: defaultdict[int, list[Sample]] = defaultdict(list)
+
+    def row_of(self, seconds: float) -> int:
+        """Return the row of a due time (seconds from t0)."""
+        return int(seconds // self.plan.interval)
+
+    def add(self, sample: Sample) -> None:
+        """File a completed sample under its row."""
+        index = round((sample.due - self.t0) * self.plan.rate)  # exact: due = t0 + i / rate
+        self.rows[self.row_of(index / self.plan.rate)].append(sample)
+
+    def complete(self, row: int) -> bool:
+        """Return whether every request due in the row has ended."""
+        return len(self.rows[row]) >= self.expected[row]
+
+
+def summary(samples: Sequence[Sample]) -> str:
+    """Return the counts and the latency of the ok ones, on one line."""
+    ok = [s.latency_ms for s in samples if s.ok]
+    timed_out = sum(s.timed_out for s in samples)
+    failed = len(samples) - len(ok) - timed_out
+    degraded = sum(s.degraded for s in samples if s.ok)
+    counts = f"req {len(samples):>5}  ok {len(ok):>5}  failed {failed:>4}  timeouts {timed_out:>4}"
+    latency = f"{percentiles(ok, (50, 99))}  max {max(ok, default=math.nan):.2f} ms"
+    return f"{counts}  degraded {degraded:>4}  {latency}"
+
+
+async def print_rows(tally: Tally, server_pid: int) -> None:
+    """Print each row once every request due in it has ended (or could no longer be waiting)."""
+    plan = tally.plan
+    for row in sorted(tally.expected):
+        start, end = row * plan.interval, min((row + 1) * plan.interval, plan.duration)
+        deadline = tally.t0 + end + plan.timeout + 5.0
+        while not tally.complete(row) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.25)
+        down = any(k < end and k + plan.outage > start for k in plan.kills)
+        note = "  Redis killed" if down else ""
+        print(f"{start:>5.0f}-{end:<5.0f}s {summary(tally.rows[row])}  {rss(server_pid)}{note}")
+
+
+def rss(pid: int) -> str:
+    """Return a process's resident memory now, as text."""
+    try:
+        return f"rss {memory_kib(pid)['VmRSS'] / 1024:.0f} MiB"
+    except (OSError, KeyError):  # the process is gone
+        return "rss -"
+
+
+async def kill_redis(redis_server: RedisProcess, t0: float, plan: Plan) -> list[Outage]:
+    """Kill Redis at each planned time and start it again `plan.outage` seconds later."""
+    outages: list[Outage] = []
+    for at in plan.kills:
+        await asyncio.sleep(max(0.0, t0 + at - time.perf_counter()))
+        killed = time.perf_counter() - t0
+        await asyncio.to_thread(redis_server.kill)
+        say(f"Redis killed (SIGKILL) at {killed:.1f} s")
+        await asyncio.sleep(plan.outage)
+        await asyncio.to_thread(redis_server.start)
+        back = time.perf_counter() - t0
+        say(f"Redis answers again at {back:.1f} s, restarted from its append-only file")
+        outages.append(Outage(killed, back))
+    return outages
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the load saw: the warm-up, the run's samples from t0 on, the outages."""
+
+    warm: list[Sample]
+    t0: float
+    samples: list[Sample]
+    outages: list[Outage]
+
+
+async def drive(
+    url: str, api_key: str, bodies: Bodies, redis_server: RedisProcess, plan: Plan, pid: int
+) -> Load:
+    """Warm up, then run the open loop with the outages and the printed rows beside it."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    client = Client(host, int(port), CONNECTIONS, api_key)
+    try:
+        warm = await closed_loop(client, iter(bodies.warm), WARMUP_CLIENTS, math.inf)
+        t0 = time.perf_counter() + 0.1
+        tally = Tally(t0, plan)
+        killer = asyncio.create_task(kill_redis(redis_server, t0, plan))
+        printer = asyncio.create_task(print_rows(tally, pid))
+        try:
+            samples = await open_loop(client, bodies.run, plan.rate, t0, plan.timeout, tally.add)
+            outages = await killer
+            await printer
+        finally:
+            killer.cancel()
+            printer.cancel()
+        return Load(warm, t0, samples, outages)
+    finally:
+        client.close()
+
+
+def in_outage(sample: Sample, t0: float, outages: Iterable[Outage], grace: float) -> bool:
+    """Return whether a request was due within `grace` of an outage (kill to Redis back)."""
+    due = sample.due - t0
+    return any(o.killed - grace <= due <= o.back + grace for o in outages)
+
+
+def wait_drained(engine: Engine, server: Server, seconds: float) -> tuple[int, float]:
+    """Wait until no feature update is due; return how many still are, and the seconds waited."""
+    started = time.monotonic()
+    while due_feature_updates(engine, limit=1) and time.monotonic() - started < seconds:
+        if server.process.poll() is not None:  # nobody left to drain it
+            break
+        time.sleep(0.5)
+    return len(due_feature_updates(engine, limit=1_000_000)), time.monotonic() - started
+
+
+def order_count(entity: Entity) -> Aggregate:
+    """Return the entity's count of orders over all time, else over its longest window."""
+    counts = [
+        f
+        for f in AGGREGATES
+        if f.entity == entity and f.agg is Agg.COUNT and f.stream is Stream.ORDERS
+    ]
+    return max(counts, key=lambda f: math.inf if f.window is None else f.window.total_seconds())
+
+
+@dataclass(frozen=True)
+class Events:
+    """Orders of one entity kind: the entity key and the order time (epoch ms) of each."""
+
+    keys: np.ndarray
+    times: np.ndarray
+
+
+def history_events(settings: ServiceSettings) -> dict[Entity, Events]:
+    """Return the prepared history's orders per checked entity, as the snapshot counted them."""
+    keys = [e.key for e in CHECKED]
+    names = list(dict.fromkeys([*REQUIRED, *keys]))
+    frame = conform(pd.read_parquet(settings.orders_path, columns=names))
+    columns = to_columns(frame[["created_at", *keys]])
+    return {e: Events(columns[e.key], columns["created_at"]) for e in CHECKED}
+
+
+def run_events(engine: Engine) -> dict[Entity, Events]:
+    """Return this run's decided orders per checked entity, with the keys the service used."""
+    with engine.connect() as connection:
+        customers = connection.execute(select(DecisionRow.customer_id, DecisionRow.created_at))
+        found = {CUSTOMER: list(customers)}
+        devices = select(DecisionLinkRow.key, DecisionLinkRow.created_at)
+        found[DEVICE] = list(connection.execute(devices.where(DecisionLinkRow.kind == DEVICE.name)))
+    return {
+        entity: Events(
+            np.array([key for key, _ in rows], dtype=object),
+            np.array([moment_ms(at) for _, at in rows], dtype=float),
+        )
+        for entity, rows in found.items()
+    }
+
+
+@dataclass
+class Drift:
+    """Entities whose online order count is short of (lost) or over (double) the truth."""
+
+    checked: Counter[str]
+    lost: list[str]
+    double: list[str]
+    unreadable: list[str]
+
+
+def check_counts(settings: ServiceSettings, engine: Engine) -> Drift:
+    """Compare each scored entity's online order count with history + this run's decisions."""
+    history, run = history_events(settings), run_events(engine)
+    drift = Drift(Counter(), [], [], [])
+    if not any(len(e.times) for e in run.values()):
+        return drift
+    t_end = int(max(np.nanmax(e.times) for e in (*history.values(), *run.values()))) + 1
+    online = OnlineFeatures(open_store(settings))
+    for entity in CHECKED:
+        feature = order_count(entity)
+        # A window read at t_end covers the orders from its first bucket on (all for all-time).
+        start = -math.inf if feature.window is None else window_start(np.array([t_end]), feature)[0]
+        keys = np.concatenate([history[entity].keys, run[entity].keys])
+        times = np.concatenate([history[entity].times, run[entity].times])
+        truth = Counter(keys[(times >= start) & pd.notna(keys)].tolist())
+        for key in sorted({str(k) for k in run[entity].keys if k is not None}):
+            try:
+                state = online.read_states({entity: key})[0].get(entity)
+            except OnlineStoreUnavailable as error:
+                drift.unreadable.append(f"{entity.name}[{key}]: {error}")
+                continue
+            value = evaluate(state, feature, t_end)
+            drift.checked[feature.name] += 1
+            line = f"{feature.name}[{key}] online {value:.0f}, history + decisions {truth[key]}"
+            if value < truth[key]:
+                drift.lost.append(line)
+            elif value > truth[key]:
+                drift.double.append(line)
+    return drift
+
+
+@contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Point this process's stderr (and so that of the children it starts) at a file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def exit_on_sigterm(signum: int, _: FrameType | None) -> None:
+    """Turn SIGTERM into SystemExit, so the processes of the run are stopped on the way out."""
+    raise SystemExit(128 + signum)
+
+
+def report(plan: Plan, load: Load, memory: dict[str, int]) -> int:
+    """Print the run's figures; return the requests that failed outside the outages."""
+    grace = plan.timeout
+    inside = [s for s in load.samples if in_outage(s, load.t0, load.outages, grace)]
+    outside = [s for s in load.samples if not in_outage(s, load.t0, load.outages, grace)]
+    parts = Counter(p for s in load.samples if s.ok for p in s.degraded_parts)
+    times = "; ".join(f"killed at {o.killed:.1f} s, back at {o.back:.1f} s" for o in load.outages)
+    mib = {name: value / 1024 for name, value in memory.items()}
+    warm_failed = sum(not s.ok for s in load.warm)
+    rows = [
+        ("warm-up", f"{len(load.warm)} orders, {warm_failed} failed (not in the figures)"),
+        ("all requests", summary(load.samples)),
+        ("outside outages", summary(outside)),
+        ("during outages", summary(inside)),
+        ("degraded parts", ", ".join(f"{p} {n}" for p, n in parts.most_common()) or "none named"),
+        ("outages", times),
+        (
+            "server RSS",
+            f"start {mib['start']:.0f}, peak {mib['VmHWM']:.0f}, end {mib['VmRSS']:.0f} MiB",
+        ),
+    ]
+    for label, text in rows:
+        print(f"{label:<16} {text}")
+    for error in sorted({s.error or "" for s in load.warm + load.samples if not s.ok})[:EXAMPLES]:
+        print(f"{'error':<16} {error}")
+    return warm_failed + sum(not s.ok for s in outside)
+
+
+@dataclass(frozen=True)
+class Bodies:
+    """The request bodies of the warm-up and of the run, and the run's order ids."""
+
+    warm: list[bytes]
+    run: list[bytes]
+    order_ids: list[str]
+
+
+def request_bodies(settings: ServiceSettings, warmup: int, count: int) -> Bodies:
+    """Return the bodies of the warm-up and the run: new orders on the live stream."""
+    stream = load_stream(settings)
+    run = list(encoded(stream, range(warmup, warmup + count)))
+    order_ids = [str(json.loads(body)["order_id"]) for body in run]
+    return Bodies(list(encoded(stream, range(warmup))), run, order_ids)
+
+
+def soak(args: argparse.Namespace, plan: Plan, prepared: ServiceSettings, run_dir: Path) -> bool:
+    """Run the soak and its checks in `run_dir`; return whether every check passed."""
+    bodies = request_bodies(prepared, args.warmup, plan.count)
+    with ExitStack() as stack:
+        redis_server = RedisProcess(run_dir)
+        stack.callback(redis_server.stop)
+        redis_server.start()
+        settings = ServiceSettings(
+            data_dir=prepared.data_dir,
+            online_store="redis",
+            redis_url=SecretStr(redis_server.url),
+            database_url=SecretStr(f"sqlite:///{run_dir / 'decisions.db'}"),
+        )
+        started = time.monotonic()
+        loaded = materialize(settings)
+        say(f"loaded {loaded:,} entity states into Redis in {time.monotonic() - started:.0f} s")
+        say(f"machine: {os.cpu_count()} cores, {cpu_model()}; run dir {run_dir}")
+        kills = ", ".join(f"{k:g} s" for k in plan.kills)
+        say(
+            f"{args.warmup} warm-up orders, then {plan.count:,} at {plan.rate:g}/s for "
+            f"{plan.duration:g} s; Redis killed at {kills} for {plan.outage:g} s each"
+        )
+        engine = make_engine(settings.db_url)
+        stack.callback(engine.dispose)
+        with ExitStack() as serving:
+            with stderr_to(run_dir / "server.log"):
+                server = serving.enter_context(running_server(settings))
+            pid = server.process.pid
+            memory = {"start": memory_kib(pid)["VmRSS"]}
+            api_key = scoring_key(settings)
+            load = run_loop(drive(server.url, api_key, bodies, redis_server, plan, pid))
+            say("load done; waiting for the feature-update outbox to drain")
+            pending, waited = wait_drained(engine, server, args.drain_timeout)
+            memory |= memory_kib(pid)
+        say(stop_message(server.process.returncode))
+        failed_outside = report(plan, load, memory)
+        with engine.connect() as connection:
+            updates = connection.execute(select(func.count()).select_from(FeatureUpdateRow))
+            queued = updates.scalar_one()
+            stored = set(connection.execute(select(DecisionRow.order_id)).scalars())
+        drift = check_counts(settings, engine)
+    acknowledged = {i for i, s in zip(bodies.order_ids, load.samples, strict=True) if s.ok}
+    missing = acknowledged - stored
+    unanswered = len(stored.intersection(bodies.order_ids) - acknowledged)
+    checked = ", ".join(f"{n:,} by {name}" for name, n in drift.checked.items())
+    rows = [
+        (
+            "decisions",
+            f"{len(acknowledged):,} acknowledged, {len(missing)} of them missing; "
+            f"{unanswered} stored without an answer (timed out or failed)",
+        ),
+        ("outbox", f"{queued:,} feature updates queued, {pending} still due after {waited:.0f} s"),
+        ("entities checked", checked or "none"),
+        ("lost updates", str(len(drift.lost))),
+        ("double counted", str(len(drift.double))),
+    ]
+    if drift.unreadable:
+        rows.append(("unreadable", f"{len(drift.unreadable)} entity states could not be read"))
+    for label, text in rows:
+        print(f"{label:<16} {text}")
+    for line in [*drift.lost, *drift.double, *drift.unreadable][:EXAMPLES]:
+        print(f"{'':<16} {line}")
+    found = missing or drift.lost or drift.double or drift.unreadable or pending or failed_outside
+    return not found
+
+
+def main() -> int:
+    """Prepare if needed, soak with two Redis kills, check the online store; 1 on any loss."""
+    warnings.filterwarnings("ignore")
+    for name in ("feast", "mlflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    args, plan = parse_args()
+    prepared = ServiceSettings(data_dir=args.data_dir.resolve(), online_store="sqlite")
+    if not is_prepared(prepared):
+        live = max(args.warmup + plan.count, LIVE_ORDERS)
+        prepare(prepared, args.orders, live, args.seed)
+    run_dir = Path(tempfile.mkdtemp(prefix="ordershield-soak-"))
+    passed = False
+    try:
+        passed = soak(args, plan, prepared, run_dir)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        if passed:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            say(f"kept the run dir (Redis's files, the decisions, the server's log): {run_dir}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Later events of a decided order: labels and payment outcomes, each stored once per identity.
+
+An event's identity (`event_key`) is unique per order in the database. The
+same identity again with the same request hash answers the stored row and
+writes nothing; with another hash it is a `ConflictingRequest`. An event
+without an identity is stored every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.persistence.audit_log import append_entry, label_body, payment_body
+from service.persistence.chain import utc
+from service.persistence.db import translate_errors, writing
+from service.persistence.errors import ConflictingRequest, InvalidRecord
+from service.persistence.records import (
+    Label,
+    LabelSource,
+    LabelValue,
+    PaymentOutcome,
+    PaymentStatus,
+    from_row,
+)
+from service.persistence.tables import LabelRow, PaymentOutcomeRow
+
+
+def _one_of(value: str, allowed: Iterable[str], name: str) -> None:
+    if value not in allowed:
+        raise InvalidRecord(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+
+
+@translate_errors
+def save_label(
+    engine: Engine,
+    order_id: str,
+    label: LabelValue,
+    reason: str | None,
+    known_at: datetime,
+    source: LabelSource,
+) -> int:
+    """Store a label of an order and return its id."""
+    return save_label_event(engine, order_id, label, reason, known_at, source)[0]
+
+
+@translate_errors
+def save_label_event(
+    engine: Engine,
+    order_id: str,
+    label: LabelValue,
+    reason: str | None,
+    known_at: datetime,
+    source: LabelSource,
+    *,
+    event_key: str | None = None,
+    request_sha256: str | None = None,
+) -> tuple[int, bool]:
+    """Store a label once per `event_key`; return its id and whether it is new."""
+    _one_of(label, ("fraud", "legit"), "label")
+    _one_of(source, ("api", "file", "review"), "source")
+    received = datetime.now(UTC)
+    row = {
+        "order_id": order_id,
+        "label": label,
+        "reason": reason,
+        "known_at": utc(known_at, "known_at"),
+        "received_at": received,
+        "source": source,
+        "event_key": event_key,
+        "request_sha256": request_sha256,
+    }
+    try:
+        with writing(engine) as connection:
+            label_id = connection.execute(insert(LabelRow).returning(LabelRow.id), row).scalar_one()
+            body = label_body(row)
+            append_entry(connection, f"label.{label}", order_id, f"labels:{source}", body, received)
+            return int(label_id), True
+    except IntegrityError as error:
+        return _stored(engine, LabelRow, "label", row, error), False
+
+
+@translate_errors
+def labels_for_order(engine: Engine, order_id: str) -> list[Label]:
+    """Return the labels of an order in the order they became known."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(LabelRow).filter_by(order_id=order_id).order_by(LabelRow.known_at, LabelRow.id)
+        )
+        return [from_row(Label, row) for row in rows]
+
+
+@translate_errors
+def save_payment_outcome(
+    engine: Engine, order_id: str, status: PaymentStatus, known_at: datetime
+) -> int:
+    """Store the payment outcome of an order and return its id."""
+    return save_payment_event(engine, order_id, status, known_at)[0]
+
+
+@translate_errors
+def save_payment_event(
+    engine: Engine,
+    order_id: str,
+    status: PaymentStatus,
+    known_at: datetime,
+    *,
+    event_key: str | None = None,
+    request_sha256: str | None = None,
+) -> tuple[int, bool]:
+    """Store a payment outcome once per `event_key`; return its id and whether it is new."""
+    _one_of(status, ("declined", "authorized"), "status")
+    known, received = utc(known_at, "known_at"), datetime.now(UTC)
+    row = {
+        "order_id": order_id,
+        "status": status,
+        "known_at": known,
+        "received_at": received,
+        "event_key": event_key,
+        "request_sha256": request_sha256,
+    }
+    try:
+        with writing(engine) as connection:
+            outcome_id = connection.execute(
+                insert(PaymentOutcomeRow).returning(PaymentOutcomeRow.id), row
+            ).scalar_one()
+            body = payment_body(row)
+            append_entry(connection, f"payment.{status}", order_id, "payments", body, received)
+            return int(outcome_id), True
+    except IntegrityError as error:
+        return _stored(engine, PaymentOutcomeRow, "payment", row, error), False
+
+
+@translate_errors
+def payment_outcomes_for_order(engine: Engine, order_id: str) -> list[PaymentOutcome]:
+    """Return the payment outcomes of an order in the order they became known."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(PaymentOutcomeRow)
+            .filter_by(order_id=order_id)
+            .order_by(PaymentOutcomeRow.known_at, PaymentOutcomeRow.id)
+        )
+        return [from_row(PaymentOutcome, row) for row in rows]
+
+
+def _stored(
+    engine: Engine,
+    model: type[LabelRow] | type[PaymentOutcomeRow],
+    kind: str,
+    row: dict[str, Any],
+    error: IntegrityError,
+) -> int:
+    """Return the id of the event stored under the row's identity, or refuse another body.
+
+    Called when the insert broke a constraint: with no identity, or none stored
+    under it, the failure was something else, and `error` is raised again.
+    """
+    key = row["event_key"]
+    if key is None:
+        raise error
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(model.id, model.request_sha256).where(
+                model.order_id == row["order_id"], model.event_key == key
+            )
+        ).first()
+    if stored is None:
+        raise error
+    wanted = row["request_sha256"]
+    if stored.request_sha256 is not None and wanted is not None and stored.request_sha256 != wanted:
+        raise ConflictingRequest(
+            f"{kind} event {key!r} of order {row['order_id']!r} is stored ({kind} {stored.id}) "
+            "with another body: a different event needs its own event id",
+            kind,
+            int(stored.id),
+        )
+    return int(stored.id)
