@@ -173,12 +173,7 @@ class RowStates:
         """
         written_at = micros(datetime.now(UTC))
         rows = [
-            Row(
-                view=self._views[entity],
-                key=keys[entity],
-                values={STATE_FIELD: ValueProto(string_val=dumps(state)).SerializeToString()},
-                event_us=written_at,
-            )
+            self._state_row(entity, keys[entity], state, written_at)
             for entity, state in states.items()
         ]
         if event is not None:
@@ -196,16 +191,16 @@ class RowStates:
         items = list(states.items())
         for start in range(0, len(items), WRITE_CHUNK):
             rows = [
-                Row(
-                    self._views[entity],
-                    key,
-                    {STATE_FIELD: ValueProto(string_val=dumps(state)).SerializeToString()},
-                    written_at,
-                )
+                self._state_row(entity, key, state, written_at)
                 for key, state in items[start : start + WRITE_CHUNK]
             ]
             with _unavailable_on_error():
                 self._rows.write(rows)
+
+    def _state_row(self, entity: Entity, key: str, state: EntityState, written_at: int) -> Row:
+        """Return the row that stores one entity's state."""
+        value = ValueProto(string_val=dumps(state)).SerializeToString()
+        return Row(self._views[entity], key, {STATE_FIELD: value}, written_at)
 
     def marker(self) -> Marker:
         """Return the store's marker as it is now."""

@@ -21,6 +21,12 @@ class ServiceSettings(ModelSettings):
     decision_deadline_ms: float = Field(
         50.0, gt=0, description="budget of one decision; every call on its path times out inside it"
     )
+    decision_write_timeout_ms: float = Field(
+        200.0,
+        gt=0,
+        description="least time the decision's durable write may wait for the database "
+        "(queue, locks, statements) when the deadline has less left; past it: 503",
+    )
     fail_policy: Literal["open", "review", "model"] = Field(
         "model",
         description="how an order is decided when its entity features cannot be read: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -27,6 +28,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except RuntimeError as error:
         pytest.fail(str(error))
     yield server.url
+    server.stop()
+
+
+@pytest.fixture()
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """Start a redis-server for one test, which the test may kill, pause or restart."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
     server.stop()
 
 

@@ -75,6 +75,7 @@ class ScoringService:
         self._reviewed = {Tier.HIGH, Tier.CRITICAL} if settings.review_critical else {Tier.HIGH}
         self._fail_policy = settings.fail_policy
         self._deadline_s = settings.decision_deadline_ms / 1000
+        self._write_timeout_s = settings.decision_write_timeout_ms / 1000
         # One drainer of the feature-update outbox per process: its rows are not claimed.
         self._replay_lock = threading.Lock()
         self._in_flight: dict[str, threading.Lock] = {}
@@ -120,11 +121,11 @@ class ScoringService:
                 new = self._new_decision(order, canonical, received, scorer, served, started)
                 reviewed = new.action == Action.REVIEW.value
                 # The durable write cannot be skipped, as a feature read can: it gets what
-                # is left of the deadline, and never less than one deadline of its own (a
-                # process starved of CPU would otherwise shed orders it could still keep).
-                # Past that: a 503, nothing kept.
+                # is left of the deadline, and never less than its own timeout (an fsync
+                # spike or a starved process would otherwise shed orders it could still
+                # keep). Past that: a 503, nothing kept.
                 left = self._deadline_s - (time.perf_counter() - started)
-                with within(max(left, self._deadline_s)):
+                with within(max(left, self._write_timeout_s)):
                     record, created = save_decision(
                         self._engine,
                         new,

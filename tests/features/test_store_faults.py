@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +26,6 @@ from tests.features.eventlog import random_orders
 from tests.redis_server import RedisServer
 
 DEVICE_COUNT = next(f for f in AGGREGATES if f.name == "device_orders_30d")
-
-
-@pytest.fixture()
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture()

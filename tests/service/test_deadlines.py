@@ -48,14 +48,6 @@ class Answer:
 
 
 @pytest.fixture()
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
 def served(
     own_redis: RedisServer, tmp_path: Path, stream: pd.DataFrame
 ) -> Iterator[tuple[Server, str, ServiceSettings]]:

@@ -11,7 +11,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -154,14 +153,6 @@ def test_a_store_that_stalls_costs_a_call_its_timeout_only(
             started = time.monotonic()
             assert call(client, key).status_code == 404
             assert time.monotonic() - started < 0.5, "the 20 ms timeout, not redis-py's default"
-
-
-@pytest.fixture()
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_limits_come_back_with_their_store(

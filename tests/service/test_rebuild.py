@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 import redis
 from fastapi.testclient import TestClient
 
@@ -26,14 +24,6 @@ from tests.service.conftest import prepared_settings
 from training.sources.payloads import order_payload
 
 HOUR_MS = 3_600_000
-
-
-@pytest.fixture()
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def canonical(payload: dict[str, Any]) -> dict[str, Any]:

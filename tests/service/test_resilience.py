@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
-import pytest
 from fastapi.testclient import TestClient
 
 from service.persistence import decision_by_order, due_feature_updates, make_engine
@@ -19,14 +17,6 @@ from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from tests.tiny_model import tiny_champion
 from training.sources.payloads import order_payload
-
-
-@pytest.fixture()
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_redis_outage_degrades_scoring_and_loses_no_update(
