@@ -47,7 +47,6 @@ import math
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,7 +60,6 @@ from types import FrameType
 
 import numpy as np
 import pandas as pd
-import redis
 from http_client import Client
 from latency import (
     WARMUP_CLIENTS,
@@ -89,13 +87,13 @@ from features.spec import CUSTOMER, DEVICE, Agg, Aggregate, Entity, Stream
 from features.state import evaluate
 from features.state_stores import OnlineStoreUnavailable
 from features.store import materialize, open_store
-from service.cli.server import Server, free_port, running_server
+from service.cli.local_redis import RedisServer
+from service.cli.server import Server, running_server
 from service.persistence import due_feature_updates, make_engine
 from service.persistence.tables import DecisionLinkRow, DecisionRow, FeatureUpdateRow
 from service.settings import ServiceSettings
 
 CONNECTIONS = 64
-REDIS_START_S = 60.0
 CHECKED: tuple[Entity, ...] = (CUSTOMER, DEVICE)
 # Live orders held out when the data dir is first prepared: enough for the default run.
 LIVE_ORDERS = 25_000
@@ -164,62 +162,6 @@ def parse_args() -> tuple[argparse.Namespace, Plan]:
     return args, plan
 
 
-class RedisProcess:
-    """A redis-server of this run: its own port and folder, every write fsynced before its reply."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Return the server's URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start the server (from its append-only file, if it has one); wait until it answers."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "redis-server is not installed (Debian: apt-get install redis-server)"
-            )
-        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
-        durable = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
-        with open(self.folder / "redis.log", "ab") as log:
-            command = [binary, *options, *durable]
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0)
-        deadline = time.monotonic() + REDIS_START_S
-        try:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with status {self.process.returncode}")
-                try:
-                    client.ping()  # refused while starting, LOADING while it reads its file
-                    return
-                except redis.RedisError:
-                    time.sleep(0.05)
-        finally:
-            client.close()
-        raise RuntimeError(f"redis-server did not answer within {REDIS_START_S:.0f} s")
-
-    def kill(self) -> None:
-        """Kill the server with SIGKILL, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        """Stop the server if it runs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 class Tally:
     """The samples of the run by the row their due time falls in, as they complete."""
 
@@ -275,7 +217,7 @@ def rss(pid: int) -> str:
         return "rss -"
 
 
-async def kill_redis(redis_server: RedisProcess, t0: float, plan: Plan) -> list[Outage]:
+async def kill_redis(redis_server: RedisServer, t0: float, plan: Plan) -> list[Outage]:
     """Kill Redis at each planned time and start it again `plan.outage` seconds later."""
     outages: list[Outage] = []
     for at in plan.kills:
@@ -302,7 +244,7 @@ class Load:
 
 
 async def drive(
-    url: str, api_key: str, bodies: Bodies, redis_server: RedisProcess, plan: Plan, pid: int
+    url: str, api_key: str, bodies: Bodies, redis_server: RedisServer, plan: Plan, pid: int
 ) -> Load:
     """Warm up, then run the open loop with the outages and the printed rows beside it."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
@@ -493,7 +435,7 @@ def soak(args: argparse.Namespace, plan: Plan, prepared: ServiceSettings, run_di
     """Run the soak and its checks in `run_dir`; return whether every check passed."""
     bodies = request_bodies(prepared, args.warmup, plan.count)
     with ExitStack() as stack:
-        redis_server = RedisProcess(run_dir)
+        redis_server = RedisServer(run_dir, durable=True)
         stack.callback(redis_server.stop)
         redis_server.start()
         settings = ServiceSettings(

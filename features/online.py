@@ -112,9 +112,14 @@ class Event:
     id: str
 
 
-def event_id(order: Columns, stream: Stream, time_ms: int) -> str:
-    """Return an event's identity: its order, stream and time (a retry has the same)."""
-    return f"{order['order_id'][0]}#{stream.value}#{time_ms}"
+def event_id(order: Columns, stream: Stream, time_ms: int, key: str | None = None) -> str:
+    """Return an event's identity: its order, stream, time and stored key (a retry has the same).
+
+    `key` tells apart two events of one order on one stream at the same moment
+    (two declines, say): the id of the stored event.
+    """
+    base = f"{order['order_id'][0]}#{stream.value}#{time_ms}"
+    return base if key is None else f"{base}#{key}"
 
 
 def entity_keys(order: Columns) -> dict[Entity, str]:
@@ -182,13 +187,16 @@ class OnlineFeatures:
             result = self.breaker.call(answered)
         except BreakerOpen as error:
             raise OnlineStoreUnavailable(str(error)) from error
-        self.state_lost = isinstance(result, OnlineStateLost)
+        # A rebuild under way is not a loss to act on: another one would race it.
+        self.state_lost = isinstance(result, OnlineStateLost) and not result.rebuilding
         if isinstance(result, OnlineStateLost):
             raise result
         return result
 
     @contextmanager
-    def holding(self, order: Columns, stream: Stream, time_ms: int) -> Iterator[OrderFeatures]:
+    def holding(
+        self, order: Columns, stream: Stream, time_ms: int, key: str | None = None
+    ) -> Iterator[OrderFeatures]:
         """Read the order's entity states once and hold them until its event is recorded.
 
         While held, no other order, decline or label of this process touches those
@@ -198,7 +206,7 @@ class OnlineFeatures:
         that timed out on the way back), so `record` never counts it twice.
         """
         keys = entity_keys(order)
-        event = Event(stream, time_ms, event_id(order, stream, time_ms))
+        event = Event(stream, time_ms, event_id(order, stream, time_ms, key))
         with self._locked(keys):
             states: dict[Entity, EntityState] = {}
             part = None
@@ -211,9 +219,9 @@ class OnlineFeatures:
                 part = STORE_DOWN
             yield OrderFeatures(self, order, keys, states, part, event, applied)
 
-    def record(self, order: Columns, stream: Stream, time_ms: int) -> None:
+    def record(self, order: Columns, stream: Stream, time_ms: int, key: str | None = None) -> None:
         """Add one event of the order (placed, declined, fraud) to its entities' states, once."""
-        with self.holding(order, stream, time_ms) as held:
+        with self.holding(order, stream, time_ms, key) as held:
             held.record()
 
     @contextmanager

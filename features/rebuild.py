@@ -20,7 +20,7 @@ import orjson
 import pandas as pd
 
 from features.aggregates import AGGREGATES
-from features.online import entity_keys, order_columns
+from features.online import entity_keys, event_id, order_columns
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, state_path
 from features.settings import FeatureSettings
 from features.spec import ENTITIES, Entity, Stream
@@ -36,6 +36,8 @@ class Event:
     stream: Stream
     order: dict[str, Any]
     """The canonical order (times in epoch ms), as scoring built it."""
+    key: str | None = None
+    """The stored event's own id, where one order can have several at one moment."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,20 @@ def rebuild_states(
     states: RowStates,
     progress: Callable[[str], object] | None = None,
 ) -> dict[str, int]:
-    """Apply the events at or after the snapshot to it, write every state; return counts."""
+    """Apply the events at or after the snapshot to it, write every state; return counts.
+
+    Each applied event is also recorded as applied, as the online path's write
+    records it: a queued update of the same event, replayed later, then finds
+    it and counts nothing again.
+    """
     rebuilt = {entity: dict(found) for entity, found in snapshot.states.items()}
     by_entity = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
+    applied: list[str] = []
     for event in sorted(events, key=lambda e: e.time_ms):
         if event.time_ms < snapshot.as_of_ms:
             continue
         columns = order_columns(event.order)
+        applied.append(event_id(columns, event.stream, event.time_ms, event.key))
         row = {name: values[0] for name, values in columns.items()}
         for entity, key in entity_keys(columns).items():
             state = rebuilt[entity].setdefault(key, {})
@@ -85,4 +94,5 @@ def rebuild_states(
             progress(entity.name)
         states.write_all(entity, rebuilt[entity])
         written[entity.name] = len(rebuilt[entity])
+    states.mark_applied(applied)
     return written

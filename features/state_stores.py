@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,15 +43,18 @@ from features.state import EntityState, dumps, loads
 # The marker's cells: no feature view has this name, and each field is one cell.
 MARKER_VIEW = "__ordershield__"
 MARKER_KEY = "state"
-EPOCH, GENERATION_FIELD, STATUS = "epoch", "generation", "status"
+EPOCH, GENERATION_FIELD, STATUS, OWNER = "epoch", "generation", "status", "owner"
 MARKER_CELLS: tuple[Cell, ...] = tuple(
     (MARKER_VIEW, MARKER_KEY, name) for name in (EPOCH, GENERATION_FIELD, STATUS)
 )
 GENERATION: Cell = (MARKER_VIEW, MARKER_KEY, GENERATION_FIELD)
+OWNER_CELL: Cell = (MARKER_VIEW, MARKER_KEY, OWNER)
 # One row per applied event, written with the event's states, kept for `EVENT_TTL_S`.
 APPLIED_VIEW = "__applied__"
 APPLIED_FIELD = "at"
 EVENT_TTL_S = 3600
+# How often a store that cannot expire rows itself (SQLite) drops the old records.
+EXPIRE_EVERY_S = 60
 
 
 class OnlineStoreUnavailable(RuntimeError):
@@ -59,7 +62,14 @@ class OnlineStoreUnavailable(RuntimeError):
 
 
 class OnlineStateLost(OnlineStoreUnavailable):
-    """Raised when the online store answers but lost its state (emptied, or an older copy)."""
+    """Raised when the online store answers but lost its state (emptied, or an older copy).
+
+    `rebuilding`: a rebuild is under way already (nobody need start another).
+    """
+
+    def __init__(self, message: str, rebuilding: bool = False) -> None:
+        super().__init__(message)
+        self.rebuilding = rebuilding
 
 
 class StateStore(Protocol):
@@ -141,6 +151,7 @@ class RowStates:
         self._rows = rows
         self._views = dict(views)
         self._seen = (0, 0)  # the newest (epoch, generation) this process saw
+        self._expired_at = 0  # when the applied-event records were last expired (epoch µs)
         self._seen_lock = threading.Lock()
 
     def read(
@@ -177,9 +188,7 @@ class RowStates:
             for entity, state in states.items()
         ]
         if event is not None:
-            rows.append(
-                Row(APPLIED_VIEW, event, {APPLIED_FIELD: b"1"}, written_at, None, EVENT_TTL_S)
-            )
+            rows.append(self._applied_row(event, written_at))
         seen = self._seen
         with _unavailable_on_error():
             generation = self._rows.write(rows, count=GENERATION)
@@ -197,6 +206,11 @@ class RowStates:
             with _unavailable_on_error():
                 self._rows.write(rows)
 
+    @staticmethod
+    def _applied_row(event: str, written_at: int) -> Row:
+        """Return the row that records one event as applied, kept `EVENT_TTL_S`."""
+        return Row(APPLIED_VIEW, event, {APPLIED_FIELD: b"1"}, written_at, None, EVENT_TTL_S)
+
     def _state_row(self, entity: Entity, key: str, state: EntityState, written_at: int) -> Row:
         """Return the row that stores one entity's state."""
         value = ValueProto(string_val=dumps(state)).SerializeToString()
@@ -207,29 +221,51 @@ class RowStates:
         with _unavailable_on_error():
             return Marker.parse(self._rows.read(MARKER_CELLS))
 
-    def set_status(self, status: str, epoch: int | None = None) -> None:
-        """Write the marker's status (and, when given, start a new epoch at generation 0)."""
+    def owner(self) -> str | None:
+        """Return who last claimed a rebuild of the store (see `set_status`)."""
+        with _unavailable_on_error():
+            (value,) = self._rows.read([OWNER_CELL])
+        return None if value is None else value.decode()
+
+    def mark_applied(self, events: Iterable[str]) -> None:
+        """Record events as applied, as their writes would have (a rebuild applied them)."""
+        written_at = micros(datetime.now(UTC))
+        ids = list(events)
+        for start in range(0, len(ids), WRITE_CHUNK):
+            rows = [self._applied_row(e, written_at) for e in ids[start : start + WRITE_CHUNK]]
+            with _unavailable_on_error():
+                self._rows.write(rows)
+
+    def set_status(self, status: str, epoch: int | None = None, owner: str | None = None) -> None:
+        """Write the marker's status (with a new epoch at generation 0, or a rebuild's owner)."""
         values = {STATUS: status.encode()}
+        if owner is not None:
+            values[OWNER] = owner.encode()
         if epoch is not None:
             values |= {EPOCH: str(epoch).encode(), GENERATION_FIELD: b"0"}
         with _unavailable_on_error():
-            self._rows.write([Row(MARKER_VIEW, MARKER_KEY, values, micros(datetime.now(UTC)))])
+            # The marker never expires, whatever TTL the store gives entity rows.
+            marker = Row(MARKER_VIEW, MARKER_KEY, values, micros(datetime.now(UTC)), None, 0)
+            self._rows.write([marker])
         if epoch is not None and status == "ok":
             with self._seen_lock:
                 self._seen = max(self._seen, (epoch, 0))
 
     def checkpoint(self) -> None:
         """Do the store's periodic upkeep away from the scoring path."""
-        oldest = micros(datetime.now(UTC)) - EVENT_TTL_S * 1_000_000
+        now = micros(datetime.now(UTC))
         with _unavailable_on_error():
-            self._rows.expire(APPLIED_VIEW, oldest)
+            if now - self._expired_at > EXPIRE_EVERY_S * 1_000_000:
+                self._rows.expire(APPLIED_VIEW, now - EVENT_TTL_S * 1_000_000)
+                self._expired_at = now
             self._rows.checkpoint()
 
     def _check(self, marker: Marker, seen: tuple[int, int]) -> None:
         """Raise `OnlineStateLost` unless the marker says the states are whole and current."""
         if marker.status != "ok" or marker.epoch is None:
             reason = "has no state marker" if marker.epoch is None else f"is {marker.status}"
-            raise OnlineStateLost(f"the online store {reason}: rebuild it")
+            rebuilding = marker.status == "rebuilding"
+            raise OnlineStateLost(f"the online store {reason}: rebuild it", rebuilding)
         now = (marker.epoch, marker.generation)
         if now < seen:
             self._mark_lost()
@@ -241,8 +277,10 @@ class RowStates:
         """Raise `OnlineStateLost` if a write's new count is not past what was seen before it."""
         epoch, before = seen
         if epoch and generation <= before:
-            self._mark_lost()
-            raise OnlineStateLost("the online store lost writes: rebuild it")
+            # Either the store went back, or a new build (another process's materialize
+            # or rebuild) started a new epoch meanwhile: the marker tells them apart.
+            self._check(self.marker(), seen)
+            return
         with self._seen_lock:
             self._seen = max(self._seen, (epoch, generation))
 

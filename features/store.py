@@ -33,7 +33,8 @@ def apply(settings: FeatureSettings) -> FeatureStore:
     """Register every entity, view, push source and the feature service with Feast."""
     store = open_store(settings)
     store.apply(definitions(settings))  # type: ignore[arg-type]
-    _start_epoch(store)
+    # No state marker here: an applied repo over a store that restarted empty must
+    # still read as lost. `materialize` (or a rebuild) marks the states whole.
     return store
 
 

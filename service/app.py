@@ -8,6 +8,7 @@ import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
@@ -128,12 +129,17 @@ async def _watch(state: State) -> None:
             log.exception("health probe failed")
 
 
-async def _every(seconds: float, work: Callable[[], object]) -> None:
-    """Run blocking `work` in a thread every `seconds`, surviving its failures."""
+async def _every(seconds: float, work: Callable[[], object], pool: ThreadPoolExecutor) -> None:
+    """Run blocking `work` on a chore thread every `seconds`, surviving its failures.
+
+    Chores have threads of their own: one stuck on a dependency (a frozen
+    database, a slow webhook endpoint) never holds a thread the scoring path needs.
+    """
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(seconds)
         try:
-            await in_thread(work)
+            await loop.run_in_executor(pool, work)
         except Exception:  # a background chore must never take the service down
             log.exception("background task failed")
 
@@ -152,34 +158,40 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         # walk it again and again and show up as latency spikes.
         gc.collect()
         gc.freeze()
+        # One thread per chore: a chore waits on its own dependency only.
+        pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chore")
         chores = [
             asyncio.create_task(_watch(state)),
             asyncio.create_task(
-                _every(settings.outbox_retry_seconds, state["scoring"].replay_outbox)
+                _every(settings.outbox_retry_seconds, state["scoring"].replay_outbox, pool)
             ),
             asyncio.create_task(
-                _every(settings.model_poll_seconds, state["model"].reload_if_moved)
+                _every(settings.model_poll_seconds, state["model"].reload_if_moved, pool)
             ),
-            asyncio.create_task(_every(CHECKPOINT_SECONDS, lambda: _checkpoint(state))),
-            asyncio.create_task(_every(EXPIRY_SECONDS, state["review"].expire_due)),
+            asyncio.create_task(_every(CHECKPOINT_SECONDS, lambda: _checkpoint(state), pool)),
+            asyncio.create_task(_every(EXPIRY_SECONDS, state["review"].expire_due, pool)),
             asyncio.create_task(
                 _every(
                     settings.webhook_poll_seconds,
                     functools.partial(deliver_due, state["engine"], settings),
+                    pool,
                 )
             ),
             asyncio.create_task(
-                _every(settings.audit_checkpoint_seconds, lambda: _audit_checkpoint(state))
+                _every(settings.audit_checkpoint_seconds, lambda: _audit_checkpoint(state), pool)
             ),
         ]
         if settings.audit_sequence_in_server:
             sequencer = functools.partial(sequence, state["engine"])
-            chores.append(asyncio.create_task(_every(settings.audit_sequence_seconds, sequencer)))
+            chores.append(
+                asyncio.create_task(_every(settings.audit_sequence_seconds, sequencer, pool))
+            )
         yield state
         for chore in chores:
             chore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await chore
+        pool.shutdown(wait=False, cancel_futures=True)
         state["probes"].close()
         state["engine"].dispose()
 

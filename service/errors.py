@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.state_stores import OnlineStoreUnavailable
@@ -152,6 +153,12 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return _body("invalid_request", str(exc), 422)
 
 
+async def _refused_by_database(_: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot hold (PostgreSQL refuses NUL in text) that slipped
+    # past validation: the request's fault, never a 500.
+    return _body("invalid_request", "a value the database cannot store", 422)
+
+
 def install(app: FastAPI) -> None:
     """Map every expected failure of every layer to its status and the one error shape."""
     app.add_exception_handler(RequestValidationError, _validation)
@@ -169,3 +176,4 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(conflict, _conflict)
     app.add_exception_handler(ConflictingRequest, _changed)
     app.add_exception_handler(InvalidRecord, _invalid)
+    app.add_exception_handler(DataError, _refused_by_database)

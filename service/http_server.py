@@ -89,6 +89,7 @@ class HttpToolsWithDeadline(ReadDeadline, HttpToolsProtocol):
 
     max_header_bytes: int
     _header_bytes = 0  # received since the current request's headers began
+    _parsed_bytes = 0  # of the current request's line and headers, as parsed
     _in_body = False
 
     def data_received(self, data: bytes) -> None:
@@ -99,8 +100,24 @@ class HttpToolsWithDeadline(ReadDeadline, HttpToolsProtocol):
         if self._header_bytes > self.max_header_bytes and not self.transport.is_closing():
             self.send_400_response("Request headers too large.")
 
+    def on_url(self, url: bytes) -> None:
+        self._parsed(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _parsed(self, size: int) -> None:
+        # Headers that arrive whole in one read are parsed before `data_received` could
+        # count them: count what the parser hands over too, and refuse inside the parse
+        # (the parser's error is uvicorn's 400).
+        self._parsed_bytes += size
+        if self._parsed_bytes > self.max_header_bytes:
+            raise ValueError("request headers too large")
+
     def on_headers_complete(self) -> None:
-        self._header_bytes, self._in_body = 0, True
+        self._header_bytes, self._parsed_bytes, self._in_body = 0, 0, True
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tests.redis_server import RedisServer
+from service.cli.local_redis import RedisServer
 
 ADMIN_URL = os.environ.get(
     "ORDERSHIELD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

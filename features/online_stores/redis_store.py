@@ -120,7 +120,7 @@ class RedisRows:
                 fields: dict[str | bytes, bytes | int] = {k: v for k, v in row.values.items()}
                 fields[TIME_FIELD] = row.event_us
                 pipe.hset(name, mapping=fields)
-                ttl = row.ttl_seconds or self.ttl_seconds
+                ttl = self.ttl_seconds if row.ttl_seconds is None else row.ttl_seconds
                 if ttl:
                     pipe.expire(name, ttl)
             replies = pipe.execute()

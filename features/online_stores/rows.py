@@ -39,7 +39,7 @@ class Row(NamedTuple):
     event_us: int
     created_us: int | None = None
     ttl_seconds: int | None = None
-    """Expire the row this long after the write (None: the store's own setting)."""
+    """Expire the row this long after the write (None: the store's own setting; 0: never)."""
 
 
 class StoredRow(NamedTuple):

@@ -51,7 +51,12 @@ ROWS = (
     " WHERE project = ? AND feature_view = ? AND entity_key IN ({keys})"
 )
 DELETE_VIEW = "DELETE FROM feature_values WHERE project = ? AND feature_view = ?"
-EXPIRE = DELETE_VIEW + " AND event_us < ?"
+# A chunk of a view's rows written before a time, so no delete holds the writer for long.
+EXPIRE_CHUNK = 500
+EXPIRE = (
+    DELETE_VIEW + " AND entity_key IN (SELECT entity_key FROM feature_values"
+    " WHERE project = ? AND feature_view = ? AND event_us < ? LIMIT ?)"
+)
 # Adds one to an integer cell (kept as its decimal digits, as Redis's HINCRBY does).
 COUNT = (
     "INSERT INTO feature_values VALUES (?, ?, ?, ?, CAST('1' AS BLOB), 0, NULL)"
@@ -153,9 +158,14 @@ class SqliteDatabase:
             self._writer.executemany(DELETE_VIEW, [(self.project, view) for view in views])
 
     def expire(self, view: str, before_us: int) -> None:
-        """Remove the rows of `view` written before `before_us`, in one transaction."""
-        with self._write_lock, self._writer:
-            self._writer.execute(EXPIRE, (self.project, view, before_us))
+        """Remove the rows of `view` written before `before_us`, a chunk per transaction."""
+        while True:
+            with self._write_lock, self._writer:
+                deleted = self._writer.execute(
+                    EXPIRE, (self.project, view, self.project, view, before_us, EXPIRE_CHUNK)
+                ).rowcount
+            if deleted < EXPIRE_CHUNK:
+                return
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file, so that the next write starts it over.

@@ -8,8 +8,9 @@ so two back-to-back windows can pass twice that in a short stretch.
 
 A limit never stalls or fails the call it counts: each count has a short
 deadline, and when the store fails or is slow the call passes unlimited (fail
-open), the outage is logged once, and the store is left alone for
-`PAUSE_SECONDS` before the next try.
+open); after `FAILURES_TO_PAUSE` failures in a row the outage is logged once and
+the store is left alone for `PAUSE_SECONDS` before the next try. A call the
+store counted over its limit is refused even if asking how long to wait fails.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 PAUSE_SECONDS = 5.0
+# Counts that fail in a row before the limits are switched off for `PAUSE_SECONDS`.
+FAILURES_TO_PAUSE = 3
 WARM_UP_SECONDS = 2.0
 KEY_PREFIX = "ordershield-limits"
 
@@ -66,6 +69,7 @@ class RateLimits:
         self.timeout = timeout_seconds
         self._paused_until = 0.0
         self._down = False
+        self._failures = 0
 
     async def key_call(self, key_id: str) -> int | None:
         """Count a call of a key; return the seconds to wait if the key is over its limit."""
@@ -88,24 +92,34 @@ class RateLimits:
             return None
         try:
             async with asyncio.timeout(self.timeout):
-                if await self._limiter.hit(item, *identifiers):
-                    wait = None
-                else:
-                    reset, _ = await self._limiter.get_window_stats(item, *identifiers)
-                    wait = max(1, math.ceil(reset - time.time()))
+                allowed = await self._limiter.hit(item, *identifiers)
         except Exception as error:  # the counter store's failure must never fail the call
             self._failed(error)
             return None
+        self._failures = 0
         if self._down:
             self._down = False
             log.warning("rate limits on again: their store answers")
-        return wait
+        if allowed:
+            return None
+        try:
+            async with asyncio.timeout(self.timeout):
+                reset, _ = await self._limiter.get_window_stats(item, *identifiers)
+        except Exception:  # over the limit all the same: only how long to wait is unknown
+            return 1
+        return max(1, math.ceil(reset - time.time()))
 
     def _failed(self, error: Exception) -> None:
+        # One slow count (a busy event loop, a blip) is not an outage: only failures in
+        # a row switch the limits off, so load alone cannot turn them off.
+        self._failures += 1
+        if self._failures < FAILURES_TO_PAUSE:
+            return
         self._paused_until = time.monotonic() + PAUSE_SECONDS
         if not self._down:
             self._down = True
-            log.warning("rate limits off: their store fails (%r); calls pass unlimited", error)
+            cause = getattr(error, "storage_error", None) or error
+            log.warning("rate limits off: their store fails (%s); calls pass unlimited", cause)
 
 
 def rate_limits(settings: ServiceSettings) -> RateLimits:

@@ -7,11 +7,10 @@ import typer
 from rich.console import Console
 
 from features.build import build_offline_sources
-from features.online import OnlineFeatures
 from features.schema import conform
-from features.store import apply, materialize, open_store
+from features.store import apply, materialize
 from service.cli.db import database
-from service.scoring.rebuild import rebuild_online_state
+from service.scoring.rebuild import RebuildTaken, rebuild_online_state
 from service.settings import ServiceSettings
 
 app = typer.Typer(help="Build, register and materialize the Feast features.", no_args_is_help=True)
@@ -62,12 +61,15 @@ def rebuild_command() -> None:
     (degraded) while it runs, and the states equal the offline computation.
     """
     settings = ServiceSettings()
-    features = OnlineFeatures(open_store(settings), settings)
     with database(settings) as engine, console.status("rebuilding the online store") as status:
-        done = rebuild_online_state(
-            settings, engine, features, progress=lambda e: status.update(f"writing {e} states")
-        )
+        try:
+            done = rebuild_online_state(
+                settings, engine, progress=lambda e: status.update(f"writing {e} states")
+            )
+        except RebuildTaken as taken:
+            console.print(f"[red]not rebuilt:[/red] {taken}")
+            raise typer.Exit(1) from taken
     console.print(
-        f"rebuilt {sum(done.states.values()):,} entity states from {done.orders:,} orders "
-        f"in {done.seconds:.1f} s; {done.settled} queued updates were already counted"
+        f"rebuilt {sum(done.states.values()):,} entity states from the orders of "
+        f"{done.orders:,} decisions in {done.seconds:.1f} s"
     )

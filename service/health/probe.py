@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from features.online import OnlineFeatures
-from service.persistence import ping
+from service.persistence.db import ping_writer
 
-READY_BUDGET_S = 0.08
+READY_BUDGET_S = 0.05
+# How long the database probe may wait for the writer.
+PROBE_WRITE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class Probes:
 
     def __init__(self, engine: Engine, features: OnlineFeatures, stale_after_s: float) -> None:
         self._probes: dict[str, Callable[[], str | None]] = {
-            "database": lambda: None if ping(engine) else "does not answer",
+            "database": lambda: (
+                None if ping_writer(engine, PROBE_WRITE_S) else "cannot begin a write transaction"
+            ),
             "feature_store": features.ping,
         }
         self._pool = ThreadPoolExecutor(len(self._probes), thread_name_prefix="probe")

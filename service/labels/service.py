@@ -76,7 +76,8 @@ def record_payment(
         request_sha256=outcome.sha256(),
     )
     if created and outcome.status == "declined":
-        scoring.record_event(decision, Stream.DECLINES, moment_ms(known_at))
+        # Keyed by the stored outcome: two declines of one order can share a moment.
+        scoring.record_event(decision, Stream.DECLINES, moment_ms(known_at), str(outcome_id))
     return PaymentOutcomeOut(
         id=outcome_id, order_id=order_id, status=outcome.status, event_id=outcome.event_id
     )

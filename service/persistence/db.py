@@ -287,6 +287,21 @@ def checkpoint(engine: Engine) -> None:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+def ping_writer(engine: Engine, seconds: float) -> bool:
+    """Return whether a write transaction can begin within `seconds`; never raise.
+
+    A read answers while another process holds SQLite's write lock, or while
+    PostgreSQL is read-only; decisions could not be stored then. So readiness
+    asks for what a decision needs: the writer (and nothing is written).
+    """
+    try:
+        with within(seconds), writing(engine) as connection:
+            connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, DatabaseUnavailable):
+        return False
+    return True
+
+
 def ping(engine: Engine) -> bool:
     """Return whether `SELECT 1` succeeds; never raise."""
     try:

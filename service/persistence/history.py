@@ -88,18 +88,19 @@ def _personal_values(
 
 
 @translate_errors
-def later_events(engine: Engine) -> Iterator[tuple[str, Stream, datetime]]:
+def later_events(engine: Engine) -> Iterator[tuple[str, Stream, datetime, str | None]]:
     """Yield the events after a decision that count in the features, as the online path counts them.
 
-    Each payment decline counts at its known time, and an order's first fraud
-    label (the first stored) at its own (`service.labels.service`).
+    Each payment decline counts at its known time, keyed by its stored id (two
+    can share a moment), and an order's first fraud label (the first stored) at
+    its own (`service.labels.service`).
     """
     with engine.connect() as connection:
-        declines = select(PaymentOutcomeRow.order_id, PaymentOutcomeRow.known_at).where(
-            PaymentOutcomeRow.status == "declined"
-        )
-        for order_id, known_at in connection.execute(declines):
-            yield order_id, Stream.DECLINES, known_at
+        declines = select(
+            PaymentOutcomeRow.order_id, PaymentOutcomeRow.known_at, PaymentOutcomeRow.id
+        ).where(PaymentOutcomeRow.status == "declined")
+        for order_id, known_at, outcome_id in connection.execute(declines):
+            yield order_id, Stream.DECLINES, known_at, str(outcome_id)
         first_fraud = (
             select(func.min(LabelRow.id))
             .where(LabelRow.label == "fraud")
@@ -107,4 +108,4 @@ def later_events(engine: Engine) -> Iterator[tuple[str, Stream, datetime]]:
         )
         frauds = select(LabelRow.order_id, LabelRow.known_at).where(LabelRow.id.in_(first_fraud))
         for order_id, known_at in connection.execute(frauds):
-            yield order_id, Stream.FRAUD, known_at
+            yield order_id, Stream.FRAUD, known_at, None

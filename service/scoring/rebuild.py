@@ -2,12 +2,12 @@
 
 The store's marker first says `rebuilding`, so every process decides degraded
 and queues its feature updates in the outbox instead of writing half-known
-states. After a grace period (in-flight writes are bounded by the store's
-timeout), the states are the last materialized snapshot plus every decision,
-decline and fraud label stored since (`features.rebuild`). Queued updates of
-orders whose events were read are already counted: they are marked done, the
-rest are replayed by the outbox drainer. Then the marker says `ok` again under
-a new epoch and the entity features are back.
+states. After a grace period longer than any order's span from its store read
+to its writes, the states are the last materialized snapshot plus every
+decision, decline and fraud label stored since (`features.rebuild`), each
+event recorded as applied: the queued updates of those events, replayed by the
+outbox drainer afterwards, find that record and count nothing again. Then the
+marker says `ok` under a new epoch and the entity features are back.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import Engine
 
@@ -25,50 +26,74 @@ from features.columns import moment_ms
 from features.online import OnlineFeatures
 from features.rebuild import Event, load_snapshot, rebuild_states
 from features.spec import Stream
-from features.store import epoch_now
-from service.persistence import due_feature_updates, mark_feature_update
+from features.state_stores import state_store
+from features.store import epoch_now, open_store
 from service.persistence.history import decided_orders, later_events
 from service.scoring.schemas import canonical_of
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-# Queued updates read per step when settling the outbox after a rebuild.
-OUTBOX_PAGE = 10_000
+# Beyond an order's longest read-to-write span, before the rebuild reads the events.
+GRACE_MARGIN_S = 0.25
+# A claim on the rebuild older than this is of a rebuild that died.
+LEASE_S = 600.0
 
 
 @dataclass(frozen=True)
 class Rebuilt:
-    """What a rebuild wrote: states per entity, orders it covered, queued updates it settled."""
+    """What a rebuild wrote: states per entity, the orders its events came from, its time."""
 
     states: dict[str, int]
     orders: int
-    settled: int
     seconds: float
+
+
+class RebuildTaken(RuntimeError):
+    """Raised when another process holds the rebuild of the store."""
 
 
 def rebuild_online_state(
     settings: ServiceSettings,
     engine: Engine,
-    features: OnlineFeatures,
     progress: Callable[[str], object] | None = None,
 ) -> Rebuilt:
-    """Rebuild every entity's state: the last materialization, then the stored events since."""
+    """Rebuild every entity's state: the last materialization, then the stored events since.
+
+    Bulk work, so the store is opened with the bulk timeout, not the scoring
+    path's. The rebuild is claimed in the marker (`owner`); of two processes
+    that found the loss together, the one whose claim is still there after the
+    grace period goes on, the other raises `RebuildTaken`. A claim older than
+    `LEASE_S` is taken to be of a rebuild that died.
+    """
     started = time.monotonic()
-    states = features.states
-    states.set_status("rebuilding")
-    time.sleep(2 * settings.online_store_timeout_ms / 1000)
-    queued = due_feature_updates(engine, OUTBOX_PAGE)  # before the events: all are in them
+    states = state_store(open_store(settings), settings.redis_timeout_seconds)
+    marker = states.marker()
+    claimed = states.owner()
+    if marker.status == "rebuilding" and claimed and not _expired(claimed):
+        raise RebuildTaken(f"a rebuild is under way ({claimed})")
+    owner = f"{epoch_now()}:{uuid4().hex}"
+    states.set_status("rebuilding", owner=owner)
+    # Every order that read the store before it said `rebuilding` has written its
+    # decision (and its state, or its queued update) by now: its events are read below.
+    time.sleep(grace_seconds(settings))
+    if states.owner() != owner:
+        raise RebuildTaken("another process claimed the rebuild")
     events = stored_events(engine)
     written = rebuild_states(load_snapshot(settings), events, states, progress)
-    covered = {event.order["order_id"] for event in events}
-    settled = 0
-    for update_id, payload in queued:
-        if payload.get("order_id") in covered:
-            mark_feature_update(engine, update_id, done=True, error="counted by a rebuild")
-            settled += 1
     states.set_status("ok", epoch=epoch_now())
-    features.state_lost = False
-    return Rebuilt(written, len(covered), settled, time.monotonic() - started)
+    orders = len({event.order["order_id"] for event in events})
+    return Rebuilt(written, orders, time.monotonic() - started)
+
+
+def grace_seconds(settings: ServiceSettings) -> float:
+    """Return the longest an order can take from its store read to its store write, and more."""
+    deadline = settings.decision_deadline_ms + settings.decision_write_timeout_ms
+    return (deadline + 4 * settings.online_store_timeout_ms) / 1000 + GRACE_MARGIN_S
+
+
+def _expired(owner: str) -> bool:
+    claimed_ms = int(owner.split(":", 1)[0]) if owner.split(":", 1)[0].isdigit() else 0
+    return epoch_now() - claimed_ms > LEASE_S * 1000
 
 
 def stored_events(engine: Engine) -> list[Event]:
@@ -81,9 +106,9 @@ def stored_events(engine: Engine) -> list[Event]:
             continue  # an erased order no longer holds its entities
         orders[canonical["order_id"]] = canonical
         events.append(Event(int(canonical["created_at"]), Stream.ORDERS, canonical))
-    for order_id, stream, known_at in later_events(engine):
+    for order_id, stream, known_at, key in later_events(engine):
         if order_id in orders:
-            events.append(Event(moment_ms(known_at), stream, orders[order_id]))
+            events.append(Event(moment_ms(known_at), stream, orders[order_id], key))
     return events
 
 
@@ -106,13 +131,11 @@ class Rebuilder:
     def _rebuild(self) -> None:
         try:
             log.warning("the online store lost its state: rebuilding it")
-            done = rebuild_online_state(self._settings, self._engine, self._features)
-            log.warning(
-                "online store rebuilt in %.1f s: %s states, %d queued updates settled",
-                done.seconds,
-                done.states,
-                done.settled,
-            )
+            done = rebuild_online_state(self._settings, self._engine)
+            self._features.state_lost = False
+            log.warning("online store rebuilt in %.1f s: %s states", done.seconds, done.states)
+        except RebuildTaken as taken:
+            log.info("not rebuilding the online store: %s", taken)
         except Exception:  # the next probe that finds the state lost starts another
             log.exception("rebuilding the online store failed")
         finally:

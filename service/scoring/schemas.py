@@ -80,6 +80,16 @@ class Strict(RequestModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
 
 
+def _no_zone(address: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
+    """Refuse an IPv6 zone id (`%eth0`): it names a local interface, never a client."""
+    if isinstance(address, IPv6Address) and address.scope_id is not None:
+        raise ValueError("an IPv6 zone id (after %) is not a client address")
+    return address
+
+
+IpAddress = Annotated[IPv4Address | IPv6Address, AfterValidator(_no_zone)]
+
+
 class Customer(Strict):
     id: Identifier
     email: Email | None = None
@@ -144,7 +154,7 @@ class Order(Strict):
     )
     customer: Customer
     device: Device | None = None
-    ip: IPv4Address | IPv6Address | None = None
+    ip: IpAddress | None = None
     payment: Payment | None = None
     shipping_address: Address | None = None
     billing_address: Address | None = None

@@ -33,6 +33,7 @@ from service.persistence import (
     save_decision,
 )
 from service.persistence.db import within
+from service.persistence.errors import DatabaseUnavailable
 from service.persistence.records import StockState, StockTransition
 from service.persistence.repository import same_request
 from service.persistence.stock import stock_of
@@ -197,31 +198,47 @@ class ScoringService:
             request_sha256=order.sha256(),
         )
 
-    def record_event(self, decision: DecisionRecord, stream: Stream, time_ms: int) -> None:
-        """Add a later event of a decided order (decline, fraud label) to its entities' features."""
+    def record_event(
+        self, decision: DecisionRecord, stream: Stream, time_ms: int, key: str | None = None
+    ) -> None:
+        """Add a later event of a decided order (decline, fraud label) to its entities' features.
+
+        `key` is the stored event's id where one order can have several at one moment.
+        """
         canonical = canonical_of(decision.order, decision.decided_at)
         if canonical is None:
             return  # an erased order no longer holds its entities
-        record = functools.partial(self._features.record, order_columns(canonical), stream, time_ms)
-        self._update_features(decision, stream, time_ms, record)
+        record = functools.partial(
+            self._features.record, order_columns(canonical), stream, time_ms, key
+        )
+        self._update_features(decision, stream, time_ms, record, key)
 
     def _update_features(
-        self, decision: DecisionRecord, stream: Stream, time_ms: int, write: Callable[[], None]
+        self,
+        decision: DecisionRecord,
+        stream: Stream,
+        time_ms: int,
+        write: Callable[[], None],
+        key: str | None = None,
     ) -> None:
         """Apply one event with `write`; queue it in the outbox if the online store is out.
 
         The queued update names the order, not its values: no personal data waits there.
+        The answer does not wait on the queue longer than the write timeout, and does
+        not fail for it: the decision is already durable.
         """
         try:
             write()
         except OnlineStoreUnavailable as error:
-            # The decision is already durable; the aggregate update waits in the outbox.
             log.warning("online store unavailable, queued feature update: %s", error)
-            enqueue_feature_update(
-                self._engine,
-                {"order_id": decision.order_id, "stream": stream.value, "time_ms": time_ms},
-                str(error),
-            )
+            payload = {"order_id": decision.order_id, "stream": stream.value, "time_ms": time_ms}
+            try:
+                with within(self._write_timeout_s):
+                    enqueue_feature_update(self._engine, payload | {"key": key}, str(error))
+            except DatabaseUnavailable:
+                # Both stores failed at once: this event is not counted online until the
+                # next rebuild, which reads it from the stored decisions and events.
+                log.error("feature update of %s lost to the online store: %s", payload, error)
 
     def replay_outbox(self, limit: int = 100) -> int:
         """Apply queued feature updates (owed, or failed earlier); return how many applied."""
@@ -239,7 +256,10 @@ class ScoringService:
                 continue
             try:
                 self._features.record(
-                    order_columns(canonical), Stream(payload["stream"]), int(payload["time_ms"])
+                    order_columns(canonical),
+                    Stream(payload["stream"]),
+                    int(payload["time_ms"]),
+                    payload.get("key"),
                 )
             except OnlineStoreUnavailable as error:
                 mark_feature_update(self._engine, update_id, done=False, error=str(error))

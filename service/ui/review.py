@@ -22,6 +22,7 @@ from service.auth.policy import MaskingPolicy
 from service.auth.principal import Principal
 from service.blocking import in_thread
 from service.deps import EngineDep
+from service.inputs import PLAIN_TEXT
 from service.orders.service import show_order
 from service.persistence import decision_by_order
 from service.persistence.cases import QueueFilter
@@ -71,9 +72,9 @@ FilterQuery = dict[str, Any]
 
 
 def _query(
-    tier: Annotated[str | None, Query(max_length=16)] = None,
-    reason: Annotated[str | None, Query(max_length=64)] = None,
-    family: Annotated[str | None, Query(max_length=16)] = None,
+    tier: Annotated[str | None, Query(max_length=16, pattern=PLAIN_TEXT)] = None,
+    reason: Annotated[str | None, Query(max_length=64, pattern=PLAIN_TEXT)] = None,
+    family: Annotated[str | None, Query(max_length=16, pattern=PLAIN_TEXT)] = None,
     min_amount: Annotated[float | None, Query(ge=0, le=1e12)] = None,
     max_amount: Annotated[float | None, Query(ge=0, le=1e12)] = None,
     older_than_minutes: Annotated[int | None, Query(ge=0, le=525_600)] = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from service.auth.attributes import ATTRIBUTES
@@ -14,9 +14,11 @@ from service.auth.masking import mask
 from service.auth.principal import Principal
 from service.blocking import in_thread
 from service.deps import EngineDep
+from service.inputs import PLAIN_TEXT
 from service.orders.service import show_order
 from service.persistence import open_cases
 from service.persistence.access import personal_data_views
+from service.scoring.schemas import OrderIdPath
 from service.ui.templates import page
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -53,7 +55,9 @@ async def cases(
 
 
 @router.get("/orders/{order_id}")
-async def order(request: Request, order_id: str, principal: Anyone, access: AccessDep) -> Response:
+async def order(
+    request: Request, order_id: OrderIdPath, principal: Anyone, access: AccessDep
+) -> Response:
     """Show an order and its decision as the person's role may see them."""
     shown = await in_thread(show_order, access, principal, order_id, "page")
     shown_id = shown.values.get("order_id") or "(id hidden)"
@@ -62,7 +66,10 @@ async def order(request: Request, order_id: str, principal: Anyone, access: Acce
 
 @router.get("/audit/personal-data")
 async def personal_data(
-    request: Request, _: Auditor, engine: EngineDep, order_id: str | None = None
+    request: Request,
+    _: Auditor,
+    engine: EngineDep,
+    order_id: Annotated[str | None, Query(max_length=128, pattern=PLAIN_TEXT)] = None,
 ) -> Response:
     """List the newest views of unmasked personal data (of one order, if given)."""
     views = await in_thread(personal_data_views, engine, order_id)

@@ -40,6 +40,7 @@ def settings(
     settings = FeatureSettings(data_dir=tmp_path, online_store=request.param, **extra)
     build_offline_sources(orders, settings)
     apply(settings)
+    materialize(settings)
     return settings
 
 

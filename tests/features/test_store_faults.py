@@ -22,8 +22,8 @@ from features.settings import FeatureSettings
 from features.spec import Stream
 from features.state_stores import OnlineStateLost, OnlineStoreUnavailable
 from features.store import apply, materialize, open_store
+from service.cli.local_redis import RedisServer
 from tests.features.eventlog import random_orders
-from tests.redis_server import RedisServer
 
 DEVICE_COUNT = next(f for f in AGGREGATES if f.name == "device_orders_30d")
 
@@ -73,6 +73,7 @@ def test_a_write_that_times_out_but_lands_counts_once(
         with pytest.raises(OnlineStoreUnavailable):
             held.record()
     time.sleep(0.4)
+    assert device_count(online, order, at + 1) == before + 1, "the timed-out write did not land"
     # The outbox's retry of the same event: its read finds the event applied.
     online.record(order, Stream.ORDERS, at)
     online.record(order, Stream.ORDERS, at)
@@ -144,3 +145,17 @@ def test_a_store_restored_from_an_older_copy_is_noticed(
     # Once one process saw it, the marker says so to every other process too.
     fresh = OnlineFeatures(open_store(settings), settings)
     assert fresh.ping() == STATE_LOST
+
+
+def test_a_new_build_by_another_process_between_read_and_write_is_not_a_loss(
+    features: tuple[OnlineFeatures, pd.DataFrame, FeatureSettings],
+) -> None:
+    online, orders, settings = features
+    order = one_order(orders)
+    at = int(order["created_at"][0])
+    online.record(order, Stream.ORDERS, at)  # this process has seen a generation > 0
+    with online.holding(order, Stream.DECLINES, at + 5) as held:
+        materialize(settings)  # another process: a new epoch, its count back at 0
+        held.record()
+    assert online.ping() is None
+    assert OnlineFeatures(open_store(settings), settings).ping() is None

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.build import build_offline_sources
-from features.store import apply
+from features.state_stores import state_store
+from features.store import apply, epoch_now, materialize, open_store
 from service.audit.signing import generate_signing_key
 from service.settings import ServiceSettings
 from tests.service.clients import api_client
@@ -25,13 +26,25 @@ def stream() -> pd.DataFrame:
 
 
 def prepared_settings(
-    data_dir: Path, orders: pd.DataFrame, online_store: str = "sqlite", redis_url: str | None = None
+    data_dir: Path,
+    orders: pd.DataFrame,
+    online_store: str = "sqlite",
+    redis_url: str | None = None,
+    empty_store: bool = False,
 ) -> ServiceSettings:
-    """Return a data dir's settings: Feast repo applied, a tiny champion, an audit signing key."""
+    """Return a data dir's settings: Feast repo applied and materialized, a tiny champion, a key.
+
+    `empty_store`: the online store starts whole but empty (the orders are only
+    the offline truth), for tests that replay those very orders through the API.
+    """
     extra = {"redis_url": redis_url} if redis_url else {}
     settings = ServiceSettings(data_dir=data_dir, online_store=online_store, **extra)  # type: ignore[arg-type]
     build_offline_sources(orders, settings)
     apply(settings)
+    if empty_store:
+        state_store(open_store(settings)).set_status("ok", epoch=epoch_now())
+    else:
+        materialize(settings)
     tiny_champion(settings)
     generate_signing_key(Path(settings.signing_key_source))
     return settings

@@ -63,6 +63,11 @@ def test_another_process_holding_sqlite_past_the_deadline_gets_a_fast_503(
     other.execute("BEGIN IMMEDIATE")
     try:
         assert_refused_in_time(client, order)
+        # Readiness asks for the writer, as a decision does: it says so within a probe.
+        deadline = time.monotonic() + 3.0
+        while client.get("/readyz").json()["status"] != "not_ready":
+            assert time.monotonic() < deadline, "readyz kept saying ready"
+            time.sleep(0.1)
     finally:
         other.execute("ROLLBACK")
         other.close()

@@ -24,9 +24,9 @@ import pandas as pd
 import pytest
 
 from features.store import materialize
+from service.cli.local_redis import RedisServer
 from service.cli.server import Server, running_server
 from service.settings import ServiceSettings
-from tests.redis_server import RedisServer
 from tests.service.clients import new_key
 from tests.service.conftest import prepared_settings
 from training.sources.payloads import order_payload

@@ -357,3 +357,11 @@ def test_a_real_server_answers_hostile_input_and_keeps_the_connection(
         assert known.status_code == 422 and known.json()["detail"][0]["field"] == "known_at"
         ports.add(_client_port(known))
     assert len(ports) == 1, "the server closed the connection on the way"
+
+
+def test_an_ipv6_zone_id_is_refused(client: TestClient) -> None:
+    order = valid_order("zone-id")
+    order["ip"] = "2001:db8::1%" + "z" * 1000
+    answer = client.post("/v1/orders/score", json=order)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["field"].startswith("ip")

@@ -54,7 +54,7 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     )
     orders.loc[fraud, "label_known_at"] = orders.loc[fraud, "created_at"] + delays
     redis_url = request.getfixturevalue("redis_url") if online_store == "redis" else None
-    settings = prepared_settings(tmp_path, orders, online_store, redis_url)
+    settings = prepared_settings(tmp_path, orders, online_store, redis_url, empty_store=True)
     replay = events(orders)
     assert {kind for _, _, kind, _ in replay} == {"order", "decline", "fraud"}
     with api_client(settings) as client:

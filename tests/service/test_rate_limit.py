@@ -20,9 +20,9 @@ from pydantic import SecretStr
 
 from service.app import create_app
 from service.auth import rate_limit
+from service.cli.local_redis import RedisServer
 from service.cli.server import free_port
 from service.settings import ServiceSettings
-from tests.redis_server import RedisServer
 from tests.service.clients import new_key
 
 # A cheap keyed call: the decision of an order nobody sent is a 404.

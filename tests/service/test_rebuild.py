@@ -16,9 +16,9 @@ from features.online import OnlineFeatures, entity_keys, order_columns
 from features.spec import Entity, Stream
 from features.state import EntityState, apply_event, evaluate
 from features.store import materialize, open_store
+from service.cli.local_redis import RedisServer
 from service.persistence import due_feature_updates, make_engine
 from service.scoring.schemas import Order
-from tests.redis_server import RedisServer
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from training.sources.payloads import order_payload

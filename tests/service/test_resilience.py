@@ -10,9 +10,9 @@ from typing import Any, cast
 import pandas as pd
 from fastapi.testclient import TestClient
 
+from service.cli.local_redis import RedisServer
 from service.persistence import decision_by_order, due_feature_updates, make_engine
 from service.settings import ServiceSettings
-from tests.redis_server import RedisServer
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from tests.tiny_model import tiny_champion

@@ -153,9 +153,12 @@ def test_requests_that_arrive_in_time_are_answered_however_long_the_app_takes(po
     assert got == b"" and after < READ_TIMEOUT + 1.0
 
 
-def test_headers_over_the_limit_are_refused(port: int) -> None:
+@pytest.mark.parametrize("whole", [False, True], ids=["in pieces", "in one read"])
+def test_headers_over_the_limit_are_refused(port: int, whole: bool) -> None:
+    head = b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * MAX_HEADER_BYTES + b"\r\n"
     with connect(port) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * MAX_HEADER_BYTES + b"\r\n")
+        # Whole: the request ends too, so the parser sees every header in one read.
+        sock.sendall(head + b"\r\n" if whole else head)
         _, got = closed_after(sock, time.monotonic())
     assert got.startswith(b"HTTP/1.1 400 ")
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from features.build import build_offline_sources
 from features.catalog import FEATURES
-from features.store import apply
+from features.store import apply, materialize
 from models.scorer import Thresholds
 from service.audit.evidence import NO_RULES, REGISTRY_UNAVAILABLE, Evidence, build_evidence
 from service.audit.insights import definition
@@ -71,6 +71,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> Iter
     settings = ServiceSettings(data_dir=Path(tmp_path_factory.mktemp("evidence")))
     build_offline_sources(stream.iloc[:200], settings)
     apply(settings)
+    materialize(settings)
     tiny_champion(settings, Thresholds(0.0, 0.0, 1.0))  # every order goes to review
     engine = make_engine(settings.db_url)
     with api_client(settings) as client:

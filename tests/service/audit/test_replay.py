@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from features.build import build_offline_sources
-from features.store import apply
+from features.store import apply, materialize
 from models.registry import load_version
 from models.scorer import Thresholds
 from service.audit.replay import counterfactual, replay, stored_row
@@ -62,6 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame) -> Se
     settings = ServiceSettings(data_dir=Path(tmp_path_factory.mktemp("replay")))
     build_offline_sources(stream.iloc[:200], settings)
     apply(settings)
+    materialize(settings)
     by_version: dict[str, list[str]] = {}
     first = tiny_champion(settings, FIRST, seed=0)
     with api_client(settings) as client:

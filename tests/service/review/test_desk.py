@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from features.build import build_offline_sources
-from features.store import apply
+from features.store import apply, materialize
 from models.scorer import Thresholds
 from service.app import create_app
 from service.persistence import decision_by_order, make_engine
@@ -34,6 +34,7 @@ def desk_settings(
     settings = ServiceSettings(data_dir=Path(tmp_path_factory.mktemp("desk")))
     build_offline_sources(stream.iloc[:200], settings)
     apply(settings)
+    materialize(settings)
     tiny_champion(settings, Thresholds(0.0, 0.0, 1.0))
     create_people(settings)
     return settings

@@ -10,7 +10,7 @@ import pandas as pd
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from features.build import build_offline_sources
-from features.store import apply
+from features.store import apply, materialize
 from models.scorer import Thresholds
 from service.settings import ServiceSettings
 from tests.service.clients import PASSWORD, create_people
@@ -35,6 +35,7 @@ def served_settings(
     settings = ServiceSettings(data_dir=data_dir)
     build_offline_sources(orders, settings)
     apply(settings)
+    materialize(settings)
     tiny_champion(settings, thresholds)
     create_people(settings, roles)
     return settings

@@ -48,3 +48,21 @@ def test_the_start_page_offers_what_the_role_may_open(
         assert f"{role} ({role})" in html
         for link, offered in links.items():
             assert (f'href="{link}"' in html) == offered, (role, link)
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("reviewer", "/orders/a%00b"),
+        ("reviewer", "/review?tier=a%00"),
+        ("reviewer", "/review/rows?reason=a%00"),
+        ("admin", "/audit/personal-data?order_id=a%00"),
+    ],
+)
+def test_control_characters_in_page_paths_and_queries_are_refused(
+    pages: TestClient, role: str, path: str
+) -> None:
+    with pages:
+        sign_in(pages, role)
+        answer = pages.get(path)
+    assert answer.status_code == 422, (path, answer.status_code, answer.text[:200])
