@@ -51,15 +51,13 @@ import sys
 import tempfile
 import time
 import warnings
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
-import pandas as pd
 from http_client import Client
 from latency import (
     WARMUP_CLIENTS,
@@ -69,60 +67,27 @@ from latency import (
     encoded,
     memory_kib,
     open_loop,
-    percentiles,
     run_loop,
     scoring_key,
     stop_message,
 )
 from live_stream import is_prepared, load_stream, prepare, say
 from pydantic import SecretStr
+from soak_counts import check_counts
+from soak_rows import Outage, Plan, Tally, print_rows, summary
 from sqlalchemy import Engine, func, select
 
-from features.aggregates import AGGREGATES
-from features.columns import moment_ms, to_columns
-from features.offline import window_start
-from features.online import OnlineFeatures
-from features.schema import REQUIRED, conform
-from features.spec import CUSTOMER, DEVICE, Agg, Aggregate, Entity, Stream
-from features.state import evaluate
-from features.state_stores import OnlineStoreUnavailable
-from features.store import materialize, open_store
+from features.store import materialize
 from service.cli.local_redis import RedisServer
 from service.cli.server import Server, running_server
 from service.persistence import due_feature_updates, make_engine
-from service.persistence.tables import DecisionLinkRow, DecisionRow, FeatureUpdateRow
+from service.persistence.tables import DecisionRow, FeatureUpdateRow
 from service.settings import ServiceSettings
 
 CONNECTIONS = 64
-CHECKED: tuple[Entity, ...] = (CUSTOMER, DEVICE)
 # Live orders held out when the data dir is first prepared: enough for the default run.
 LIVE_ORDERS = 25_000
 EXAMPLES = 5
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The load and the outages, in seconds from the first request's due time."""
-
-    rate: float
-    duration: float
-    kills: tuple[float, ...]
-    outage: float
-    timeout: float
-    interval: float
-
-    @property
-    def count(self) -> int:
-        """Return the number of requests of the run."""
-        return math.ceil(self.rate * self.duration)
-
-
-@dataclass(frozen=True)
-class Outage:
-    """When Redis was killed and when it answered again, in seconds from t0."""
-
-    killed: float
-    back: float
 
 
 def parse_args() -> tuple[argparse.Namespace, Plan]:
@@ -160,61 +125,6 @@ def parse_args() -> tuple[argparse.Namespace, Plan]:
     ):
         parser.error("every outage must end before the next kill and before the run ends")
     return args, plan
-
-
-class Tally:
-    """The samples of the run by the row their due time falls in, as they complete."""
-
-    def __init__(self, t0: float, plan: Plan) -> None:
-        self.t0 = t0
-        self.plan = plan
-        self.expected = Counter(self.row_of(i / plan.rate) for i in range(plan.count))
-        self.rows: defaultdict[int, list[Sample]] = defaultdict(list)
-
-    def row_of(self, seconds: float) -> int:
-        """Return the row of a due time (seconds from t0)."""
-        return int(seconds // self.plan.interval)
-
-    def add(self, sample: Sample) -> None:
-        """File a completed sample under its row."""
-        index = round((sample.due - self.t0) * self.plan.rate)  # exact: due = t0 + i / rate
-        self.rows[self.row_of(index / self.plan.rate)].append(sample)
-
-    def complete(self, row: int) -> bool:
-        """Return whether every request due in the row has ended."""
-        return len(self.rows[row]) >= self.expected[row]
-
-
-def summary(samples: Sequence[Sample]) -> str:
-    """Return the counts and the latency of the ok ones, on one line."""
-    ok = [s.latency_ms for s in samples if s.ok]
-    timed_out = sum(s.timed_out for s in samples)
-    failed = len(samples) - len(ok) - timed_out
-    degraded = sum(s.degraded for s in samples if s.ok)
-    counts = f"req {len(samples):>5}  ok {len(ok):>5}  failed {failed:>4}  timeouts {timed_out:>4}"
-    latency = f"{percentiles(ok, (50, 99))}  max {max(ok, default=math.nan):.2f} ms"
-    return f"{counts}  degraded {degraded:>4}  {latency}"
-
-
-async def print_rows(tally: Tally, server_pid: int) -> None:
-    """Print each row once every request due in it has ended (or could no longer be waiting)."""
-    plan = tally.plan
-    for row in sorted(tally.expected):
-        start, end = row * plan.interval, min((row + 1) * plan.interval, plan.duration)
-        deadline = tally.t0 + end + plan.timeout + 5.0
-        while not tally.complete(row) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.25)
-        down = any(k < end and k + plan.outage > start for k in plan.kills)
-        note = "  Redis killed" if down else ""
-        print(f"{start:>5.0f}-{end:<5.0f}s {summary(tally.rows[row])}  {rss(server_pid)}{note}")
-
-
-def rss(pid: int) -> str:
-    """Return a process's resident memory now, as text."""
-    try:
-        return f"rss {memory_kib(pid)['VmRSS'] / 1024:.0f} MiB"
-    except (OSError, KeyError):  # the process is gone
-        return "rss -"
 
 
 async def kill_redis(redis_server: RedisServer, t0: float, plan: Plan) -> list[Outage]:
@@ -281,90 +191,6 @@ def wait_drained(engine: Engine, server: Server, seconds: float) -> tuple[int, f
             break
         time.sleep(0.5)
     return len(due_feature_updates(engine, limit=1_000_000)), time.monotonic() - started
-
-
-def order_count(entity: Entity) -> Aggregate:
-    """Return the entity's count of orders over all time, else over its longest window."""
-    counts = [
-        f
-        for f in AGGREGATES
-        if f.entity == entity and f.agg is Agg.COUNT and f.stream is Stream.ORDERS
-    ]
-    return max(counts, key=lambda f: math.inf if f.window is None else f.window.total_seconds())
-
-
-@dataclass(frozen=True)
-class Events:
-    """Orders of one entity kind: the entity key and the order time (epoch ms) of each."""
-
-    keys: np.ndarray
-    times: np.ndarray
-
-
-def history_events(settings: ServiceSettings) -> dict[Entity, Events]:
-    """Return the prepared history's orders per checked entity, as the snapshot counted them."""
-    keys = [e.key for e in CHECKED]
-    names = list(dict.fromkeys([*REQUIRED, *keys]))
-    frame = conform(pd.read_parquet(settings.orders_path, columns=names))
-    columns = to_columns(frame[["created_at", *keys]])
-    return {e: Events(columns[e.key], columns["created_at"]) for e in CHECKED}
-
-
-def run_events(engine: Engine) -> dict[Entity, Events]:
-    """Return this run's decided orders per checked entity, with the keys the service used."""
-    with engine.connect() as connection:
-        customers = connection.execute(select(DecisionRow.customer_id, DecisionRow.created_at))
-        found = {CUSTOMER: list(customers)}
-        devices = select(DecisionLinkRow.key, DecisionLinkRow.created_at)
-        found[DEVICE] = list(connection.execute(devices.where(DecisionLinkRow.kind == DEVICE.name)))
-    return {
-        entity: Events(
-            np.array([key for key, _ in rows], dtype=object),
-            np.array([moment_ms(at) for _, at in rows], dtype=float),
-        )
-        for entity, rows in found.items()
-    }
-
-
-@dataclass
-class Drift:
-    """Entities whose online order count is short of (lost) or over (double) the truth."""
-
-    checked: Counter[str]
-    lost: list[str]
-    double: list[str]
-    unreadable: list[str]
-
-
-def check_counts(settings: ServiceSettings, engine: Engine) -> Drift:
-    """Compare each scored entity's online order count with history + this run's decisions."""
-    history, run = history_events(settings), run_events(engine)
-    drift = Drift(Counter(), [], [], [])
-    if not any(len(e.times) for e in run.values()):
-        return drift
-    t_end = int(max(np.nanmax(e.times) for e in (*history.values(), *run.values()))) + 1
-    online = OnlineFeatures(open_store(settings))
-    for entity in CHECKED:
-        feature = order_count(entity)
-        # A window read at t_end covers the orders from its first bucket on (all for all-time).
-        start = -math.inf if feature.window is None else window_start(np.array([t_end]), feature)[0]
-        keys = np.concatenate([history[entity].keys, run[entity].keys])
-        times = np.concatenate([history[entity].times, run[entity].times])
-        truth = Counter(keys[(times >= start) & pd.notna(keys)].tolist())
-        for key in sorted({str(k) for k in run[entity].keys if k is not None}):
-            try:
-                state = online.read_states({entity: key})[0].get(entity)
-            except OnlineStoreUnavailable as error:
-                drift.unreadable.append(f"{entity.name}[{key}]: {error}")
-                continue
-            value = evaluate(state, feature, t_end)
-            drift.checked[feature.name] += 1
-            line = f"{feature.name}[{key}] online {value:.0f}, history + decisions {truth[key]}"
-            if value < truth[key]:
-                drift.lost.append(line)
-            elif value > truth[key]:
-                drift.double.append(line)
-    return drift
 
 
 @contextmanager
