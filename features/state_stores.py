@@ -28,7 +28,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from feast import FeatureStore
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -70,29 +69,6 @@ class OnlineStateLost(OnlineStoreUnavailable):
     def __init__(self, message: str, rebuilding: bool = False) -> None:
         super().__init__(message)
         self.rebuilding = rebuilding
-
-
-class StateStore(Protocol):
-    """Reads and writes the states of several entities at once."""
-
-    def read(
-        self, keys: Mapping[Entity, str], event: str | None = None
-    ) -> tuple[dict[Entity, EntityState], bool]:
-        """Return each entity's state (an unseen entity has an empty one), and if `event` is in."""
-        ...
-
-    def write(
-        self,
-        keys: Mapping[Entity, str],
-        states: Mapping[Entity, EntityState],
-        event: str | None = None,
-    ) -> None:
-        """Store each entity's state (and record `event` as applied to them)."""
-        ...
-
-    def checkpoint(self) -> None:
-        """Do the store's periodic upkeep away from the scoring path (if it has any)."""
-        ...
 
 
 def state_store(store: FeatureStore, timeout_seconds: float | None = None) -> RowStates:

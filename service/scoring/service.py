@@ -114,10 +114,9 @@ class ScoringService:
             canonical = order.canonical(received)
             # The entities stay held from the read to the update, so the next order on
             # the same device or card waits for this one and then sees it.
+            created_ms = int(canonical["created_at"])
             columns = order_columns(canonical)
-            with self._features.holding(
-                columns, Stream.ORDERS, int(canonical["created_at"])
-            ) as held:
+            with self._features.holding(columns, Stream.ORDERS, created_ms) as held:
                 served = held.served(scorer.card.features)
                 new = self._new_decision(order, canonical, received, scorer, served, started)
                 reviewed = new.action == Action.REVIEW.value
@@ -136,7 +135,6 @@ class ScoringService:
                         personal=PERSONAL_PATHS,
                     )
                 if created:
-                    created_ms = int(canonical["created_at"])
                     self._update_features(record, Stream.ORDERS, created_ms, held.record)
         if created:
             return to_response(record, ("frozen", []) if reviewed else None)
@@ -157,13 +155,13 @@ class ScoringService:
         score = float(scorer.probability(np.array([raw_score]))[0])
         tier = scorer.card.thresholds.tier(score)
         rules: list[dict[str, Any]] = []
-        action = Action.REVIEW if tier in self._reviewed else ACTIONS[tier]
+        approve = False
         if served.degraded_part is not None:
             fallback = fall_back(self._fail_policy, scorer, score, served.degraded_part)
-            tier, rules = fallback.tier, [fallback.rule]
-            action = Action.REVIEW if tier in self._reviewed else ACTIONS[tier]
-            if fallback.approve:
-                action = Action.APPROVE
+            tier, rules, approve = fallback.tier, [fallback.rule], fallback.approve
+        action = Action.REVIEW if tier in self._reviewed else ACTIONS[tier]
+        if approve:
+            action = Action.APPROVE
         freeze = tier in FREEZES_STOCK and action is not Action.APPROVE
         reasons = top_reasons(scorer.card.features, served.matrix[0], explanation.values[0])
         return NewDecision(
