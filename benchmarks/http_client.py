@@ -10,7 +10,10 @@ carry a `content-length`, which is all the benchmark needs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import cycle
+from typing import Protocol
 
 
 class ProtocolError(RuntimeError):
@@ -23,10 +26,19 @@ class ServerClosed(ProtocolError):
 
 @dataclass
 class Answer:
-    """A response's status and body."""
+    """A response's status, body and `Server-Timing` header (None when it has none)."""
 
     status: int
     body: bytes
+    server_timing: str | None = None
+
+
+class Poster(Protocol):
+    """Anything that posts a body to a path and returns the answer."""
+
+    async def post(self, path: str, body: bytes) -> Answer:
+        """Post `body` as JSON to `path` and return the answer."""
+        ...
 
 
 class _Connection:
@@ -50,13 +62,19 @@ class _Connection:
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
             raise ProtocolError(f"bad status line {status_line!r}")
         length = None
+        timings: list[str] = []
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value.strip())
+            elif name == b"server-timing":
+                timings.append(value.strip().decode("latin-1"))
         if length is None:
             raise ProtocolError("response without content-length")
-        return Answer(int(parts[1]), await self.reader.readexactly(length))
+        body = await self.reader.readexactly(length)
+        # Repeated fields are one list (RFC 9110 5.3), as if joined by commas.
+        return Answer(int(parts[1]), body, ", ".join(timings) if timings else None)
 
     def close(self) -> None:
         self.writer.close()
@@ -102,3 +120,20 @@ class Client:
         """Close every idle connection."""
         while self._idle:
             self._idle.pop().close()
+
+
+class RoundRobin:
+    """Posts to several servers in turn, the way a load balancer without affinity would."""
+
+    def __init__(self, clients: Sequence[Client]) -> None:
+        self.clients = list(clients)
+        self._next = cycle(self.clients)
+
+    async def post(self, path: str, body: bytes) -> Answer:
+        """Post `body` to the next server in turn and return the answer."""
+        return await next(self._next).post(path, body)
+
+    def close(self) -> None:
+        """Close every idle connection of every server."""
+        for client in self.clients:
+            client.close()

@@ -41,70 +41,33 @@ the server's peak and current RSS. It exits with status 1 if any request failed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import itertools
-import json
 import logging
 import math
 import os
-import platform
-import signal
 import sys
-import time
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
-from http_client import Client, ProtocolError
-from live_stream import (
-    LAP_GAP_MS,
-    LiveStream,
-    is_prepared,
-    load_stream,
-    prepare,
-    say,
-    write_marker,
+from http_client import Client
+from live_stream import LAP_GAP_MS, LiveStream, is_prepared, load_stream, prepare, say, write_marker
+from load import (
+    WARMUP_CLIENTS,
+    Run,
+    closed_loop,
+    encoded,
+    open_loop,
+    run_loop,
+    timed,
 )
+from machine import cpu_model, memory_kib, percentiles
+from serving import scoring_key, stop_message
 from sqlalchemy.engine import make_url
 
-from service.auth.keys import create_key
 from service.cli.server import running_server
-from service.persistence import make_engine
 from service.settings import ServiceSettings
-
-T = TypeVar("T")
-SCORE_PATH = "/v1/orders/score"
-REQUEST_TIMEOUT_S = 30.0
-WARMUP_CLIENTS = 4
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One request: its latency, whether it succeeded, and what the answer said."""
-
-    latency_ms: float
-    ok: bool
-    late_ms: float = 0.0
-    server_ms: float | None = None
-    error: str | None = None
-    due: float = 0.0
-    timed_out: bool = False
-    degraded: bool = False
-    degraded_parts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Run:
-    """The samples of one phase, its wall-clock length and the CPU time both sides used."""
-
-    samples: list[Sample]
-    seconds: float
-    client_cpu_s: float = 0.0
-    server_cpu_s: float = 0.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -139,93 +102,6 @@ def make_settings(args: argparse.Namespace) -> ServiceSettings:
     )
 
 
-def stop_message(status: int | None) -> str:
-    """Describe how the server ended (uvicorn re-raises SIGTERM after a graceful shutdown)."""
-    if status in (0, -signal.SIGTERM):
-        return f"server shut down cleanly on SIGTERM (exit status {status})"
-    return f"server did not shut down cleanly (exit status {status})"
-
-
-async def send(
-    client: Client,
-    body: bytes,
-    due: float,
-    late: float = 0.0,
-    timeout: float = REQUEST_TIMEOUT_S,
-) -> Sample:
-    """Post one order; measure from its due time to the end of the response."""
-    try:
-        answer = await asyncio.wait_for(client.post(SCORE_PATH, body), timeout)
-    except (OSError, TimeoutError, ProtocolError, asyncio.IncompleteReadError) as error:
-        latency = (time.perf_counter() - due) * 1000
-        timed_out = isinstance(error, TimeoutError)
-        return Sample(latency, False, late, error=repr(error), due=due, timed_out=timed_out)
-    latency = (time.perf_counter() - due) * 1000
-    if answer.status != 200:
-        detail = f"HTTP {answer.status}: {answer.body[:200]!r}"
-        return Sample(latency, False, late, error=detail, due=due)
-    decision = json.loads(answer.body)
-    return Sample(
-        latency,
-        True,
-        late,
-        float(decision["latency_ms"]),
-        due=due,
-        degraded=bool(decision.get("degraded")),
-        degraded_parts=tuple(decision.get("degraded_parts") or ()),
-    )
-
-
-async def open_loop(
-    client: Client,
-    bodies: list[bytes],
-    rate: float,
-    t0: float | None = None,
-    timeout: float = REQUEST_TIMEOUT_S,
-    done: Callable[[Sample], object] | None = None,
-) -> list[Sample]:
-    """Send each body at t0 + i / rate regardless of completions; return all samples.
-
-    `t0` is a `time.perf_counter()` reading (default: 50 ms from now); `done`, when given,
-    sees each sample as soon as its request ends.
-    """
-    t0 = time.perf_counter() + 0.05 if t0 is None else t0
-    tasks = []
-    for i, body in enumerate(bodies):
-        due = t0 + i / rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        late = (time.perf_counter() - due) * 1000
-        task = asyncio.create_task(send(client, body, due, late, timeout))
-        if done is not None:
-            task.add_done_callback(lambda t: None if t.cancelled() else done(t.result()))
-        tasks.append(task)
-    return list(await asyncio.gather(*tasks))
-
-
-async def closed_loop(
-    client: Client, bodies: Iterator[bytes], clients: int, seconds: float
-) -> list[Sample]:
-    """Run `clients` back-to-back senders over `bodies` until they or `seconds` run out."""
-    deadline = time.perf_counter() + seconds
-    samples: list[Sample] = []
-
-    async def worker() -> None:
-        # The senders share one iterator; each takes the next order as it becomes free.
-        for body in bodies:
-            samples.append(await send(client, body, time.perf_counter()))
-            if time.perf_counter() >= deadline:
-                return
-
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return samples
-
-
-def encoded(stream: LiveStream, indices: Iterable[int]) -> Iterator[bytes]:
-    """Yield the request bodies of these order numbers."""
-    for i in indices:
-        yield json.dumps(stream.body(i)).encode()
-
-
 async def drive(
     url: str, api_key: str, stream: LiveStream, args: argparse.Namespace, server_pid: int
 ) -> tuple[Run, Run, int]:
@@ -250,47 +126,6 @@ async def drive(
         return warm, run, args.warmup + count
     finally:
         client.close()
-
-
-async def timed(phase: Awaitable[list[Sample]], server_pid: int) -> Run:
-    """Await a phase that returns samples; return them with the elapsed and CPU times."""
-    client_cpu, server_cpu = cpu_seconds(os.getpid()), cpu_seconds(server_pid)
-    started = time.perf_counter()
-    samples = await phase
-    elapsed = time.perf_counter() - started
-    client_used = cpu_seconds(os.getpid()) - client_cpu
-    return Run(samples, elapsed, client_used, cpu_seconds(server_pid) - server_cpu)
-
-
-def cpu_seconds(pid: int) -> float:
-    """Return the user + system CPU time a process has used so far (all its threads)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_model() -> str:
-    """Return the CPU model name from /proc/cpuinfo."""
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """Return VmHWM (peak RSS) and VmRSS of a process in KiB."""
-    with open(f"/proc/{pid}/status") as status:
-        fields = dict(line.split(":", 1) for line in status if line.startswith(("VmHWM", "VmRSS")))
-    return {name: int(value.split()[0]) for name, value in fields.items()}
-
-
-def percentiles(values: list[float], points: tuple[float, ...]) -> str:
-    """Return the given percentiles of values as `pN x.xx` pairs."""
-    if not values:
-        return "n/a"
-    got = np.percentile(np.asarray(values), points)
-    return "  ".join(f"p{p:g} {v:.2f}" for p, v in zip(points, got, strict=True))
 
 
 def report(
@@ -334,24 +169,6 @@ def cpu_use(run: Run) -> str:
     """Describe the CPU time server and client used, as cores busy on average."""
     server, client = run.server_cpu_s / run.seconds, run.client_cpu_s / run.seconds
     return f"server {server:.2f} cores, load generator {client:.2f} cores"
-
-
-def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """Run the load generator on uvloop when it is installed (it is, with uvicorn's extras)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
-
-
-def scoring_key(settings: ServiceSettings) -> str:
-    """Create an API key with the score scope in the server's database."""
-    engine = make_engine(settings.db_url)
-    try:
-        return create_key(engine, "latency benchmark", ["score"])[1]
-    finally:
-        engine.dispose()
 
 
 def main() -> int:

@@ -6,6 +6,12 @@ and materializes the Feast repo, trains and promotes a champion. A marker file
 records the online store it was prepared for and how far in time earlier runs
 have replayed the stream, so every later request is a new order, later than
 everything the data dir has seen.
+
+The simulated history ends `REPLAY_ROOM` before the day it is prepared: the
+service refuses orders from the future, and every run moves the replay clock on
+by the stream's own pace, lap after lap. A Redis DB holds the states of one data
+dir at a time; a key in it (`OWNER_KEY`) names that data dir, so a data dir
+whose states another one replaced is prepared again.
 """
 
 from __future__ import annotations
@@ -14,17 +20,20 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import redis
 
 from service.settings import ServiceSettings
 
 LIVE_FILE = "bench-live.parquet"
 MARKER_FILE = "bench.json"
 LAP_GAP_MS = 60_000
+REPLAY_ROOM = timedelta(days=5 * 365)
+OWNER_KEY = "ordershield-bench:data-dir"
 
 
 def say(message: str) -> None:
@@ -66,6 +75,14 @@ class LiveStream:
         lap, k = divmod(count - 1, len(self.payloads))
         return int(self.created_ms[k]) + self.base_shift_ms + lap * self.lap_ms
 
+    def fits_before(self, limit_ms: int) -> int:
+        """Return how many requests, from the first on, have order times up to `limit_ms`."""
+        room = limit_ms - self.base_shift_ms
+        last = int(self.created_ms[-1])
+        laps = (room - last) // self.lap_ms + 1 if room >= last else 0
+        left = room - laps * self.lap_ms
+        return laps * len(self.payloads) + int(np.searchsorted(self.created_ms, left, "right"))
+
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
@@ -93,11 +110,10 @@ def is_prepared(settings: ServiceSettings) -> bool:
     if marker.get("online_store") != settings.online_store:
         return False
     if settings.online_store == "redis":
-        import redis
-
         redis_url = settings.redis_url.get_secret_value()
-        client = redis.Redis.from_url(redis_url)
-        if marker.get("redis_url") != redis_url or not client.dbsize():
+        owner = redis.Redis.from_url(redis_url).get(OWNER_KEY)
+        if marker.get("redis_url") != redis_url or owner != _owner(settings):
+            say(f"preparing again: {redis_url} holds the states of another data dir, or none")
             return False
     try:
         load_scorer(settings)  # refuses a champion trained on another feature spec
@@ -107,8 +123,14 @@ def is_prepared(settings: ServiceSettings) -> bool:
     return True
 
 
-def prepare(settings: ServiceSettings, n_orders: int, live: int, seed: int) -> None:
-    """Simulate, hold out the live stream, build features, train and promote a champion."""
+def _owner(settings: ServiceSettings) -> bytes:
+    return str(settings.data_dir.resolve()).encode()
+
+
+def prepare(
+    settings: ServiceSettings, n_orders: int, live: int, seed: int, days: int = 120
+) -> None:
+    """Simulate `days` of history, hold out the live stream, build features, train, promote."""
     from features.build import build_offline_sources
     from features.schema import conform
     from features.store import apply, materialize
@@ -121,11 +143,11 @@ def prepare(settings: ServiceSettings, n_orders: int, live: int, seed: int) -> N
     if live >= n_orders // 2:
         sys.exit(f"--orders {n_orders:,} is too few for {live:,} live orders")
     if settings.online_store == "redis":
-        import redis
-
         redis.Redis.from_url(settings.redis_url.get_secret_value()).flushdb()
     say(f"preparing {settings.data_dir}: simulating {n_orders:,} orders")
-    orders = simulate_orders(n_orders, seed=seed).sort_values("created_at", kind="stable")
+    start = datetime.now(UTC) - REPLAY_ROOM - timedelta(days=days)
+    orders = simulate_orders(n_orders, seed=seed, start=start.date().isoformat(), days=days)
+    orders = orders.sort_values("created_at", kind="stable")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     orders.iloc[:-live].to_parquet(settings.orders_path, index=False)
     orders.iloc[-live:].to_parquet(settings.data_dir / LIVE_FILE, index=False)
@@ -136,6 +158,8 @@ def prepare(settings: ServiceSettings, n_orders: int, live: int, seed: int) -> N
     result = train(settings)
     promote(settings, result.version)
     say(f"promoted version {result.version}")
+    if settings.online_store == "redis":
+        redis.Redis.from_url(settings.redis_url.get_secret_value()).set(OWNER_KEY, _owner(settings))
     write_marker(settings, int(_epoch_ms(orders["created_at"])[-live]), int(time.time()))
 
 

@@ -52,27 +52,18 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from http_client import Client
-from latency import (
-    WARMUP_CLIENTS,
-    Sample,
-    closed_loop,
-    cpu_model,
-    encoded,
-    memory_kib,
-    open_loop,
-    run_loop,
-    scoring_key,
-    stop_message,
-)
 from live_stream import is_prepared, load_stream, prepare, say
+from load import WARMUP_CLIENTS, Sample, closed_loop, encoded, open_loop, run_loop
+from machine import cpu_model, memory_kib
 from pydantic import SecretStr
+from serving import scoring_key, stderr_to, stop_message
 from soak_counts import check_counts
 from soak_rows import Outage, Plan, Tally, print_rows, summary
 from sqlalchemy import Engine, func, select
@@ -191,20 +182,6 @@ def wait_drained(engine: Engine, server: Server, seconds: float) -> tuple[int, f
             break
         time.sleep(0.5)
     return len(due_feature_updates(engine, limit=1_000_000)), time.monotonic() - started
-
-
-@contextmanager
-def stderr_to(path: Path) -> Iterator[None]:
-    """Point this process's stderr (and so that of the children it starts) at a file."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def exit_on_sigterm(signum: int, _: FrameType | None) -> None:

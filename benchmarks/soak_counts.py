@@ -101,7 +101,7 @@ def check_counts(settings: ServiceSettings, engine: Engine) -> Drift:
         truth = Counter(keys[(times >= start) & pd.notna(keys)].tolist())
         for key in sorted({str(k) for k in run[entity].keys if k is not None}):
             try:
-                state = online.read_states({entity: key})[0].get(entity)
+                state = online.read_states({entity: key}).states.get(entity)
             except OnlineStoreUnavailable as error:
                 drift.unreadable.append(f"{entity.name}[{key}]: {error}")
                 continue

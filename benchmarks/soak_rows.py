@@ -9,7 +9,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from latency import Sample, memory_kib, percentiles
+from load import Sample
+from machine import memory_kib, percentiles
 
 
 @dataclass(frozen=True)

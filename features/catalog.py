@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Iterable
+from functools import cache
 
+from features import derived
 from features.aggregates import AGGREGATES
+from features.columns import DECLINE_DELAY_MS
 from features.derived import DERIVED
-from features.spec import Aggregate, Derived, Family
+from features.ipclusters import HOSTING_AS_MARKERS, database_version
+from features.spec import VALUE_SCALE, Agg, Aggregate, Derived, Family
 
 # Bumped whenever the meaning of an IP cluster changes: models must be retrained.
 IP_CLUSTERING = "asn-block-or-24-48/v2"
@@ -27,14 +32,29 @@ def _describe(feature: Feature) -> dict[str, object]:
             "stream": feature.stream.value,
             "of": feature.of,
             "bucket_ms": feature.bucket_ms,
+            "cap": feature.cap if feature.agg is Agg.DISTINCT else None,
         }
     return {"name": feature.name, "needs": list(feature.needs)}
 
 
+@cache
 def spec_hash() -> str:
-    """Return a short hash of every feature's definition (a model records its own)."""
+    """Return a short hash of everything a feature's value depends on (a model records its own).
+
+    The declarations, the code of the request-time features, the decline delay,
+    the value scales, the hosting-network markers and the IP database's version:
+    a model trained under one of them and served under another is refused.
+    """
     described = [_describe(f) for f in FEATURES]
-    payload = json.dumps([IP_CLUSTERING, *described], sort_keys=True).encode()
+    context = {
+        "ip_clustering": IP_CLUSTERING,
+        "ip_database": database_version(),
+        "hosting_markers": list(HOSTING_AS_MARKERS),
+        "decline_delay_ms": DECLINE_DELAY_MS,
+        "value_scale": dict(VALUE_SCALE),
+        "derived_code": hashlib.sha256(inspect.getsource(derived).encode()).hexdigest(),
+    }
+    payload = json.dumps([context, *described], sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]
 
 

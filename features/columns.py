@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.ipclusters import lookup
 from features.schema import DECLINE_DELAY, TIMESTAMP
-from features.spec import VALUE_SCALE, Columns
+from features.spec import VALUE_SCALE, Columns, Stream
 
 DERIVED_COLUMNS: tuple[str, ...] = ("ip_cluster", "ip_country", "ip_is_hosting")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,8 +64,21 @@ def scaled_integers(name: str, values: np.ndarray) -> np.ndarray:
     return scaled
 
 
+DECLINE_DELAY_MS = int(DECLINE_DELAY / pd.Timedelta(milliseconds=1))
+
+
 def decline_times(orders: Columns) -> np.ndarray:
-    """Return when each order's decline became known, NaN for orders not declined."""
+    """Return when each order's decline counts in the features, NaN for orders not declined."""
     declined = orders["payment_declined"] == 1.0
-    delay = DECLINE_DELAY / pd.Timedelta(milliseconds=1)
-    return np.where(declined, orders["created_at"] + delay, np.nan)
+    return np.where(declined, orders["created_at"] + DECLINE_DELAY_MS, np.nan)
+
+
+def event_time_ms(stream: Stream, created_ms: int, known_ms: int) -> int:
+    """Return when an order's event counts in the features, online as offline.
+
+    A decline counts `DECLINE_DELAY` after its order whenever it was posted (the
+    histories training reads carry no decline time); a label from when it was known.
+    """
+    if stream is Stream.DECLINES:
+        return created_ms + DECLINE_DELAY_MS
+    return created_ms if stream is Stream.ORDERS else known_ms

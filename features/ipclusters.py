@@ -9,10 +9,14 @@ or proxy network. No lookup leaves the machine.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import ipaddress
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 
+import geoip2fast
 from geoip2fast import GeoIP2Fast
 
 # Substrings of AS names of hosting providers, VPN and proxy networks: traffic
@@ -71,9 +75,20 @@ class IpInfo:
     is_hosting: bool | None
 
 
+DATABASE_FILE = "geoip2fast-asn-ipv6.dat.gz"
+
+
 @lru_cache(maxsize=1)
 def _database() -> GeoIP2Fast:
-    return GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz", verbose=False)
+    return GeoIP2Fast(geoip2fast_data_file=DATABASE_FILE, verbose=False)
+
+
+@cache
+def database_version() -> str:
+    """Return the IP database's version and file digest (a new database moves clusters)."""
+    data = (Path(geoip2fast.__file__).parent / DATABASE_FILE).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return f"geoip2fast-{importlib.metadata.version('geoip2fast')}:{digest}"
 
 
 def _fallback_prefix(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

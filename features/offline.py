@@ -199,7 +199,8 @@ def _aggregate(feature: Aggregate, timeline: Timeline, orders: Columns) -> np.nd
     assert feature.of is not None
     values = orders[feature.of]
     if feature.agg is Agg.DISTINCT:
-        return _distinct(timeline, values, feature)
+        capped: np.ndarray = np.minimum(_distinct(timeline, values, feature), feature.cap)
+        return capped
     raise AssertionError(f"{feature.agg} needs a value timeline")
 
 

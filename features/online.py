@@ -27,6 +27,8 @@ from features.state_stores import (
     OnlineStateLost,
     OnlineStoreUnavailable,
     RowStates,
+    StateConflict,
+    StatesRead,
     state_store,
 )
 from features.vector import feature_matrix
@@ -56,6 +58,8 @@ TEXT_COLUMNS = frozenset(
     }
 )
 LOCK_STRIPES = 256
+# Conditional writes of one event before it goes to the outbox (another writer kept winning).
+WRITE_ATTEMPTS = 8
 T = TypeVar("T")
 AGGREGATES_OF = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
 
@@ -112,13 +116,13 @@ class Event:
     id: str
 
 
-def event_id(order: Columns, stream: Stream, time_ms: int, key: str | None = None) -> str:
+def event_id(order_id: str, stream: Stream, time_ms: int, key: str | None = None) -> str:
     """Return an event's identity: its order, stream, time and stored key (a retry has the same).
 
     `key` tells apart two events of one order on one stream at the same moment
     (two declines, say): the id of the stored event.
     """
-    base = f"{order['order_id'][0]}#{stream.value}#{time_ms}"
+    base = f"{order_id}#{stream.value}#{time_ms}"
     return base if key is None else f"{base}#{key}"
 
 
@@ -147,6 +151,7 @@ class OnlineFeatures:
             settings.online_store_breaker_failures, settings.online_store_breaker_reset_seconds
         )
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self.lateness_ms = int(settings.online_lateness_seconds * 1000)
         self.state_lost = False
         """Whether the last answer of the store said its state was lost (`rebuild` clears it)."""
 
@@ -155,11 +160,15 @@ class OnlineFeatures:
         """Return the state store itself, for rebuilds (not for the scoring path)."""
         return self._states
 
-    def read_states(
-        self, keys: Mapping[Entity, str], event: str | None = None
-    ) -> tuple[dict[Entity, EntityState], bool]:
+    def read_states(self, keys: Mapping[Entity, str], event: str | None = None) -> StatesRead:
         """Return the states of the given entities in one read, and whether `event` is in them."""
-        return self._guarded(lambda: self._states.read(keys, event) if keys else ({}, False))
+        return self._guarded(
+            lambda: self._states.read(keys, event) if keys else StatesRead({}, False, {})
+        )
+
+    def applied(self, events: Sequence[str]) -> list[bool]:
+        """Return, from one read, whether each event is recorded as applied in the store."""
+        return self._guarded(lambda: self._states.applied(events))
 
     def checkpoint(self) -> None:
         """Do the online store's periodic upkeep (SQLite: checkpoint its WAL)."""
@@ -170,23 +179,29 @@ class OnlineFeatures:
         keys: Mapping[Entity, str],
         states: Mapping[Entity, EntityState],
         event: str | None = None,
+        expect: Mapping[Entity, str | None] | None = None,
     ) -> None:
-        """Store the states of the given entities in one write, with `event` as applied."""
-        self._guarded(lambda: self._states.write(keys, states, event))
+        """Store the states of the given entities in one write, with `event` as applied.
+
+        With `expect`, only if they are still as read (else `StateConflict`).
+        """
+        self._guarded(lambda: self._states.write(keys, states, event, expect))
 
     def _guarded(self, call: Callable[[], T]) -> T:
-        """Run one store call through the breaker; a lost state is an answer, not a failure."""
+        """Run one store call through the breaker; a lost state or a conflict is an answer."""
 
-        def answered() -> T | OnlineStateLost:
+        def answered() -> T | OnlineStateLost | StateConflict:
             try:
                 return call()
-            except OnlineStateLost as lost:
-                return lost
+            except (OnlineStateLost, StateConflict) as answer:
+                return answer
 
         try:
             result = self.breaker.call(answered)
         except BreakerOpen as error:
             raise OnlineStoreUnavailable(str(error)) from error
+        if isinstance(result, StateConflict):
+            raise result
         # A rebuild under way is not a loss to act on: another one would race it.
         self.state_lost = isinstance(result, OnlineStateLost) and not result.rebuilding
         if isinstance(result, OnlineStateLost):
@@ -201,23 +216,24 @@ class OnlineFeatures:
 
         While held, no other order, decline or label of this process touches those
         entities, so concurrent orders on one device see each other in turn, as
-        they do offline. A store that does not answer gives degraded features.
+        they do offline. Other processes are not held back: the update is a
+        conditional write that reads again and re-applies when another writer
+        came first. A store that does not answer gives degraded features.
         The read also finds whether this very event was applied already (a write
         that timed out on the way back), so `record` never counts it twice.
         """
         keys = entity_keys(order)
-        event = Event(stream, time_ms, event_id(order, stream, time_ms, key))
+        event = Event(stream, time_ms, event_id(str(order["order_id"][0]), stream, time_ms, key))
         with self._locked(keys):
-            states: dict[Entity, EntityState] = {}
+            read = StatesRead({}, False, {})
             part = None
-            applied = False
             try:
-                states, applied = self.read_states(keys, event.id)
+                read = self.read_states(keys, event.id)
             except OnlineStateLost:
                 part = STATE_LOST
             except OnlineStoreUnavailable:
                 part = STORE_DOWN
-            yield OrderFeatures(self, order, keys, states, part, event, applied)
+            yield OrderFeatures(self, order, keys, read, part, event)
 
     def record(self, order: Columns, stream: Stream, time_ms: int, key: str | None = None) -> None:
         """Add one event of the order (placed, declined, fraud) to its entities' states, once."""
@@ -239,7 +255,7 @@ class OnlineFeatures:
     def ping(self) -> str | None:
         """Return None if the online store answers with whole state, else the degraded part."""
         try:
-            self.read_states({ENTITIES[0]: "__ping__"}, None)
+            self.read_states({ENTITIES[0]: "__ping__"})
         except OnlineStateLost:
             return STATE_LOST
         except OnlineStoreUnavailable:
@@ -255,18 +271,16 @@ class OrderFeatures:
         owner: OnlineFeatures,
         order: Columns,
         keys: Mapping[Entity, str],
-        states: dict[Entity, EntityState],
+        read: StatesRead,
         degraded_part: str | None,
         event: Event,
-        applied: bool,
     ) -> None:
         self._owner = owner
         self._order = order
         self._keys = keys
-        self._states = states
+        self._read = read
         self.degraded_part = degraded_part
         self._event = event
-        self._applied = applied
 
     @property
     def keys(self) -> Mapping[Entity, str]:
@@ -277,25 +291,45 @@ class OrderFeatures:
         """Return the order's features in `names` order, evaluated at the order's time."""
         now = int(self._order["created_at"][0])
         wanted = set(names)
+        states = self._read.states
         aggregates: dict[str, np.ndarray] = {}
         for feature in AGGREGATES:
             if feature.name not in wanted:
                 continue
             value = np.nan
             if feature.entity in self._keys and self.degraded_part is None:
-                value = evaluate(self._states.get(feature.entity), feature, now)
+                value = evaluate(states.get(feature.entity), feature, now)
             aggregates[feature.name] = np.array([value])
         matrix = feature_matrix(self._order, aggregates, names)
         return ServedFeatures(names, matrix, self.degraded_part)
 
     def record(self) -> None:
-        """Apply the held event to the held states and write them (unless it is in already)."""
+        """Apply the held event to the states and write them, once, whoever else writes.
+
+        Each try writes only if no other writer changed the states since they were
+        read; one that did makes it read again (and find the event if a retry of it
+        came first). A state contended past `WRITE_ATTEMPTS` tries is reported as
+        unavailable, so the update waits in the outbox instead of in the order.
+        """
         if self.degraded_part is not None:
             raise OnlineStoreUnavailable("the order's entity states could not be read")
-        if self._applied:
-            return
         row = {name: values[0] for name, values in self._order.items()}
-        event = self._event
-        for entity, state in self._states.items():
-            apply_event(state, AGGREGATES_OF[entity], event.stream, event.time_ms, row)
-        self._owner.write_states(self._keys, self._states, event.id)
+        event, owner, read = self._event, self._owner, self._read
+        for _ in range(WRITE_ATTEMPTS):
+            if read.applied:
+                return
+            for entity, state in read.states.items():
+                apply_event(
+                    state,
+                    AGGREGATES_OF[entity],
+                    event.stream,
+                    event.time_ms,
+                    row,
+                    owner.lateness_ms,
+                )
+            try:
+                owner.write_states(self._keys, read.states, event.id, read.digests)
+                return
+            except StateConflict:
+                read = owner.read_states(self._keys, event.id)
+        raise OnlineStoreUnavailable(f"entity states contended for {WRITE_ATTEMPTS} writes")

@@ -83,7 +83,8 @@ def rebuild_states(
         if event.time_ms < snapshot.as_of_ms:
             continue
         columns = order_columns(event.order)
-        applied.append(event_id(columns, event.stream, event.time_ms, event.key))
+        order_id = str(columns["order_id"][0])
+        applied.append(event_id(order_id, event.stream, event.time_ms, event.key))
         row = {name: values[0] for name, values in columns.items()}
         for entity, key in entity_keys(columns).items():
             state = rebuilt[entity].setdefault(key, {})

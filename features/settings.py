@@ -32,6 +32,11 @@ class FeatureSettings(BaseSettings):
     online_store_timeout_ms: float = Field(
         20.0, gt=0, description="longest wait for the online store on the scoring path"
     )
+    online_lateness_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="how late an event may arrive after its entity's newest and count exactly",
+    )
     online_store_breaker_failures: int = Field(
         3, ge=1, description="failed online store calls in a row that open its circuit breaker"
     )

@@ -14,7 +14,7 @@ import pandas as pd
 from features.columns import scaled_integers
 from features.offline import stream_times, window_start
 from features.spec import Agg, Aggregate, Columns, Entity
-from features.state import EntityState
+from features.state import EntityState, stream_field, stream_values, value_hash
 
 
 def _events(orders: Columns, feature: Aggregate, as_of_ms: int) -> pd.DataFrame:
@@ -25,6 +25,8 @@ def _events(orders: Columns, feature: Aggregate, as_of_ms: int) -> pd.DataFrame:
     if feature.of is not None:
         frame["value"] = orders[feature.of][mask]
         frame = frame[frame["value"].notna()]
+        if feature.agg is Agg.DISTINCT:
+            frame["value"] = [value_hash(v) for v in frame["value"]]
     if feature.bucket_ms is not None:
         oldest = int(window_start(np.array([as_of_ms]), feature)[0])
         frame = frame[frame["time"] >= oldest]
@@ -43,7 +45,7 @@ def _partials(feature: Aggregate, frame: pd.DataFrame) -> pd.Series:
     if feature.agg is Agg.HOURS_SINCE_LAST:
         return grouped["time"].max()
     if feature.agg is Agg.DISTINCT:
-        return _value_sets(frame.drop_duplicates([*by, "value"]), by)
+        return _value_sets(frame.drop_duplicates([*by, "value"]), by, feature.cap)
     if feature.agg is Agg.MAX:
         return grouped["value"].max().astype(float)
     assert feature.of is not None
@@ -54,8 +56,8 @@ def _partials(feature: Aggregate, frame: pd.DataFrame) -> pd.Series:
     )
 
 
-def _value_sets(frame: pd.DataFrame, by: list[str]) -> pd.Series:
-    """Return, per group, the list of its distinct values (frame already de-duplicated)."""
+def _value_sets(frame: pd.DataFrame, by: list[str], cap: int) -> pd.Series:
+    """Return, per group, up to `cap` of its distinct values (frame already de-duplicated)."""
     if frame.empty:
         return pd.Series([], dtype=object)
     frame = frame.sort_values(by, kind="stable")
@@ -69,17 +71,26 @@ def _value_sets(frame: pd.DataFrame, by: list[str]) -> pd.Series:
         if len(by) > 1
         else pd.Index(frame[by[0]].to_numpy()[starts])
     )
-    return pd.Series([g.tolist() for g in groups], index=index, dtype=object)
+    return pd.Series([g[:cap].tolist() for g in groups], index=index, dtype=object)
 
 
 def snapshot(
     orders: Columns, entity: Entity, aggregates: Iterable[Aggregate], as_of_ms: int
 ) -> dict[str, EntityState]:
-    """Return each entity's online state as of `as_of_ms` (events strictly before it)."""
+    """Return each entity's online state as of `as_of_ms` (events strictly before it).
+
+    Every event is folded, up to the moment before `as_of_ms`: reads from then on are exact.
+    """
+    features = tuple(f for f in aggregates if f.entity == entity)
     states: dict[str, EntityState] = {}
-    for feature in aggregates:
-        if feature.entity != entity:
-            continue
+    for stream in {f.stream for f in features}:
+        times = stream_times(orders, stream)
+        keys = orders[entity.key][~np.isnan(times) & (times < as_of_ms)]
+        columns = list(stream_values(features, stream))
+        for key in pd.unique(keys[pd.notna(keys)]):
+            part = [as_of_ms - 1, as_of_ms - 1, columns, []]
+            states.setdefault(str(key), {})[stream_field(stream)] = part
+    for feature in features:
         events = _events(orders, feature, as_of_ms)
         if events.empty:
             continue  # no event in the window: nothing to keep (and no bucket level to read)

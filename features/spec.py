@@ -82,6 +82,9 @@ ENTITIES: tuple[Entity, ...] = (CUSTOMER, DEVICE, IP_CLUSTER, PAYMENT, ADDRESS)
 # Values that are summed are kept as integers (amounts in cents) so that offline
 # prefix sums and online bucket sums agree to the last digit.
 VALUE_SCALE: Mapping[str, int] = {"amount": 100}
+# A distinct count reads at most this many values: the online state keeps no more
+# per bucket (a carrier NAT or a pickup point stays small), and offline clips to it.
+DISTINCT_CAP = 64
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class Aggregate:
     window: timedelta | None = None
     stream: Stream = Stream.ORDERS
     of: str | None = None
+    cap: int = DISTINCT_CAP
+    """The largest distinct count read (distinct counts only)."""
 
     @cached_property  # read for every event and every served value
     def bucket_ms(self) -> int | None:

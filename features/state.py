@@ -1,16 +1,33 @@
 """Online aggregate state: what the online store keeps so a window is evaluated when read.
 
-Per entity the state holds, per feature, time-bucketed partial aggregates
-(counts, integer sums, maxima, value sets) or first/last-seen times, never a
-finished number. Reading at time `t` keeps only the buckets the window covers
-at `t`, so values decay in quiet periods exactly as `features.offline`
-computes them for training.
+Per entity the state holds, per stream, the recent events themselves (their
+time and the values features aggregate), and per feature what older events
+were folded into: time-bucketed partial aggregates (counts, integer sums,
+maxima, capped sets of value hashes) or first/last-seen times, never a
+finished number.
+
+Why the recent events are kept apart: events do not arrive in time order (an
+order is scored a little late, a decline or a label comes from another
+system), and a read at time `t` must count exactly the events before `t`. A
+bucket cannot tell which of its events came before `t`; the recent list can.
+An event is folded into its feature buckets once it is `lateness_ms` older
+than the newest event of its stream (or when the list is full), and the
+stream remembers the newest time it folded (`folded_to`). A read at `t` after
+that time is exact: every folded event is before `t`, every recent one is
+checked. A read at or before it (an order later than the lateness bound)
+still counts its own bucket's folded events; the README says so.
+
+A future event never prunes what earlier reads need: buckets are dropped only
+when they left the window of every read the state can still answer exactly.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import orjson
@@ -19,94 +36,193 @@ from features.spec import BUCKETS_PER_WINDOW, VALUE_SCALE, Agg, Aggregate, Strea
 
 MS_PER_HOUR = 3_600_000.0
 EntityState = dict[str, Any]
+# How late an event may arrive, after the newest one of its stream, and still be exact.
+LATENESS_MS = 600_000
+# Recent events kept per entity and stream; beyond, the oldest are folded early.
+RECENT_CAP = 256
+# A stream's part of the state: [folded_to, newest, [column, ...], [[time, value, ...], ...]].
+FOLDED_TO, NEWEST, COLUMNS, RECENT = 0, 1, 2, 3
 
 
-def _first_bucket(feature: Aggregate, t_ms: int) -> int:
-    bucket = feature.bucket_ms
-    assert bucket is not None
-    return (t_ms // bucket) * bucket - (BUCKETS_PER_WINDOW - 1) * bucket
+def stream_field(stream: Stream) -> str:
+    """Return the state field of a stream's recent events (no feature has an '@')."""
+    return "@" + stream.value
+
+
+def value_hash(value: object) -> int:
+    """Return the 53-bit hash a distinct-value set keeps of a value (exact in any JSON)."""
+    digest = hashlib.blake2b(str(value).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 11
+
+
+@cache
+def stream_values(features: tuple[Aggregate, ...], stream: Stream) -> tuple[str, ...]:
+    """Return the order columns a stream's recent events keep, for these features."""
+    return tuple(sorted({f.of for f in features if f.stream is stream and f.of is not None}))
+
+
+@cache
+def _hashed(features: tuple[Aggregate, ...]) -> frozenset[str]:
+    """Return the columns kept as hashes: those a distinct count reads."""
+    return frozenset(f.of for f in features if f.agg is Agg.DISTINCT and f.of is not None)
 
 
 def _value_known(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def apply(state: EntityState, feature: Aggregate, time_ms: int, value: object = None) -> None:
-    """Add one event (and, for value features, its value) to a feature's state."""
+def _kept(column: str, value: object, hashed: frozenset[str]) -> object:
+    """Return an event's value as a recent event keeps it (None: missing)."""
+    if not _value_known(value):
+        return None
+    return value_hash(value) if column in hashed else float(value)  # type: ignore[arg-type]
+
+
+def window_start(feature: Aggregate, t_ms: int) -> int:
+    """Return the first millisecond a bucketed window read at `t_ms` covers."""
+    bucket = feature.bucket_ms
+    assert bucket is not None
+    return (t_ms // bucket) * bucket - (BUCKETS_PER_WINDOW - 1) * bucket
+
+
+def apply_event(
+    state: EntityState,
+    features: Sequence[Aggregate],
+    stream: Stream,
+    time_ms: int,
+    order: Mapping[str, Any],
+    lateness_ms: int = LATENESS_MS,
+) -> None:
+    """Add one event of an order on a stream to an entity's state (its features on that stream)."""
+    features = tuple(f for f in features if f.stream is stream)
+    if not features:
+        return
+    hashed = _hashed(features)
+    part = state.setdefault(
+        stream_field(stream), [None, time_ms, list(stream_values(features, stream)), []]
+    )
+    columns: list[str] = part[COLUMNS]
+    event = [time_ms, *(_kept(c, order.get(c), hashed) for c in columns)]
+    recent: list[list[Any]] = part[RECENT]
+    bisect.insort(recent, event, key=lambda e: int(e[0]))
+    part[NEWEST] = max(int(part[NEWEST]), time_ms)
+    horizon = int(part[NEWEST]) - lateness_ms
+    folded_to = part[FOLDED_TO]
+    while recent and (
+        recent[0][0] < horizon
+        or len(recent) > RECENT_CAP
+        or (folded_to is not None and recent[0][0] <= folded_to)
+    ):
+        oldest = recent.pop(0)
+        for feature in features:
+            _fold(state, feature, oldest[0], _value_of(feature, columns, oldest))
+        folded_to = oldest[0] if folded_to is None else max(folded_to, oldest[0])
+    part[FOLDED_TO] = folded_to
+    for feature in features:
+        _prune(state, feature, horizon)
+
+
+def _value_of(feature: Aggregate, columns: Sequence[str], event: Sequence[Any]) -> Any:
+    return None if feature.of is None else event[1 + columns.index(feature.of)]
+
+
+def _fold(state: EntityState, feature: Aggregate, time_ms: int, value: Any) -> None:
+    """Fold one event into a feature's partial aggregates."""
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
         previous = state.get(feature.name)
         pick = min if feature.agg is Agg.HOURS_SINCE_FIRST else max
         state[feature.name] = time_ms if previous is None else pick(previous, time_ms)
         return
-    if feature.agg is not Agg.COUNT and not _value_known(value):
+    if feature.agg is not Agg.COUNT and value is None:
         return
     if feature.bucket_ms is None:
         state[feature.name] = _merge(feature, state.get(feature.name), value)
         return
     buckets: dict[str, Any] = state.setdefault(feature.name, {})
-    start = (time_ms // feature.bucket_ms) * feature.bucket_ms
-    buckets[str(start)] = _merge(feature, buckets.get(str(start)), value)
-    oldest = _first_bucket(feature, time_ms)
+    start = str((time_ms // feature.bucket_ms) * feature.bucket_ms)
+    buckets[start] = _merge(feature, buckets.get(start), value)
+
+
+def _prune(state: EntityState, feature: Aggregate, horizon_ms: int) -> None:
+    """Drop the buckets no exact read can need any more (older than the horizon's window)."""
+    buckets = state.get(feature.name)
+    if feature.bucket_ms is None or not buckets:
+        return
+    oldest = window_start(feature, horizon_ms)
     for stale in [k for k in buckets if int(k) < oldest]:
         del buckets[stale]
 
 
-def _merge(feature: Aggregate, partial: Any, value: object) -> Any:
-    """Fold one event into a partial aggregate."""
+def _merge(feature: Aggregate, partial: Any, value: Any) -> Any:
+    """Fold one event's value into a partial aggregate."""
     if feature.agg is Agg.COUNT:
         return (partial or 0) + 1
     if feature.agg is Agg.DISTINCT:
-        values = partial or []
-        if value not in values:
+        values: list[int] = partial or []
+        # Any `cap` values of a bucket keep min(distinct, cap) exact over its union.
+        if value not in values and len(values) < feature.cap:
             values.append(value)
         return values
     if feature.agg is Agg.MAX:
-        return float(value) if partial is None else max(partial, float(value))  # type: ignore[arg-type]
+        return value if partial is None else max(partial, value)
     assert feature.of is not None
-    scaled = round(float(value) * VALUE_SCALE.get(feature.of, 1))  # type: ignore[arg-type]
     count, total = partial or (0, 0)
-    return [count + 1, total + scaled]
+    return [count + 1, total + round(value * VALUE_SCALE.get(feature.of, 1))]
 
 
 def evaluate(state: EntityState | None, feature: Aggregate, t_ms: int) -> float:
-    """Return a feature's value read at time `t_ms` (the same as offline for that time)."""
-    partial = (state or {}).get(feature.name)
+    """Return a feature's value read at time `t_ms`: the events before it, as offline."""
+    state = state or {}
+    partial = state.get(feature.name)
+    oldest = None if feature.bucket_ms is None else window_start(feature, t_ms)
+    recent = _recent_values(state, feature, t_ms, oldest)
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
-        return math.nan if partial is None else (t_ms - partial) / MS_PER_HOUR
-    if feature.bucket_ms is None:
+        if partial is not None and partial < t_ms:
+            recent.append(partial)
+        if not recent:
+            return math.nan
+        seen: int = min(recent) if feature.agg is Agg.HOURS_SINCE_FIRST else max(recent)
+        return (t_ms - seen) / MS_PER_HOUR
+    if feature.bucket_ms is None or oldest is None:
         parts = [] if partial is None else [partial]
     else:
-        oldest = _first_bucket(feature, t_ms)
-        parts = [p for start, p in (partial or {}).items() if int(start) >= oldest]
-    return _finish(feature, parts)
+        last = (t_ms // feature.bucket_ms) * feature.bucket_ms
+        parts = [p for start, p in (partial or {}).items() if oldest <= int(start) <= last]
+    return _finish(feature, parts, recent)
 
 
-def _finish(feature: Aggregate, parts: list[Any]) -> float:
+def _recent_values(
+    state: EntityState, feature: Aggregate, t_ms: int, oldest: int | None
+) -> list[Any]:
+    """Return what the recent events a read at `t_ms` counts hold (their times, for counts)."""
+    part = state.get(stream_field(feature.stream))
+    if not part:
+        return []
+    lower = -math.inf if oldest is None else oldest
+    events = [e for e in part[RECENT] if lower <= e[0] < t_ms]
+    if feature.of is None:
+        return [e[0] for e in events]
+    index = 1 + part[COLUMNS].index(feature.of)
+    return [e[index] for e in events]
+
+
+def _finish(feature: Aggregate, parts: list[Any], recent: list[Any]) -> float:
     if feature.agg is Agg.COUNT:
-        return float(sum(parts))
+        return float(sum(parts) + len(recent))
+    values = [v for v in recent if v is not None]
     if feature.agg is Agg.DISTINCT:
-        return float(len({v for part in parts for v in part}))
+        union = {v for part in parts for v in part}.union(values)
+        return float(min(len(union), feature.cap))
     if feature.agg is Agg.MAX:
-        return max(parts) if parts else math.nan
+        found = [*parts, *values]
+        return max(found) if found else math.nan
     assert feature.of is not None
-    count = sum(p[0] for p in parts)
-    total = sum(p[1] for p in parts) / VALUE_SCALE.get(feature.of, 1)
+    scale = VALUE_SCALE.get(feature.of, 1)
+    count = sum(p[0] for p in parts) + len(values)
+    total = (sum(p[1] for p in parts) + sum(round(v * scale) for v in values)) / scale
     if feature.agg is Agg.SUM:
         return float(total)
     return total / count if count else math.nan
-
-
-def apply_event(
-    state: EntityState,
-    features: Iterable[Aggregate],
-    stream: Stream,
-    time_ms: int,
-    order: dict[str, Any],
-) -> None:
-    """Apply one order's event on a stream to every feature of an entity on that stream."""
-    for feature in features:
-        if feature.stream is stream:
-            apply(state, feature, time_ms, order.get(feature.of) if feature.of else None)
 
 
 def dumps(state: EntityState) -> str:

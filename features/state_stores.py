@@ -33,7 +33,7 @@ from feast import FeatureStore
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from features.online_stores.redis_store import OrderShieldRedisOnlineStoreConfig, redis_rows
-from features.online_stores.rows import WRITE_CHUNK, Cell, Row, Rows, micros
+from features.online_stores.rows import WRITE_CHUNK, Cell, Conflict, Row, Rows, digest, micros
 from features.online_stores.sqlite import OrderShieldSqliteOnlineStoreConfig, database
 from features.repo import STATE_FIELD, state_view_name
 from features.spec import ENTITIES, Entity
@@ -58,6 +58,19 @@ EXPIRE_EVERY_S = 60
 
 class OnlineStoreUnavailable(RuntimeError):
     """Raised when the online store cannot be read or written."""
+
+
+class StateConflict(RuntimeError):
+    """Raised when a state changed between its read and a write (another writer came first)."""
+
+
+@dataclass(frozen=True)
+class StatesRead:
+    """Entity states from one read, whether an event was in them, and what a write expects."""
+
+    states: dict[Entity, EntityState]
+    applied: bool
+    digests: dict[Entity, str | None]
 
 
 class OnlineStateLost(OnlineStoreUnavailable):
@@ -130,9 +143,7 @@ class RowStates:
         self._expired_at = 0  # when the applied-event records were last expired (epoch µs)
         self._seen_lock = threading.Lock()
 
-    def read(
-        self, keys: Mapping[Entity, str], event: str | None = None
-    ) -> tuple[dict[Entity, EntityState], bool]:
+    def read(self, keys: Mapping[Entity, str], event: str | None = None) -> StatesRead:
         """Return each entity's state from one read, and whether `event` was applied to them."""
         cells = [(self._views[e], key, STATE_FIELD) for e, key in keys.items()]
         extra = [*MARKER_CELLS, *([(APPLIED_VIEW, event, APPLIED_FIELD)] if event else [])]
@@ -140,23 +151,28 @@ class RowStates:
         with _unavailable_on_error():
             values = self._rows.read([*cells, *extra])
         self._check(Marker.parse(values[len(cells) : len(cells) + len(MARKER_CELLS)]), seen)
+        stored = dict(zip(keys, values, strict=False))
         states = {
             entity: loads(None if value is None else ValueProto.FromString(value).string_val)
-            for entity, value in zip(keys, values, strict=False)
+            for entity, value in stored.items()
         }
-        return states, event is not None and values[-1] is not None
+        digests = {entity: digest(value) for entity, value in stored.items()}
+        return StatesRead(states, event is not None and values[-1] is not None, digests)
 
     def write(
         self,
         keys: Mapping[Entity, str],
         states: Mapping[Entity, EntityState],
         event: str | None = None,
+        expect: Mapping[Entity, str | None] | None = None,
     ) -> None:
         """Store every state in one write, so a reader sees all of an order or none.
 
         With `event`, the write also records that event as applied, in the same
         transaction: a write that timed out on the client but reached the store
-        is then found by the retry's read, which does not apply it twice.
+        is then found by the retry's read, which does not apply it twice. With
+        `expect` (a read's digests) it writes only if no state changed since that
+        read, else raises `StateConflict`: the caller reads again and re-applies.
         """
         written_at = micros(datetime.now(UTC))
         rows = [
@@ -165,9 +181,13 @@ class RowStates:
         ]
         if event is not None:
             rows.append(self._applied_row(event, written_at))
+        expected = [
+            ((self._views[entity], keys[entity], STATE_FIELD), value)
+            for entity, value in (expect or {}).items()
+        ]
         seen = self._seen
         with _unavailable_on_error():
-            generation = self._rows.write(rows, count=GENERATION)
+            generation = self._rows.write(rows, count=GENERATION, expect=expected)
         self._check_count(generation or 0, seen)
 
     def write_all(self, entity: Entity, states: Mapping[str, EntityState]) -> None:
@@ -202,6 +222,12 @@ class RowStates:
         with _unavailable_on_error():
             (value,) = self._rows.read([OWNER_CELL])
         return None if value is None else value.decode()
+
+    def applied(self, events: Sequence[str]) -> list[bool]:
+        """Return, from one read, whether each event is recorded as applied."""
+        with _unavailable_on_error():
+            found = self._rows.read([(APPLIED_VIEW, e, APPLIED_FIELD) for e in events])
+        return [value is not None for value in found]
 
     def mark_applied(self, events: Iterable[str]) -> None:
         """Record events as applied, as their writes would have (a rebuild applied them)."""
@@ -276,8 +302,10 @@ class RedisStates(RowStates):
 
 @contextmanager
 def _unavailable_on_error() -> Iterator[None]:
-    """Turn any store client error into `OnlineStoreUnavailable`."""
+    """Turn any store client error into `OnlineStoreUnavailable` (a conflict is no error)."""
     try:
         yield
+    except Conflict as conflict:
+        raise StateConflict(str(conflict)) from conflict
     except Exception as error:  # whatever the client raises, the store is out
         raise OnlineStoreUnavailable(str(error)) from error

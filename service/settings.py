@@ -54,7 +54,7 @@ class ServiceSettings(ModelSettings):
     )
     model_poll_seconds: float = Field(30.0, description="how often to check the champion alias")
     outbox_retry_seconds: float = Field(
-        5.0, description="how often to retry queued feature updates"
+        1.0, gt=0, description="how often to drain the feature-update outbox"
     )
     masking_policy: Path | None = Field(
         None, description="YAML attribute masking policy; default: the one shipped"

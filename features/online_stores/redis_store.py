@@ -4,7 +4,9 @@ The hash `<project>:<view>:<entity key>` holds a field per feature (its
 serialized `ValueProto`) and the row's event time in microseconds under `:ts`,
 a name no feature can have (`:` separates view and feature in Feast's feature
 references). One read of any number of cells is one pipelined round trip, one
-write of any number of rows one MULTI/EXEC, so readers see all of it or none.
+write of any number of rows one server-side script (`WRITE_SCRIPT`), so
+readers see all of it or none, and a conditional write compares and writes
+with no other command in between.
 """
 
 from __future__ import annotations
@@ -18,9 +20,49 @@ from pydantic import StrictStr
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from features.online_stores.rows import Cell, Row, RowsOnlineStore, StoredRow
+from features.online_stores.rows import (
+    Cell,
+    Conflict,
+    Expected,
+    Row,
+    RowsOnlineStore,
+    StoredRow,
+)
 
 TIME_FIELD = ":ts"
+# One write: check the expected cells (by SHA-1), then write every row and count.
+# KEYS: the expected cells' hashes, the rows' hashes, then the count's hash (if any).
+# ARGV: n, then per expected cell its field and digest ('' for absent); rows, then per
+# row its field count, TTL and field/value pairs; then the count's field (if any).
+# Returns -1 on a changed cell, else the new count (0 without one).
+WRITE_SCRIPT = """
+local n = tonumber(ARGV[1])
+local a = 2
+for i = 1, n do
+  local v = redis.call('HGET', KEYS[i], ARGV[a])
+  local want = ARGV[a + 1]
+  if want == '' then
+    if v then return -1 end
+  elseif (not v) or redis.sha1hex(v) ~= want then
+    return -1
+  end
+  a = a + 2
+end
+local k = n + 1
+local rows = tonumber(ARGV[a])
+a = a + 1
+for r = 1, rows do
+  local fields = tonumber(ARGV[a])
+  local ttl = tonumber(ARGV[a + 1])
+  a = a + 2
+  redis.call('HSET', KEYS[k], unpack(ARGV, a, a + 2 * fields - 1))
+  a = a + 2 * fields
+  if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
+  k = k + 1
+end
+if KEYS[k] then return redis.call('HINCRBY', KEYS[k], ARGV[a], 1) end
+return 0
+"""
 # Keys per SCAN step and per UNLINK when a view's rows are dropped.
 DELETE_BATCH = 1_000
 
@@ -109,22 +151,31 @@ class RedisRows:
             rows.append(StoredRow(int(event_us), stored))
         return rows
 
-    def write(self, rows: Sequence[Row], count: Cell | None = None) -> int | None:
-        """Store every row in one MULTI/EXEC, so a reader sees all of them or none."""
-        with self.client.pipeline(transaction=True) as pipe:
-            if count is not None:
-                view, key, name = count
-                pipe.hincrby(self.hash_key(view, key), name, 1)
-            for row in rows:
-                name = self.hash_key(row.view, row.key)
-                fields: dict[str | bytes, bytes | int] = {k: v for k, v in row.values.items()}
-                fields[TIME_FIELD] = row.event_us
-                pipe.hset(name, mapping=fields)
-                ttl = self.ttl_seconds if row.ttl_seconds is None else row.ttl_seconds
-                if ttl:
-                    pipe.expire(name, ttl)
-            replies = pipe.execute()
-        return None if count is None else int(replies[0])
+    def write(
+        self, rows: Sequence[Row], count: Cell | None = None, expect: Sequence[Expected] = ()
+    ) -> int | None:
+        """Store every row in one script call, so a reader sees all of them or none."""
+        keys = [self.hash_key(view, key) for (view, key, _), _ in expect]
+        args: list[str | bytes | int] = [len(expect)]
+        for (_, _, name), digest in expect:
+            args += [name, digest or ""]
+        args.append(len(rows))
+        for row in rows:
+            keys.append(self.hash_key(row.view, row.key))
+            ttl = self.ttl_seconds if row.ttl_seconds is None else row.ttl_seconds
+            args += [len(row.values) + 1, ttl or 0]
+            for name, value in row.values.items():
+                args += [name, value]
+            args += [TIME_FIELD, row.event_us]
+        if count is not None:
+            keys.append(self.hash_key(count[0], count[1]))
+            args.append(count[2])
+        # EVAL, not EVALSHA: a write never depends on a script cache that a
+        # restarted Redis lost (NOSCRIPT, then a second round trip past the deadline).
+        result = int(self.client.eval(WRITE_SCRIPT, len(keys), *keys, *args))  # type: ignore[no-untyped-call]
+        if result < 0:
+            raise Conflict("a state changed since it was read")
+        return None if count is None else result
 
     def delete_views(self, views: Sequence[str]) -> None:
         """Remove the hashes of these views, a batch of keys at a time."""

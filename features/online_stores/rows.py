@@ -9,6 +9,7 @@ their own tools, and the fast paths build keys without Feast.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,17 @@ WRITE_CHUNK = 1_000
 
 Cell = tuple[str, str, str]
 """One feature value's address: view, entity key, feature name."""
+Expected = tuple[Cell, "str | None"]
+"""A cell and the SHA-1 (hex) of the value a write expects it to hold (None: absent)."""
+
+
+class Conflict(RuntimeError):
+    """Raised when a conditional write finds a cell changed since it was read."""
+
+
+def digest(value: bytes | None) -> str | None:
+    """Return what a conditional write compares a read value by."""
+    return None if value is None else hashlib.sha1(value, usedforsecurity=False).hexdigest()
 
 
 class Row(NamedTuple):
@@ -62,11 +74,16 @@ class Rows(Protocol):
         """Return each key's row of `view` (None where absent)."""
         ...
 
-    def write(self, rows: Sequence[Row], count: Cell | None = None) -> int | None:
+    def write(
+        self, rows: Sequence[Row], count: Cell | None = None, expect: Sequence[Expected] = ()
+    ) -> int | None:
         """Store every row at once: a reader sees all of them or none.
 
         With `count`, also add one to that integer cell in the same write and
         return its new value (the state generation, `features.state_stores`).
+        With `expect`, write only if every cell still holds what was read (by
+        its `digest`), atomically in the store, else raise `Conflict`: this is
+        how writers in many processes update one state without a lock.
         """
         ...
 

@@ -23,7 +23,15 @@ from typing import Literal
 from feast.repo_config import FeastConfigBaseModel, RepoConfig
 from pydantic import StrictStr
 
-from features.online_stores.rows import Cell, Row, RowsOnlineStore, StoredRow
+from features.online_stores.rows import (
+    Cell,
+    Conflict,
+    Expected,
+    Row,
+    RowsOnlineStore,
+    StoredRow,
+    digest,
+)
 
 # Pages of WAL after which SQLite checkpoints on its own, inside a commit (16 MB).
 # An order adds about ten and the background checkpoint starts the WAL over every
@@ -109,11 +117,14 @@ class SqliteDatabase:
 
     def read(self, cells: Sequence[Cell]) -> list[bytes | None]:
         """Return each cell's value from one statement, so from one snapshot."""
+        return self._read(self._reader(), cells)
+
+    def _read(self, connection: sqlite3.Connection, cells: Sequence[Cell]) -> list[bytes | None]:
         found: list[bytes | None] = [None] * len(cells)
         if not cells:
             return found
         parameters = [p for view, key, name in cells for p in (self.project, view, key, name)]
-        for index, value in self._reader().execute(select_cells(len(cells)), parameters):
+        for index, value in connection.execute(select_cells(len(cells)), parameters):
             found[index] = value
         return found
 
@@ -138,14 +149,27 @@ class SqliteDatabase:
                     found[name] = value
         return [StoredRow(times[key], values[key]) if key in times else None for key in keys]
 
-    def write(self, rows: Sequence[Row], count: Cell | None = None) -> int | None:
-        """Store every row in one transaction, so a reader sees all of them or none."""
+    def write(
+        self, rows: Sequence[Row], count: Cell | None = None, expect: Sequence[Expected] = ()
+    ) -> int | None:
+        """Store every row in one transaction, so a reader sees all of them or none.
+
+        The transaction takes SQLite's write lock first (BEGIN IMMEDIATE), so the
+        expected cells cannot change between their check and the write, whichever
+        process writes.
+        """
         parameters = [
             (self.project, row.view, row.key, name, value, row.event_us, row.created_us)
             for row in rows
             for name, value in row.values.items()
         ]
         with self._write_lock, self._writer:
+            self._writer.execute("BEGIN IMMEDIATE")
+            if expect:
+                cells = [cell for cell, _ in expect]
+                found = self._read(self._writer, cells)
+                if any(digest(v) != want for v, (_, want) in zip(found, expect, strict=True)):
+                    raise Conflict("a state changed since it was read")
             self._writer.executemany(UPSERT, parameters)
             if count is None:
                 return None

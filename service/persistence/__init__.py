@@ -21,6 +21,11 @@ from service.persistence.events import (
     save_payment_event,
     save_payment_outcome,
 )
+from service.persistence.feature_updates import (
+    claim_feature_updates,
+    due_feature_updates,
+    finish_feature_updates,
+)
 from service.persistence.records import (
     DecisionRecord,
     Label,
@@ -32,9 +37,6 @@ from service.persistence.repository import (
     case_for_order,
     close_case,
     decision_by_order,
-    due_feature_updates,
-    enqueue_feature_update,
-    mark_feature_update,
     open_cases,
     save_decision,
 )
@@ -54,13 +56,13 @@ __all__ = [
     "UnsupportedDatabase",
     "case_for_order",
     "checkpoint",
+    "claim_feature_updates",
     "close_case",
     "decision_by_order",
     "due_feature_updates",
-    "enqueue_feature_update",
+    "finish_feature_updates",
     "labels_for_order",
     "make_engine",
-    "mark_feature_update",
     "migrate",
     "open_cases",
     "payment_outcomes_for_order",

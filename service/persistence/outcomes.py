@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, select
 
 from features.columns import moment_ms
+from features.spec import Stream
 from service.persistence.cases import (
     SYSTEM,
     Actor,
@@ -25,9 +26,10 @@ from service.persistence.cases import (
 )
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed
+from service.persistence.feature_updates import owe_feature_update
 from service.persistence.records import ReviewCase
 from service.persistence.stock import ExpiryOutcome, move
-from service.persistence.tables import FeatureUpdateRow, LabelRow
+from service.persistence.tables import LabelRow
 
 Outcome = Literal["approve", "reject"]
 # outcome → (case status, stock state, label)
@@ -74,17 +76,7 @@ def _owe_fraud_update(connection: Connection, order_id: str, now: datetime) -> N
     ).first()
     if earlier is not None:
         return  # the first fraud label already counted; a label counts once
-    update = {"order_id": order_id, "stream": "fraud", "time_ms": moment_ms(now)}
-    connection.execute(
-        insert(FeatureUpdateRow),
-        {
-            "created_at": now,
-            "payload": update,
-            "attempts": 0,
-            "last_error": None,
-            "done_at": None,
-        },
-    )
+    owe_feature_update(connection, order_id, Stream.FRAUD.value, moment_ms(now))
 
 
 @translate_errors

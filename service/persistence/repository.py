@@ -9,17 +9,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from features.columns import moment_ms
+from features.spec import Stream
 from service.persistence.audit_log import DECISION_CREATED, append_entry
-from service.persistence.chain import committed, content_hash, json_round_trip, normalize
+from service.persistence.chain import committed, content_hash, normalize
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed, ConflictingRequest, InvalidRecord, NotFound
+from service.persistence.feature_updates import owe_feature_update
 from service.persistence.outbox import append_event
 from service.persistence.personal import insert_values, seal, take, values_of
 from service.persistence.records import (
@@ -33,9 +36,6 @@ from service.persistence.records import (
 from service.persistence.review import DEFAULT_SLA, insert_links, open_review
 from service.persistence.tables import (
     DecisionRow,
-    FeatureUpdateRow,
-    LabelRow,
-    PaymentOutcomeRow,
     ReviewCaseRow,
 )
 
@@ -71,7 +71,8 @@ def save_decision(
     The values at the `personal` paths of the order are kept apart, each
     committed to by a salted hash. In the same transaction: the audit entry,
     the review case and the frozen stock hold (when `open_case`), the order's
-    entity links, and the outbox event that tells the order system. Nothing
+    entity links, the outbox event that tells the order system, and the
+    update the decision owes the online store's features. Nothing
     here waits for another order's transaction. A repeated order_id returns
     the stored decision unchanged, or, when both carry a request hash and the
     hashes differ, raises `ConflictingRequest` having written nothing.
@@ -102,6 +103,9 @@ def save_decision(
             if links:
                 insert_links(connection, new.order_id, new.created_at, links)
             append_event(connection, "decision.created", new.order_id, decision_event(record))
+            owe_feature_update(
+                connection, new.order_id, Stream.ORDERS.value, moment_ms(new.created_at)
+            )
             if open_case:
                 open_review(connection, record, sla)
         return record, True
@@ -214,54 +218,3 @@ def close_case(
         if closed is None:
             raise CaseClosed(f"review case {case_id} is already {row.status}")
         return from_row(ReviewCase, row)
-
-
-@translate_errors
-def enqueue_feature_update(engine: Engine, payload: dict[str, Any], error: str) -> int:
-    """Queue an online-store write that failed with `error`; that failure counts as attempt 1."""
-    stored = cast(dict[str, Any], json_round_trip(payload))
-    row = FeatureUpdateRow(
-        created_at=_now(), payload=stored, attempts=1, last_error=error, done_at=None
-    )
-    return _insert(engine, row)
-
-
-@translate_errors
-def due_feature_updates(engine: Engine, limit: int = 100) -> list[tuple[int, dict[str, Any]]]:
-    """Return the queued updates not applied yet, oldest first.
-
-    Rows are not claimed: run one drainer at a time, or two could apply the same update.
-    """
-    with Session(engine) as session:
-        rows = session.execute(
-            select(FeatureUpdateRow.id, FeatureUpdateRow.payload)
-            .where(FeatureUpdateRow.done_at.is_(None))
-            .order_by(FeatureUpdateRow.id)
-            .limit(limit)
-        )
-        return [(row.id, row.payload) for row in rows]
-
-
-@translate_errors
-def mark_feature_update(engine: Engine, id: int, done: bool, error: str | None) -> None:
-    """Record one more attempt at a queued update: applied (`done`) or failed with `error`."""
-    with writing(engine) as connection, Session(connection) as session:
-        changed = session.execute(
-            update(FeatureUpdateRow)
-            .where(FeatureUpdateRow.id == id)
-            .values(
-                attempts=FeatureUpdateRow.attempts + 1,
-                last_error=error,
-                done_at=_now() if done else None,
-            )
-            .returning(FeatureUpdateRow.id)
-        ).first()
-        if changed is None:
-            raise NotFound(f"no queued feature update {id}")
-
-
-def _insert(engine: Engine, row: LabelRow | PaymentOutcomeRow | FeatureUpdateRow) -> int:
-    with writing(engine) as connection, Session(connection) as session:
-        session.add(row)
-        session.flush()
-        return row.id

@@ -223,7 +223,7 @@ class PaymentOutcomeRow(Base):
 
 
 class FeatureUpdateRow(Base):
-    """An online-store write that failed and waits to be retried (the outbox)."""
+    """An online-store update owed by a decision or an event (the outbox, `feature_updates`)."""
 
     __tablename__ = "feature_updates"
 
@@ -233,6 +233,8 @@ class FeatureUpdateRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None]
     done_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
 
 
 class ApiKeyRow(Base):

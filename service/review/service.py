@@ -117,7 +117,7 @@ class ReviewDesk:
         if action == "reject":
             # The fraud label's feature update waits in the outbox, written with the outcome;
             # applying it now lets the next order on these entities see the label at once.
-            self._scoring.replay_outbox()
+            self._scoring.replay_outbox(settle=timedelta(0))
         return closed
 
     def bulk(

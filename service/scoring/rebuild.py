@@ -22,7 +22,7 @@ from uuid import uuid4
 
 from sqlalchemy import Engine
 
-from features.columns import moment_ms
+from features.columns import event_time_ms, moment_ms
 from features.online import OnlineFeatures
 from features.rebuild import Event, load_snapshot, rebuild_states
 from features.spec import Stream
@@ -108,7 +108,9 @@ def stored_events(engine: Engine) -> list[Event]:
         events.append(Event(int(canonical["created_at"]), Stream.ORDERS, canonical))
     for order_id, stream, known_at, key in later_events(engine):
         if order_id in orders:
-            events.append(Event(moment_ms(known_at), stream, orders[order_id], key))
+            order = orders[order_id]
+            at = event_time_ms(stream, int(order["created_at"]), moment_ms(known_at))
+            events.append(Event(at, stream, order, key))
     return events
 
 

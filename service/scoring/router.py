@@ -13,6 +13,7 @@ from service.persistence.stock import stock_of
 from service.scoring.deps import ScoringDep
 from service.scoring.schemas import Decision, Order, OrderIdPath
 from service.scoring.service import to_response
+from service.scoring.stopwatch import Stopwatch
 
 router = APIRouter(prefix="/v1/orders", tags=["scoring"])
 SCORE = [Depends(key_with_scope("score"))]
@@ -21,9 +22,11 @@ SCORE = [Depends(key_with_scope("score"))]
 @router.post("/score", response_model=Decision, responses=API_ERRORS, dependencies=SCORE)
 async def score_order(order: Order, scoring: ScoringDep) -> Response:
     """Score one order at creation and record the decision (same order id: same decision)."""
-    decision = await in_thread(scoring.decide, order)
+    watch = Stopwatch()
+    decision = await in_thread(scoring.decide, order, watch)
     # Serialised here: the answer is a Decision already, and FastAPI would validate it again.
-    return Response(decision.model_dump_json(), media_type="application/json")
+    timing = {"Server-Timing": watch.header()}
+    return Response(decision.model_dump_json(), media_type="application/json", headers=timing)
 
 
 @router.get(

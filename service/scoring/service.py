@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from explain.contributions import explain
 from explain.reasons import top_reasons
+from features.columns import event_time_ms
 from features.ipclusters import lookup
 from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
@@ -27,17 +28,16 @@ from service.persistence import (
     DecisionRecord,
     NewDecision,
     decision_by_order,
-    due_feature_updates,
-    enqueue_feature_update,
-    mark_feature_update,
     save_decision,
 )
 from service.persistence.db import within
 from service.persistence.errors import DatabaseUnavailable
+from service.persistence.feature_updates import queue_feature_update
 from service.persistence.records import StockState, StockTransition
 from service.persistence.repository import same_request
 from service.persistence.stock import stock_of
 from service.scoring.fail_policy import degraded_parts, fall_back
+from service.scoring.feature_outbox import SETTLE, FeatureOutbox
 from service.scoring.schemas import (
     Decision,
     ModelRef,
@@ -48,6 +48,7 @@ from service.scoring.schemas import (
     StockStep,
     canonical_of,
 )
+from service.scoring.stopwatch import Stopwatch
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ class ScoringService:
         self._fail_policy = settings.fail_policy
         self._deadline_s = settings.decision_deadline_ms / 1000
         self._write_timeout_s = settings.decision_write_timeout_ms / 1000
-        # One drainer of the feature-update outbox per process: its rows are not claimed.
+        # One drain at a time in this process; claims keep other processes off its rows.
         self._replay_lock = threading.Lock()
+        self._outbox = FeatureOutbox(engine, features)
         self._in_flight: dict[str, threading.Lock] = {}
         self._in_flight_guard = threading.Lock()
 
@@ -95,8 +97,12 @@ class ScoringService:
         if scorer is not None:
             explain(scorer.booster, np.full((1, len(scorer.card.features)), np.nan))
 
-    def decide(self, order: Order) -> Decision:
-        """Return the decision for an order, computing and storing it the first time only."""
+    def decide(self, order: Order, watch: Stopwatch | None = None) -> Decision:
+        """Return the decision for an order, computing and storing it the first time only.
+
+        `watch` gets the time of each stage: prepare, read, explain, score, write, update.
+        """
+        watch = watch or Stopwatch()
         started = time.perf_counter()
         with self._order_lock(order.order_id):
             scorer = self._model.current
@@ -116,9 +122,12 @@ class ScoringService:
             # the same device or card waits for this one and then sees it.
             created_ms = int(canonical["created_at"])
             columns = order_columns(canonical)
+            watch.lap("prepare")
             with self._features.holding(columns, Stream.ORDERS, created_ms) as held:
                 served = held.served(scorer.card.features)
-                new = self._new_decision(order, canonical, received, scorer, served, started)
+                watch.lap("read")
+                new = self._new_decision(order, canonical, received, scorer, served, started, watch)
+                watch.lap("score")
                 reviewed = new.action == Action.REVIEW.value
                 # The durable write cannot be skipped, as a feature read can: it gets what
                 # is left of the deadline, and never less than its own timeout (an fsync
@@ -134,8 +143,10 @@ class ScoringService:
                         links={entity.name: key for entity, key in held.keys.items()},
                         personal=PERSONAL_PATHS,
                     )
+                watch.lap("write")
                 if created:
                     self._update_features(record, Stream.ORDERS, created_ms, held.record)
+                    watch.lap("update")
         if created:
             return to_response(record, ("frozen", []) if reviewed else None)
         # A repeated order id: its stock may have moved on since the first answer.
@@ -149,8 +160,10 @@ class ScoringService:
         scorer: Scorer,
         served: ServedFeatures,
         started: float,
+        watch: Stopwatch,
     ) -> NewDecision:
         explanation = explain(scorer.booster, served.matrix)
+        watch.lap("explain")
         raw_score = float(explanation.values[0].sum() + explanation.base[0])
         score = float(scorer.probability(np.array([raw_score]))[0])
         tier = scorer.card.thresholds.tier(score)
@@ -197,15 +210,18 @@ class ScoringService:
         )
 
     def record_event(
-        self, decision: DecisionRecord, stream: Stream, time_ms: int, key: str | None = None
+        self, decision: DecisionRecord, stream: Stream, known_ms: int, key: str | None = None
     ) -> None:
         """Add a later event of a decided order (decline, fraud label) to its entities' features.
 
-        `key` is the stored event's id where one order can have several at one moment.
+        It counts from `event_time_ms` (a label from when it was known, a decline a
+        fixed delay after its order); `key` is the stored event's id where one order
+        can have several at one moment.
         """
         canonical = canonical_of(decision.order, decision.decided_at)
         if canonical is None:
             return  # an erased order no longer holds its entities
+        time_ms = event_time_ms(stream, int(canonical["created_at"]), known_ms)
         record = functools.partial(
             self._features.record, order_columns(canonical), stream, time_ms, key
         )
@@ -219,57 +235,36 @@ class ScoringService:
         write: Callable[[], None],
         key: str | None = None,
     ) -> None:
-        """Apply one event with `write`; queue it in the outbox if the online store is out.
+        """Apply one event with `write`; if the store is out, the outbox has it applied later.
 
-        The queued update names the order, not its values: no personal data waits there.
-        The answer does not wait on the queue longer than the write timeout, and does
-        not fail for it: the decision is already durable.
+        A decision's update is owed in its own transaction already. A later event's
+        is queued now, within the write timeout; the answer does not fail for it.
         """
         try:
             write()
         except OnlineStoreUnavailable as error:
-            log.warning("online store unavailable, queued feature update: %s", error)
-            payload = {"order_id": decision.order_id, "stream": stream.value, "time_ms": time_ms}
+            log.warning("online store unavailable, feature update owed: %s", error)
+            if stream is Stream.ORDERS:
+                return
             try:
                 with within(self._write_timeout_s):
-                    enqueue_feature_update(self._engine, payload | {"key": key}, str(error))
+                    queue_feature_update(
+                        self._engine, decision.order_id, stream.value, time_ms, key
+                    )
             except DatabaseUnavailable:
                 # Both stores failed at once: this event is not counted online until the
                 # next rebuild, which reads it from the stored decisions and events.
-                log.error("feature update of %s lost to the online store: %s", payload, error)
-
-    def replay_outbox(self, limit: int = 100) -> int:
-        """Apply queued feature updates (owed, or failed earlier); return how many applied."""
-        with self._replay_lock:
-            return self._replay(limit)
-
-    def _replay(self, limit: int) -> int:
-        """Apply due updates in order; stop at the first the store refuses."""
-
-        applied = 0
-        for update_id, payload in due_feature_updates(self._engine, limit):
-            canonical = self._queued_order(payload)
-            if canonical is None:
-                mark_feature_update(self._engine, update_id, done=True, error="order erased")
-                continue
-            try:
-                self._features.record(
-                    order_columns(canonical),
-                    Stream(payload["stream"]),
-                    int(payload["time_ms"]),
-                    payload.get("key"),
+                log.error(
+                    "feature update of %s lost to the online store: %s", decision.order_id, error
                 )
-            except OnlineStoreUnavailable as error:
-                mark_feature_update(self._engine, update_id, done=False, error=str(error))
-                break
-            mark_feature_update(self._engine, update_id, done=True, error=None)
-            applied += 1
-        return applied
 
-    def _queued_order(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        """Return the canonical order a queued update applies to, or None if it is gone."""
-        decision = decision_by_order(self._engine, str(payload.get("order_id")))
-        return None if decision is None else canonical_of(decision.order, decision.decided_at)
+    def replay_outbox(self, settle: timedelta = SETTLE) -> int:
+        """Apply owed feature updates not in the store yet; return how many were applied.
+
+        `settle` leaves the newest to their orders' own writes (0: apply them now too).
+        """
+        with self._replay_lock:
+            return self._outbox.drain(settle=settle)
 
     def _order_lock(self, order_id: str) -> threading.Lock:
         """Return a lock per order id so that concurrent retries compute one decision."""

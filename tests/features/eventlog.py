@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from features.columns import enrich, to_columns
 from features.schema import conform
+from features.spec import Columns
 
 
 def random_orders(n: int = 3000, seed: int = 0, days: int = 40) -> pd.DataFrame:
@@ -47,3 +50,25 @@ def random_orders(n: int = 3000, seed: int = 0, days: int = 40) -> pd.DataFrame:
 def random_columns(n: int = 3000, seed: int = 0) -> dict[str, np.ndarray]:
     """Return a random log as the feature code's column arrays."""
     return to_columns(enrich(random_orders(n, seed)))
+
+
+def with_probes(frame: pd.DataFrame, rows: Sequence[int], at_ms: int) -> tuple[Columns, list[int]]:
+    """Return the log plus a probe order per row (its entities, at `at_ms`, no outcome).
+
+    Also where the probes are in the columns: what the offline computation says
+    each probe reads is the offline truth of that row's entities at `at_ms`.
+    """
+    probes = frame.iloc[list(rows)].copy()
+    probes["order_id"] = [f"probe-{i}" for i in range(len(probes))]
+    probes["created_at"] = pd.Timestamp(at_ms, unit="ms", tz="UTC")
+    probes["payment_declined"] = False
+    probes["label"] = np.nan
+    probes["label_known_at"] = pd.NaT
+    columns = to_columns(enrich(conform(pd.concat([frame, probes], ignore_index=True))))
+    at = [int(np.flatnonzero(columns["order_id"] == f"probe-{i}")[0]) for i in range(len(probes))]
+    return columns, at
+
+
+def one_order(columns: Columns, row: int) -> Columns:
+    """Return one row of the columns as a one-order batch, as the online path takes it."""
+    return {name: values[row : row + 1] for name, values in columns.items()}

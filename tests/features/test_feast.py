@@ -20,7 +20,7 @@ from features.settings import FeatureSettings
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Entity
 from features.state import evaluate, loads
-from features.state_stores import RedisStates, SqliteStates, state_store
+from features.state_stores import RedisStates, SqliteStates, StatesRead, state_store
 from features.store import apply, historical_features, materialize, open_store
 from tests.features.eventlog import random_orders
 
@@ -122,12 +122,14 @@ def test_state_store_reads_and_overwrites_what_feast_materialized(
     order = enrich(orders).iloc[-1]
     keys = {e: str(order[e.key]) for e in ENTITIES}
     states = state_store(store)
-    read, _ = states.read(keys)
+    read = states.read(keys).states
     assert set(read) == set(ENTITIES)
     for entity, key in keys.items():
         (text,) = _feast_states(store, entity, [key])
         assert read[entity] == loads(text) != {}, entity.name
-    assert states.read({ENTITIES[0]: "never-seen"}) == ({ENTITIES[0]: {}}, False)
+    assert states.read({ENTITIES[0]: "never-seen"}) == StatesRead(
+        {ENTITIES[0]: {}}, False, {ENTITIES[0]: None}
+    )
     for state in read.values():
         state["marker"] = 1
     states.write(keys, read)
@@ -143,11 +145,11 @@ def test_feast_serves_what_the_state_store_wrote(settings: FeatureSettings) -> N
     for version in (1, 2):  # a new row, then one over it
         written = {e: {"marker": [version, e.name]} for e in ENTITIES}
         states.write(keys, written)
-        assert states.read(keys) == (written, False)
+        assert states.read(keys).states == written
         for entity, key in keys.items():
             ((text, event_time),) = _feast_rows(store, entity, [key])
             assert loads(text) == written[entity]
             assert event_time is not None
             assert abs(event_time - time.time()) < 60
     states.checkpoint()
-    assert states.read(keys) == (written, False)
+    assert states.read(keys).states == written

@@ -101,3 +101,57 @@ def test_snapshot_equals_replayed_state_at_the_same_moment() -> None:
                         key,
                         feature.name,
                     )
+
+
+HOUR_MS = 3_600_000
+DEVICE_ORDERS_1H = next(f for f in AGGREGATES if f.name == "device_orders_1h")
+DEVICE_ACCOUNTS_24H = next(f for f in AGGREGATES if f.name == "device_accounts_24h")
+DEVICE_FEATURES = [f for f in AGGREGATES if f.entity.name == "device"]
+
+
+def _order(customer: str = "c") -> dict[str, object]:
+    return {"device_id": "d", "customer_id": customer, "payment_id": "p"}
+
+
+def test_a_late_order_still_reads_the_oldest_bucket_of_its_window() -> None:
+    start = 1_780_000_000_000 // HOUR_MS * HOUR_MS
+    state: EntityState = {}
+    apply_event(state, DEVICE_FEATURES, Stream.ORDERS, start, _order(), lateness_ms=60_000)
+    newest = start + HOUR_MS + 30_000
+    apply_event(state, DEVICE_FEATURES, Stream.ORDERS, newest, _order(), lateness_ms=60_000)
+    # 31 s later than the newest event: within the lateness bound, so exact.
+    late = start + HOUR_MS - 1_000
+    assert evaluate(state, DEVICE_ORDERS_1H, late) == 1.0
+    assert evaluate(state, DEVICE_ORDERS_1H, newest + 1) == 1.0
+
+
+def test_an_event_ahead_of_a_read_is_not_in_it() -> None:
+    at = 1_780_000_000_000
+    state: EntityState = {}
+    apply_event(state, DEVICE_FEATURES, Stream.ORDERS, at, _order())
+    apply_event(state, DEVICE_FEATURES, Stream.ORDERS, at + 250_000, _order())
+    assert evaluate(state, DEVICE_ORDERS_1H, at + 1) == 1.0
+    age = next(f for f in DEVICE_FEATURES if f.name == "device_age_hours")
+    assert evaluate(state, age, at) != evaluate(state, age, at)  # NaN: nothing before it
+
+
+def test_a_hot_entity_keeps_a_bounded_state_and_reads_as_offline() -> None:
+    n = 2_000
+    start = 1_780_000_000_000
+    columns = {
+        "order_id": np.array([f"o{i}" for i in range(n)], dtype=object),
+        "created_at": start + np.arange(n, dtype=float) * 100,
+        "device_id": np.array(["nat"] * n, dtype=object),
+        "customer_id": np.array([f"c{i}" for i in range(n)], dtype=object),
+        "payment_id": np.array([f"p{i % 7}" for i in range(n)], dtype=object),
+    }
+    offline = point_in_time(columns, [DEVICE_ACCOUNTS_24H])[DEVICE_ACCOUNTS_24H.name]
+    state: EntityState = {}
+    for i in range(n):
+        t = int(columns["created_at"][i])
+        assert evaluate(state, DEVICE_ACCOUNTS_24H, t) == offline[i]
+        apply_event(state, DEVICE_FEATURES, Stream.ORDERS, t, _order(f"c{i}"))
+    assert offline[-1] == DEVICE_ACCOUNTS_24H.cap
+    assert len(state["@orders"][3]) <= 256
+    assert all(len(s) <= DEVICE_ACCOUNTS_24H.cap for s in state[DEVICE_ACCOUNTS_24H.name].values())
+    assert len(dumps(state)) < 64_000

@@ -52,7 +52,9 @@ def one_order(orders: pd.DataFrame) -> Mapping[str, np.ndarray]:
 
 
 def device_count(features: OnlineFeatures, order: Mapping[str, np.ndarray], at: int) -> float:
-    with features.holding(order, Stream.ORDERS, at) as held:
+    """Return the order's device count as read by an order of the same device at `at`."""
+    reader = {**order, "created_at": np.array([float(at)])}
+    with features.holding(reader, Stream.ORDERS, at) as held:
         return float(held.served([DEVICE_COUNT.name]).matrix[0, 0])
 
 

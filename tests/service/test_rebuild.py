@@ -31,7 +31,7 @@ def canonical(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_all(features: OnlineFeatures, keys: set[tuple[Entity, str]]) -> dict[Any, EntityState]:
-    return {(e, k): features.read_states({e: k})[0][e] for e, k in keys}
+    return {(e, k): features.read_states({e: k}).states[e] for e, k in keys}
 
 
 def values_at(states: dict[Any, EntityState], times: list[int]) -> dict[Any, float]:

@@ -68,7 +68,7 @@ def test_migrating_again_is_harmless(engine: Engine) -> None:
     migrate(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-            ("0006",)
+            ("0007",)
         ]
     tables = set(inspect(engine).get_table_names())
     assert {"decisions", "review_cases", "labels", "payment_outcomes", "feature_updates"} <= tables

@@ -13,17 +13,18 @@ from service.persistence import (
     InvalidRecord,
     NotFound,
     case_for_order,
+    claim_feature_updates,
     close_case,
     due_feature_updates,
-    enqueue_feature_update,
+    finish_feature_updates,
     labels_for_order,
-    mark_feature_update,
     open_cases,
     payment_outcomes_for_order,
     save_decision,
     save_label,
     save_payment_outcome,
 )
+from service.persistence.feature_updates import queue_feature_update
 from service.persistence.tables import FeatureUpdateRow
 from tests.service.persistence.samples import sample_decision
 
@@ -105,19 +106,34 @@ def _attempts(engine: Engine, id: int) -> tuple[int, str | None, datetime | None
         return row.attempts, row.last_error, row.done_at
 
 
-def test_the_outbox_hands_out_pending_updates_oldest_first(engine: Engine) -> None:
-    payloads = [{"entity": "device", "key": f"d{i}", "ts": 1.5 + i} for i in range(3)]
-    ids = [enqueue_feature_update(engine, payload, "redis down") for payload in payloads]
-    assert due_feature_updates(engine) == list(zip(ids, payloads, strict=True))
-    assert due_feature_updates(engine, limit=2) == list(zip(ids[:2], payloads[:2], strict=True))
-    assert _attempts(engine, ids[0]) == (1, "redis down", None)
+def test_a_decision_owes_its_feature_update_in_its_own_transaction(engine: Engine) -> None:
+    record, _ = save_decision(engine, sample_decision("owed-1"), open_case=False)
+    ((_, payload),) = due_feature_updates(engine)
+    assert payload["order_id"] == record.order_id and payload["stream"] == "orders"
+    assert payload["time_ms"] == int(record.created_at.timestamp() * 1000)
 
-    mark_feature_update(engine, ids[0], done=True, error=None)
-    mark_feature_update(engine, ids[1], done=False, error="still down")
-    assert [id for id, _ in due_feature_updates(engine)] == ids[1:]
-    attempts, error, done_at = _attempts(engine, ids[0])
-    assert (attempts, error) == (2, None)
-    assert done_at is not None and done_at.tzinfo is UTC
-    assert _attempts(engine, ids[1]) == (2, "still down", None)
-    with pytest.raises(NotFound):
-        mark_feature_update(engine, 10_000, done=True, error=None)
+
+def test_the_outbox_is_claimed_by_one_drainer_and_finished_by_it(engine: Engine) -> None:
+    for i in range(3):
+        queue_feature_update(engine, f"o{i}", "declines", 1_000 + i, key=str(i))
+    now, lease = timedelta(0), timedelta(seconds=60)
+    assert claim_feature_updates(engine, "a", timedelta(hours=1), lease) == []  # not settled
+    mine = claim_feature_updates(engine, "a", now, lease, limit=2)
+    assert [p["order_id"] for _, p in mine] == ["o0", "o1"]
+    theirs = claim_feature_updates(engine, "b", now, lease)
+    assert [p["order_id"] for _, p in theirs] == ["o2"]  # claimed rows are not handed out twice
+    assert claim_feature_updates(engine, "c", now, lease) == []
+    finish_feature_updates(engine, "b", [mine[0][0]], {})  # not b's to finish
+    assert len(due_feature_updates(engine)) == 3
+    finish_feature_updates(engine, "a", [mine[0][0]], {mine[1][0]: "store down"})
+    assert [p["order_id"] for _, p in due_feature_updates(engine)] == ["o1", "o2"]
+    attempts, error, done_at = _attempts(engine, mine[0][0])
+    assert attempts == 1 and error is None and done_at is not None and done_at.tzinfo is UTC
+    assert _attempts(engine, mine[1][0]) == (1, "store down", None)
+    # A failed row's claim is released at once; an expired claim frees a row too.
+    again = claim_feature_updates(engine, "c", now, lease)
+    assert [p["order_id"] for _, p in again] == ["o1"]
+    finish_feature_updates(engine, "c", [], {again[0][0]: "down again"})
+    short = claim_feature_updates(engine, "d", now, timedelta(seconds=-1))
+    assert [p["order_id"] for _, p in short] == ["o1"]
+    assert [p["order_id"] for _, p in claim_feature_updates(engine, "e", now, lease)] == ["o1"]

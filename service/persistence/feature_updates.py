@@ -1,0 +1,124 @@
+"""The feature-update outbox: online-store updates owed, written with what caused them.
+
+A decision (and a reviewer's fraud outcome) stores the update it owes the
+online store in its own transaction, so a crash after the commit loses
+nothing. The scoring path then applies it at once; the drainer
+(`ScoringService.replay_outbox`) later claims the rows, finds those already
+applied (by event id, in the store) and applies the rest. Claims keep two
+drainers, in any number of processes, off the same rows; a claim whose
+drainer died expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from service.persistence.chain import json_round_trip
+from service.persistence.db import translate_errors, writing
+from service.persistence.tables import FeatureUpdateRow
+
+# Done rows are kept this long (to look into), then purged by the drainer.
+KEEP_DONE = timedelta(days=1)
+
+
+def owe_feature_update(
+    connection: Connection, order_id: str, stream: str, time_ms: int, key: str | None = None
+) -> None:
+    """Store, in the caller's transaction, the update an event of an order owes the online store.
+
+    The row names the order, not its values: no personal data waits here.
+    """
+    payload = {"order_id": order_id, "stream": stream, "time_ms": time_ms, "key": key}
+    connection.execute(
+        insert(FeatureUpdateRow),
+        {
+            "created_at": datetime.now(UTC),
+            "payload": cast(dict[str, Any], json_round_trip(payload)),
+            "attempts": 0,
+            "last_error": None,
+            "done_at": None,
+        },
+    )
+
+
+@translate_errors
+def queue_feature_update(
+    engine: Engine, order_id: str, stream: str, time_ms: int, key: str | None = None
+) -> None:
+    """Store an owed update on its own (an event whose store write failed after its commit)."""
+    with writing(engine) as connection:
+        owe_feature_update(connection, order_id, stream, time_ms, key)
+
+
+@translate_errors
+def claim_feature_updates(
+    engine: Engine, owner: str, settle: timedelta, lease: timedelta, limit: int = 100
+) -> list[tuple[int, dict[str, Any]]]:
+    """Claim up to `limit` owed updates older than `settle`, oldest first, for `lease`.
+
+    One conditional UPDATE: of two drainers racing for a row, the second finds
+    it claimed (PostgreSQL re-checks the condition after the first commits).
+    """
+    now = datetime.now(UTC)
+    free = (FeatureUpdateRow.claimed_until.is_(None)) | (FeatureUpdateRow.claimed_until < now)
+    due = (
+        select(FeatureUpdateRow.id)
+        .where(FeatureUpdateRow.done_at.is_(None), FeatureUpdateRow.created_at <= now - settle)
+        .where(free)
+        .order_by(FeatureUpdateRow.id)
+        .limit(limit)
+    )
+    with writing(engine) as connection:
+        rows = connection.execute(
+            update(FeatureUpdateRow)
+            .where(FeatureUpdateRow.id.in_(due.scalar_subquery()), free)
+            .values(claimed_by=owner, claimed_until=now + lease)
+            .returning(FeatureUpdateRow.id, FeatureUpdateRow.payload)
+        ).all()
+    return sorted((int(row.id), row.payload) for row in rows)
+
+
+@translate_errors
+def finish_feature_updates(
+    engine: Engine, owner: str, done: Iterable[int], failed: Mapping[int, str]
+) -> None:
+    """Record what a drainer did with its claimed rows: applied, or failed (claim released)."""
+    now = datetime.now(UTC)
+    mine = FeatureUpdateRow.claimed_by == owner
+    with writing(engine) as connection:
+        finished = list(done)
+        if finished:
+            connection.execute(
+                update(FeatureUpdateRow)
+                .where(FeatureUpdateRow.id.in_(finished), mine)
+                .values(done_at=now, attempts=FeatureUpdateRow.attempts + 1, claimed_until=None)
+            )
+        for id, error in failed.items():
+            connection.execute(
+                update(FeatureUpdateRow)
+                .where(FeatureUpdateRow.id == id, mine)
+                .values(
+                    attempts=FeatureUpdateRow.attempts + 1, last_error=error, claimed_until=None
+                )
+            )
+        connection.execute(
+            delete(FeatureUpdateRow).where(FeatureUpdateRow.done_at < now - KEEP_DONE)
+        )
+
+
+@translate_errors
+def due_feature_updates(engine: Engine, limit: int = 100) -> list[tuple[int, dict[str, Any]]]:
+    """Return the owed updates not applied yet, oldest first (claimed or not)."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(FeatureUpdateRow.id, FeatureUpdateRow.payload)
+            .where(FeatureUpdateRow.done_at.is_(None))
+            .order_by(FeatureUpdateRow.id)
+            .limit(limit)
+        )
+        return [(row.id, row.payload) for row in rows]
