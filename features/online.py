@@ -9,6 +9,7 @@ they are read and written the way they are, is `features.state_stores`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,8 +59,10 @@ TEXT_COLUMNS = frozenset(
     }
 )
 LOCK_STRIPES = 256
-# Conditional writes of one event before it goes to the outbox (another writer kept winning).
+# Conditional writes of one event before it goes to the outbox (another writer kept winning),
+# and the time they may take together, in online-store timeouts.
 WRITE_ATTEMPTS = 8
+WRITE_BUDGET_TIMEOUTS = 2
 T = TypeVar("T")
 AGGREGATES_OF = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
 
@@ -152,6 +155,7 @@ class OnlineFeatures:
         )
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self.lateness_ms = int(settings.online_lateness_seconds * 1000)
+        self.write_budget_s = WRITE_BUDGET_TIMEOUTS * settings.online_store_timeout_ms / 1000
         self.state_lost = False
         """Whether the last answer of the store said its state was lost (`rebuild` clears it)."""
 
@@ -308,13 +312,15 @@ class OrderFeatures:
 
         Each try writes only if no other writer changed the states since they were
         read; one that did makes it read again (and find the event if a retry of it
-        came first). A state contended past `WRITE_ATTEMPTS` tries is reported as
-        unavailable, so the update waits in the outbox instead of in the order.
+        came first). A state contended past `WRITE_ATTEMPTS` tries, or past the write
+        budget (two online-store timeouts), is reported as unavailable, so the update
+        waits in the outbox instead of in the order.
         """
         if self.degraded_part is not None:
             raise OnlineStoreUnavailable("the order's entity states could not be read")
         row = {name: values[0] for name, values in self._order.items()}
         event, owner, read = self._event, self._owner, self._read
+        give_up = time.monotonic() + owner.write_budget_s
         for _ in range(WRITE_ATTEMPTS):
             if read.applied:
                 return
@@ -331,5 +337,7 @@ class OrderFeatures:
                 owner.write_states(self._keys, read.states, event.id, read.digests)
                 return
             except StateConflict:
+                if time.monotonic() > give_up:
+                    break
                 read = owner.read_states(self._keys, event.id)
         raise OnlineStoreUnavailable(f"entity states contended for {WRITE_ATTEMPTS} writes")

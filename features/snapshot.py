@@ -14,7 +14,15 @@ import pandas as pd
 from features.columns import scaled_integers
 from features.offline import stream_times, window_start
 from features.spec import Agg, Aggregate, Columns, Entity
-from features.state import EntityState, stream_field, stream_values, value_hash
+from features.state import (
+    RECENT,
+    EntityState,
+    lead_ms,
+    recent_event,
+    stream_field,
+    stream_values,
+    value_hash,
+)
 
 
 def _events(orders: Columns, feature: Aggregate, as_of_ms: int) -> pd.DataFrame:
@@ -85,11 +93,19 @@ def snapshot(
     states: dict[str, EntityState] = {}
     for stream in {f.stream for f in features}:
         times = stream_times(orders, stream)
-        keys = orders[entity.key][~np.isnan(times) & (times < as_of_ms)]
+        keys = orders[entity.key]
+        # Posted before the snapshot but counting after it (declines): kept as recent events.
+        ahead = (times >= as_of_ms) & (times - lead_ms(stream) < as_of_ms) & pd.notna(keys)
+        touched = (~np.isnan(times) & (times < as_of_ms) & pd.notna(keys)) | ahead
         columns = list(stream_values(features, stream))
-        for key in pd.unique(keys[pd.notna(keys)]):
+        for key in pd.unique(keys[touched]):
             part = [as_of_ms - 1, as_of_ms - 1, columns, []]
             states.setdefault(str(key), {})[stream_field(stream)] = part
+        on_stream = tuple(f for f in features if f.stream is stream)
+        for row in sorted(np.flatnonzero(ahead), key=lambda r: times[r]):
+            order = {name: values[row] for name, values in orders.items()}
+            event = recent_event(on_stream, columns, int(times[row]), order)
+            states[str(keys[row])][stream_field(stream)][RECENT].append(event)
     for feature in features:
         events = _events(orders, feature, as_of_ms)
         if events.empty:

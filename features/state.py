@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from features.columns import DECLINE_DELAY_MS
 from features.spec import BUCKETS_PER_WINDOW, VALUE_SCALE, Agg, Aggregate, Stream
 
 MS_PER_HOUR = 3_600_000.0
@@ -49,6 +50,15 @@ def stream_field(stream: Stream) -> str:
     return "@" + stream.value
 
 
+def lead_ms(stream: Stream) -> int:
+    """Return how far an event's time may lie after the moment it is posted (declines: 30 s).
+
+    Lateness is measured in posting time, so a stream's newest event does not
+    fold events that a read within the bound still has ahead of it.
+    """
+    return DECLINE_DELAY_MS if stream is Stream.DECLINES else 0
+
+
 def value_hash(value: object) -> int:
     """Return the 53-bit hash a distinct-value set keeps of a value (exact in any JSON)."""
     digest = hashlib.blake2b(str(value).encode(), digest_size=8).digest()
@@ -63,8 +73,12 @@ def stream_values(features: tuple[Aggregate, ...], stream: Stream) -> tuple[str,
 
 @cache
 def _hashed(features: tuple[Aggregate, ...]) -> frozenset[str]:
-    """Return the columns kept as hashes: those a distinct count reads."""
-    return frozenset(f.of for f in features if f.agg is Agg.DISTINCT and f.of is not None)
+    """Return the columns kept as hashes: those a distinct count reads (and nothing else)."""
+    hashed = {f.of for f in features if f.agg is Agg.DISTINCT and f.of is not None}
+    summed = {f.of for f in features if f.agg is not Agg.DISTINCT and f.of is not None}
+    if hashed & summed:
+        raise ValueError(f"a column is both counted distinct and summed: {hashed & summed}")
+    return frozenset(hashed)
 
 
 def _value_known(value: object) -> bool:
@@ -97,15 +111,14 @@ def apply_event(
     features = tuple(f for f in features if f.stream is stream)
     if not features:
         return
-    hashed = _hashed(features)
+    posted = time_ms - lead_ms(stream)
     part = state.setdefault(
-        stream_field(stream), [None, time_ms, list(stream_values(features, stream)), []]
+        stream_field(stream), [None, posted, list(stream_values(features, stream)), []]
     )
     columns: list[str] = part[COLUMNS]
-    event = [time_ms, *(_kept(c, order.get(c), hashed) for c in columns)]
     recent: list[list[Any]] = part[RECENT]
-    bisect.insort(recent, event, key=lambda e: int(e[0]))
-    part[NEWEST] = max(int(part[NEWEST]), time_ms)
+    bisect.insort(recent, recent_event(features, columns, time_ms, order), key=lambda e: int(e[0]))
+    part[NEWEST] = max(int(part[NEWEST]), posted)
     horizon = int(part[NEWEST]) - lateness_ms
     folded_to = part[FOLDED_TO]
     while recent and (
@@ -120,6 +133,14 @@ def apply_event(
     part[FOLDED_TO] = folded_to
     for feature in features:
         _prune(state, feature, horizon)
+
+
+def recent_event(
+    features: tuple[Aggregate, ...], columns: Sequence[str], time_ms: int, order: Mapping[str, Any]
+) -> list[Any]:
+    """Return an event as a stream's recent list keeps it: its time, then its kept values."""
+    hashed = _hashed(features)
+    return [time_ms, *(_kept(c, order.get(c), hashed) for c in columns)]
 
 
 def _value_of(feature: Aggregate, columns: Sequence[str], event: Sequence[Any]) -> Any:

@@ -94,7 +94,7 @@ def state_store(store: FeatureStore, timeout_seconds: float | None = None) -> Ro
     config = store.config
     online = config.online_store
     if isinstance(online, OrderShieldSqliteOnlineStoreConfig):
-        return SqliteStates(database(config), views)
+        return SqliteStates(database(config, timeout_seconds), views)
     if isinstance(online, OrderShieldRedisOnlineStoreConfig):
         return RedisStates(redis_rows(config, timeout_seconds), views)
     raise ValueError(f"no state store for the {online.type!r} online store")

@@ -55,8 +55,13 @@ for r = 1, rows do
   local fields = tonumber(ARGV[a])
   local ttl = tonumber(ARGV[a + 1])
   a = a + 2
-  redis.call('HSET', KEYS[k], unpack(ARGV, a, a + 2 * fields - 1))
-  a = a + 2 * fields
+  -- A few hundred pairs per HSET: unpack has a limit of its own.
+  local last = a + 2 * fields - 1
+  while a <= last do
+    local stop = math.min(a + 511, last)
+    redis.call('HSET', KEYS[k], unpack(ARGV, a, stop))
+    a = stop + 1
+  end
   if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
   k = k + 1
 end

@@ -37,6 +37,8 @@ from features.online_stores.rows import (
 # An order adds about ten and the background checkpoint starts the WAL over every
 # second, so at 100 orders/s this is room for a few late checkpoints.
 WAL_BACKSTOP_PAGES = 4_000
+# How long a bulk caller waits for another process's write lock (sqlite3's default).
+BUSY_TIMEOUT_S = 5.0
 # Keys per statement of a Feast read: well under SQLite's limit of bound parameters.
 READ_CHUNK = 500
 SCHEMA = """CREATE TABLE IF NOT EXISTS feature_values (
@@ -91,7 +93,7 @@ class OrderShieldSqliteOnlineStore(RowsOnlineStore):
         return database(config)
 
 
-def database(config: RepoConfig) -> SqliteDatabase:
+def database(config: RepoConfig, timeout_seconds: float | None = None) -> SqliteDatabase:
     """Open the database of a repo configured with the embedded store."""
     online = config.online_store
     if not isinstance(online, OrderShieldSqliteOnlineStoreConfig):
@@ -99,19 +101,21 @@ def database(config: RepoConfig) -> SqliteDatabase:
     path = Path(online.path)
     if not path.is_absolute() and config.repo_path is not None:
         path = Path(config.repo_path) / path
-    return SqliteDatabase(str(path), config.project)
+    return SqliteDatabase(str(path), config.project, timeout_seconds)
 
 
 class SqliteDatabase:
     """Rows of one project in one SQLite file: one statement per read, one transaction per write."""
 
-    def __init__(self, path: str, project: str) -> None:
+    def __init__(self, path: str, project: str, timeout_seconds: float | None = None) -> None:
         self.path = path
         self.project = project
-        self._writer = connect(path)
+        # Another process holding SQLite's write lock is waited for this long (bulk: 5 s).
+        self.timeout_seconds = BUSY_TIMEOUT_S if timeout_seconds is None else timeout_seconds
+        self._writer = connect(path, self.timeout_seconds)
         self._write_lock = threading.Lock()
         self._readers = threading.local()
-        self._checkpointer = connect(path)
+        self._checkpointer = connect(path, self.timeout_seconds)
         with self._write_lock, self._writer:
             self._writer.execute(SCHEMA)
 
@@ -209,7 +213,7 @@ class SqliteDatabase:
         """Return this thread's reader, opened on its first read."""
         reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
         if reader is None:
-            reader = self._readers.connection = connect(self.path)
+            reader = self._readers.connection = connect(self.path, self.timeout_seconds)
         return reader
 
 
@@ -219,7 +223,7 @@ def select_cells(count: int) -> str:
     return " UNION ALL ".join(CELL.format(index=index) for index in range(count))
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str, timeout_seconds: float = 5.0) -> sqlite3.Connection:
     """Open the database in WAL mode, without fsyncs.
 
     The online store holds derived state, like Redis kept in memory: a crash of
@@ -228,7 +232,7 @@ def connect(path: str) -> sqlite3.Connection:
     and no checkpoint waits for the disk, which measured as the embedded store's
     latency tail.
     """
-    connection = sqlite3.connect(path, check_same_thread=False)
+    connection = sqlite3.connect(path, timeout=timeout_seconds, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=OFF")
     # The service checkpoints in the background (`checkpoint`); the automatic one is

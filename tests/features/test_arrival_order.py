@@ -112,8 +112,10 @@ def histories(draw: st.DrawFn) -> tuple[pd.DataFrame, list[Arrival]]:
         if columns["label"][i] == 1.0:
             later.append((Stream.FRAUD, int(columns["label_known_at"][i])))
         for stream, at in later:
-            # An outcome never reaches the store before its order was scored.
-            key = max(at + draw(st.floats(0, LATENESS_MS - 1)), order_key + 1)
+            # An outcome never reaches the store before its order was scored; a decline
+            # is posted at once, before the moment it counts from.
+            posted = created if stream is Stream.DECLINES else at
+            key = max(posted + draw(st.floats(0, LATENESS_MS - 1)), order_key + 1)
             arrivals.append(Arrival(i, stream, at, key))
     arrivals.sort(key=lambda a: a.arrives)
     for arrival in draw(st.lists(st.sampled_from(arrivals), max_size=4)):

@@ -78,12 +78,14 @@ def _apply_share(settings: FeatureSettings, events: list[Event]) -> int:
     online = OnlineFeatures(open_store(settings), settings)
     put_off = 0
     for order, stream, time_ms in events:
-        while True:
+        for _ in range(100):
             try:
                 online.record(order_columns(order), Stream(stream), time_ms)
                 break
             except OnlineStoreUnavailable:
                 put_off += 1
+        else:
+            raise RuntimeError(f"{order['order_id']} {stream} was put off 100 times")
     return put_off
 
 

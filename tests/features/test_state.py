@@ -7,10 +7,11 @@ import math
 import numpy as np
 
 from features.aggregates import AGGREGATES
+from features.columns import DECLINE_DELAY_MS
 from features.offline import point_in_time, stream_times
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Stream
-from features.state import EntityState, apply_event, dumps, evaluate, loads
+from features.state import EntityState, apply_event, dumps, evaluate, lead_ms, loads
 from tests.features.eventlog import random_columns
 
 
@@ -81,7 +82,7 @@ def test_snapshot_equals_replayed_state_at_the_same_moment() -> None:
         replayed: dict[str, EntityState] = {}
         for time_ms, _, row, stream in _events(columns):
             key = columns[entity.key][row]
-            if key is None or time_ms >= as_of:
+            if key is None or time_ms - lead_ms(stream) >= as_of:  # posted after it
                 continue
             order = {name: values[row] for name, values in columns.items()}
             apply_event(
@@ -155,3 +156,16 @@ def test_a_hot_entity_keeps_a_bounded_state_and_reads_as_offline() -> None:
     assert len(state["@orders"][3]) <= 256
     assert all(len(s) <= DEVICE_ACCOUNTS_24H.cap for s in state[DEVICE_ACCOUNTS_24H.name].values())
     assert len(dumps(state)) < 64_000
+
+
+def test_a_decline_posted_before_it_counts_does_not_fold_what_a_late_order_reads() -> None:
+    payment = [f for f in AGGREGATES if f.entity.name == "payment"]
+    declines = next(f for f in payment if f.name == "payment_declines_1h")
+    start = 1_780_000_000_000 // HOUR_MS * HOUR_MS
+    state: EntityState = {}
+    for at in (start, start + 605_000):  # two declined orders, declines posted at once
+        apply_event(state, payment, Stream.ORDERS, at, _order())
+        apply_event(state, payment, Stream.DECLINES, at + DECLINE_DELAY_MS, _order())
+    # An order 595 s late (within the 600 s bound): the first decline counts after it.
+    assert evaluate(state, declines, start + 10_000) == 0.0
+    assert evaluate(state, declines, start + 31_000) == 1.0
