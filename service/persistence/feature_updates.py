@@ -11,7 +11,7 @@ drainer died expires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -85,26 +85,33 @@ def claim_feature_updates(
 
 @translate_errors
 def finish_feature_updates(
-    engine: Engine, owner: str, done: Iterable[int], failed: Mapping[int, str]
+    engine: Engine,
+    owner: str,
+    done: Iterable[int],
+    failed: Iterable[int] = (),
+    error: str | None = None,
 ) -> None:
-    """Record what a drainer did with its claimed rows: applied, or failed (claim released)."""
+    """Record what a drainer did with its claimed rows: applied, or failed with `error`.
+
+    One statement each (never one per row): a long outage leaves many rows owed,
+    and this transaction holds the database's writer that decisions wait for.
+    """
     now = datetime.now(UTC)
     mine = FeatureUpdateRow.claimed_by == owner
+    attempted = FeatureUpdateRow.attempts + 1
     with writing(engine) as connection:
-        finished = list(done)
+        finished, missed = list(done), list(failed)
         if finished:
             connection.execute(
                 update(FeatureUpdateRow)
                 .where(FeatureUpdateRow.id.in_(finished), mine)
-                .values(done_at=now, attempts=FeatureUpdateRow.attempts + 1, claimed_until=None)
+                .values(done_at=now, attempts=attempted, claimed_until=None)
             )
-        for id, error in failed.items():
+        if missed:
             connection.execute(
                 update(FeatureUpdateRow)
-                .where(FeatureUpdateRow.id == id, mine)
-                .values(
-                    attempts=FeatureUpdateRow.attempts + 1, last_error=error, claimed_until=None
-                )
+                .where(FeatureUpdateRow.id.in_(missed), mine)
+                .values(attempts=attempted, last_error=error, claimed_until=None)
             )
         connection.execute(
             delete(FeatureUpdateRow).where(FeatureUpdateRow.done_at < now - KEEP_DONE)

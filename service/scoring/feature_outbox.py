@@ -50,6 +50,8 @@ class FeatureOutbox:
         At most `batches` batches per call, so a long backlog never holds the caller.
         """
         applied = 0
+        if self._features.breaker.state == "open":
+            return 0  # nothing could be applied: leave the rows, and the database, alone
         for _ in range(batches):
             claimed, count = self._drain_batch(batch, settle)
             applied += count
@@ -63,7 +65,7 @@ class FeatureOutbox:
         if not claimed:
             return 0, 0
         done: list[int] = []
-        failed: dict[int, str] = {}
+        error: str | None = None
         applied = 0
         try:
             ids = [_event_of(payload) for _, payload in claimed]
@@ -72,10 +74,11 @@ class FeatureOutbox:
                 if is_in or self._apply(payload):
                     applied += not is_in
                 done.append(update_id)
-        except OnlineStoreUnavailable as error:
-            log.warning("online store unavailable, feature updates wait: %s", error)
-            failed = {id: str(error) for id, _ in claimed if id not in done}
-        finish_feature_updates(self._engine, self.owner, done, failed)
+        except OnlineStoreUnavailable as unavailable:
+            log.warning("online store unavailable, feature updates wait: %s", unavailable)
+            error = str(unavailable)
+        failed = [id for id, _ in claimed if id not in done]
+        finish_feature_updates(self._engine, self.owner, done, failed, error)
         return (0 if failed else len(claimed)), applied
 
     def _apply(self, payload: dict[str, Any]) -> bool:

@@ -123,9 +123,9 @@ def test_the_outbox_is_claimed_by_one_drainer_and_finished_by_it(engine: Engine)
     theirs = claim_feature_updates(engine, "b", now, lease)
     assert [p["order_id"] for _, p in theirs] == ["o2"]  # claimed rows are not handed out twice
     assert claim_feature_updates(engine, "c", now, lease) == []
-    finish_feature_updates(engine, "b", [mine[0][0]], {})  # not b's to finish
+    finish_feature_updates(engine, "b", [mine[0][0]])  # not b's to finish
     assert len(due_feature_updates(engine)) == 3
-    finish_feature_updates(engine, "a", [mine[0][0]], {mine[1][0]: "store down"})
+    finish_feature_updates(engine, "a", [mine[0][0]], [mine[1][0]], "store down")
     assert [p["order_id"] for _, p in due_feature_updates(engine)] == ["o1", "o2"]
     attempts, error, done_at = _attempts(engine, mine[0][0])
     assert attempts == 1 and error is None and done_at is not None and done_at.tzinfo is UTC
@@ -133,7 +133,7 @@ def test_the_outbox_is_claimed_by_one_drainer_and_finished_by_it(engine: Engine)
     # A failed row's claim is released at once; an expired claim frees a row too.
     again = claim_feature_updates(engine, "c", now, lease)
     assert [p["order_id"] for _, p in again] == ["o1"]
-    finish_feature_updates(engine, "c", [], {again[0][0]: "down again"})
+    finish_feature_updates(engine, "c", [], [again[0][0]], "down again")
     short = claim_feature_updates(engine, "d", now, timedelta(seconds=-1))
     assert [p["order_id"] for _, p in short] == ["o1"]
     assert [p["order_id"] for _, p in claim_feature_updates(engine, "e", now, lease)] == ["o1"]
