@@ -73,6 +73,15 @@ def decline_times(orders: Columns) -> np.ndarray:
     return np.where(declined, orders["created_at"] + DECLINE_DELAY_MS, np.nan)
 
 
+def lead_ms(stream: Stream) -> int:
+    """Return how far an event's time may lie after the moment it is posted (declines: 30 s).
+
+    The online state measures lateness in posting time, so a stream's newest event
+    does not fold events that a read within the bound still has ahead of it.
+    """
+    return DECLINE_DELAY_MS if stream is Stream.DECLINES else 0
+
+
 def event_time_ms(stream: Stream, created_ms: int, known_ms: int) -> int:
     """Return when an order's event counts in the features, online as offline.
 

@@ -11,15 +11,15 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from features.columns import scaled_integers
+from features.columns import lead_ms, scaled_integers
 from features.offline import stream_times, window_start
 from features.spec import Agg, Aggregate, Columns, Entity
 from features.state import (
     RECENT,
     EntityState,
-    lead_ms,
     recent_event,
     stream_field,
+    stream_plan,
     stream_values,
     value_hash,
 )
@@ -101,10 +101,10 @@ def snapshot(
         for key in pd.unique(keys[touched]):
             part = [as_of_ms - 1, as_of_ms - 1, columns, []]
             states.setdefault(str(key), {})[stream_field(stream)] = part
-        on_stream = tuple(f for f in features if f.stream is stream)
+        plan = stream_plan(features, stream)
         for row in sorted(np.flatnonzero(ahead), key=lambda r: times[r]):
             order = {name: values[row] for name, values in orders.items()}
-            event = recent_event(on_stream, columns, int(times[row]), order)
+            event = recent_event(plan, columns, int(times[row]), order)
             states[str(keys[row])][stream_field(stream)][RECENT].append(event)
     for feature in features:
         events = _events(orders, feature, as_of_ms)

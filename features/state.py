@@ -27,12 +27,13 @@ import bisect
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import orjson
 
-from features.columns import DECLINE_DELAY_MS
+from features.columns import lead_ms
 from features.spec import BUCKETS_PER_WINDOW, VALUE_SCALE, Agg, Aggregate, Stream
 
 MS_PER_HOUR = 3_600_000.0
@@ -50,15 +51,6 @@ def stream_field(stream: Stream) -> str:
     return "@" + stream.value
 
 
-def lead_ms(stream: Stream) -> int:
-    """Return how far an event's time may lie after the moment it is posted (declines: 30 s).
-
-    Lateness is measured in posting time, so a stream's newest event does not
-    fold events that a read within the bound still has ahead of it.
-    """
-    return DECLINE_DELAY_MS if stream is Stream.DECLINES else 0
-
-
 def value_hash(value: object) -> int:
     """Return the 53-bit hash a distinct-value set keeps of a value (exact in any JSON)."""
     digest = hashlib.blake2b(str(value).encode(), digest_size=8).digest()
@@ -68,17 +60,27 @@ def value_hash(value: object) -> int:
 @cache
 def stream_values(features: tuple[Aggregate, ...], stream: Stream) -> tuple[str, ...]:
     """Return the order columns a stream's recent events keep, for these features."""
-    return tuple(sorted({f.of for f in features if f.stream is stream and f.of is not None}))
+    return _plan(features, stream).columns
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What applying one stream's events to one entity's features needs, worked out once."""
+
+    features: tuple[Aggregate, ...]
+    columns: tuple[str, ...]
+    hashed: frozenset[str]
 
 
 @cache
-def _hashed(features: tuple[Aggregate, ...]) -> frozenset[str]:
-    """Return the columns kept as hashes: those a distinct count reads (and nothing else)."""
-    hashed = {f.of for f in features if f.agg is Agg.DISTINCT and f.of is not None}
-    summed = {f.of for f in features if f.agg is not Agg.DISTINCT and f.of is not None}
+def _plan(features: tuple[Aggregate, ...], stream: Stream) -> _Plan:
+    """Return the features on `stream`, the columns its events keep and those kept as hashes."""
+    on_stream = tuple(f for f in features if f.stream is stream)
+    hashed = {f.of for f in on_stream if f.agg is Agg.DISTINCT and f.of is not None}
+    summed = {f.of for f in on_stream if f.agg is not Agg.DISTINCT and f.of is not None}
     if hashed & summed:
         raise ValueError(f"a column is both counted distinct and summed: {hashed & summed}")
-    return frozenset(hashed)
+    return _Plan(on_stream, tuple(sorted(hashed | summed)), frozenset(hashed))
 
 
 def _value_known(value: object) -> bool:
@@ -108,16 +110,15 @@ def apply_event(
     lateness_ms: int = LATENESS_MS,
 ) -> None:
     """Add one event of an order on a stream to an entity's state (its features on that stream)."""
-    features = tuple(f for f in features if f.stream is stream)
-    if not features:
+    plan = _plan(tuple(features), stream)
+    if not plan.features:
         return
     posted = time_ms - lead_ms(stream)
-    part = state.setdefault(
-        stream_field(stream), [None, posted, list(stream_values(features, stream)), []]
-    )
+    part = state.setdefault(stream_field(stream), [None, posted, list(plan.columns), []])
     columns: list[str] = part[COLUMNS]
     recent: list[list[Any]] = part[RECENT]
-    bisect.insort(recent, recent_event(features, columns, time_ms, order), key=lambda e: int(e[0]))
+    bisect.insort(recent, recent_event(plan, columns, time_ms, order), key=lambda e: int(e[0]))
+    before = int(part[NEWEST]) - lateness_ms
     part[NEWEST] = max(int(part[NEWEST]), posted)
     horizon = int(part[NEWEST]) - lateness_ms
     folded_to = part[FOLDED_TO]
@@ -127,20 +128,24 @@ def apply_event(
         or (folded_to is not None and recent[0][0] <= folded_to)
     ):
         oldest = recent.pop(0)
-        for feature in features:
+        for feature in plan.features:
             _fold(state, feature, oldest[0], _value_of(feature, columns, oldest))
         folded_to = oldest[0] if folded_to is None else max(folded_to, oldest[0])
     part[FOLDED_TO] = folded_to
-    for feature in features:
-        _prune(state, feature, horizon)
+    for feature in plan.features:
+        _prune(state, feature, before, horizon)
 
 
 def recent_event(
-    features: tuple[Aggregate, ...], columns: Sequence[str], time_ms: int, order: Mapping[str, Any]
+    plan: _Plan, columns: Sequence[str], time_ms: int, order: Mapping[str, Any]
 ) -> list[Any]:
     """Return an event as a stream's recent list keeps it: its time, then its kept values."""
-    hashed = _hashed(features)
-    return [time_ms, *(_kept(c, order.get(c), hashed) for c in columns)]
+    return [time_ms, *(_kept(c, order.get(c), plan.hashed) for c in columns)]
+
+
+def stream_plan(features: Sequence[Aggregate], stream: Stream) -> _Plan:
+    """Return what applying events of `stream` to these features needs (for snapshots)."""
+    return _plan(tuple(features), stream)
 
 
 def _value_of(feature: Aggregate, columns: Sequence[str], event: Sequence[Any]) -> Any:
@@ -164,12 +169,14 @@ def _fold(state: EntityState, feature: Aggregate, time_ms: int, value: Any) -> N
     buckets[start] = _merge(feature, buckets.get(start), value)
 
 
-def _prune(state: EntityState, feature: Aggregate, horizon_ms: int) -> None:
-    """Drop the buckets no exact read can need any more (older than the horizon's window)."""
+def _prune(state: EntityState, feature: Aggregate, before_ms: int, horizon_ms: int) -> None:
+    """Drop the buckets no exact read can need any more, once the horizon's window moved on."""
     buckets = state.get(feature.name)
     if feature.bucket_ms is None or not buckets:
         return
     oldest = window_start(feature, horizon_ms)
+    if oldest == window_start(feature, before_ms):
+        return  # nothing left the window since the last event: no key to look at
     for stale in [k for k in buckets if int(k) < oldest]:
         del buckets[stale]
 

@@ -75,14 +75,8 @@ def save_label_event(
         "event_key": event_key,
         "request_sha256": request_sha256,
     }
-    try:
-        with writing(engine) as connection:
-            label_id = connection.execute(insert(LabelRow).returning(LabelRow.id), row).scalar_one()
-            body = label_body(row)
-            append_entry(connection, f"label.{label}", order_id, f"labels:{source}", body, received)
-            return int(label_id), True
-    except IntegrityError as error:
-        return _stored(engine, LabelRow, "label", row, error), False
+    entry = (f"label.{label}", f"labels:{source}", label_body(row))
+    return _store_once(engine, LabelRow, "label", row, entry)
 
 
 @translate_errors
@@ -124,16 +118,8 @@ def save_payment_event(
         "event_key": event_key,
         "request_sha256": request_sha256,
     }
-    try:
-        with writing(engine) as connection:
-            outcome_id = connection.execute(
-                insert(PaymentOutcomeRow).returning(PaymentOutcomeRow.id), row
-            ).scalar_one()
-            body = payment_body(row)
-            append_entry(connection, f"payment.{status}", order_id, "payments", body, received)
-            return int(outcome_id), True
-    except IntegrityError as error:
-        return _stored(engine, PaymentOutcomeRow, "payment", row, error), False
+    entry = (f"payment.{status}", "payments", payment_body(row))
+    return _store_once(engine, PaymentOutcomeRow, "payment", row, entry)
 
 
 @translate_errors
@@ -146,6 +132,24 @@ def payment_outcomes_for_order(engine: Engine, order_id: str) -> list[PaymentOut
             .order_by(PaymentOutcomeRow.known_at, PaymentOutcomeRow.id)
         )
         return [from_row(PaymentOutcome, row) for row in rows]
+
+
+def _store_once(
+    engine: Engine,
+    table: type[LabelRow] | type[PaymentOutcomeRow],
+    kind: str,
+    row: dict[str, Any],
+    entry: tuple[str, str, dict[str, Any]],
+) -> tuple[int, bool]:
+    """Insert an event and its audit entry (action, actor, body); a repeat gets the stored one."""
+    action, actor, body = entry
+    try:
+        with writing(engine) as connection:
+            stored_id = connection.execute(insert(table).returning(table.id), row).scalar_one()
+            append_entry(connection, action, row["order_id"], actor, body, row["received_at"])
+            return int(stored_id), True
+    except IntegrityError as error:
+        return _stored(engine, table, kind, row, error), False
 
 
 def _stored(

@@ -7,11 +7,11 @@ import math
 import numpy as np
 
 from features.aggregates import AGGREGATES
-from features.columns import DECLINE_DELAY_MS
+from features.columns import DECLINE_DELAY_MS, lead_ms
 from features.offline import point_in_time, stream_times
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Stream
-from features.state import EntityState, apply_event, dumps, evaluate, lead_ms, loads
+from features.state import EntityState, apply_event, dumps, evaluate, loads
 from tests.features.eventlog import random_columns
 
 
