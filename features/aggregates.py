@@ -46,8 +46,8 @@ AGGREGATES: tuple[Aggregate, ...] = (
     _a("payment_declines_7d", PAYMENT, Agg.COUNT, "this payment account was declined {value:.0f} times in the last 7 days", window=7 * DAY, stream=Stream.DECLINES),
     _a("payment_devices_7d", PAYMENT, Agg.DISTINCT, "this payment account was used on {value:.0f} devices in the last 7 days", window=7 * DAY, of="device_id"),
     _a("payment_addresses_30d", PAYMENT, Agg.DISTINCT, "this payment account shipped to {value:.0f} addresses in the last 30 days", window=30 * DAY, of="shipping_address_id"),
-    _a("payment_amount_mean_30d", PAYMENT, Agg.MEAN, "orders on this payment account averaged {value:.2f} over 30 days", window=30 * DAY, of="amount"),
-    _a("payment_amount_max_30d", PAYMENT, Agg.MAX, "the largest order on this payment account in 30 days was {value:.2f}", window=30 * DAY, of="amount"),
+    _a("payment_amount_mean_30d", PAYMENT, Agg.MEAN, "orders on this payment account averaged {value:.2f} (reporting currency) over 30 days", window=30 * DAY, of="amount_reporting"),
+    _a("payment_amount_max_30d", PAYMENT, Agg.MAX, "the largest order on this payment account in 30 days was {value:.2f} (reporting currency)", window=30 * DAY, of="amount_reporting"),
     _a("payment_age_hours", PAYMENT, Agg.HOURS_SINCE_FIRST, "this payment account was first seen {value:.1f} hours ago"),
     _a("payment_fraud_30d", PAYMENT, Agg.COUNT, "{value:.0f} orders on this payment account were confirmed fraud in the last 30 days", window=30 * DAY, stream=Stream.FRAUD),
     # shipping address
@@ -60,7 +60,7 @@ AGGREGATES: tuple[Aggregate, ...] = (
     # customer
     _a("customer_orders", CUSTOMER, Agg.COUNT, "this account placed {value:.0f} orders before"),
     _a("customer_orders_24h", CUSTOMER, Agg.COUNT, "this account placed {value:.0f} orders in the last 24 hours", window=DAY),
-    _a("customer_amount_mean", CUSTOMER, Agg.MEAN, "this account's orders averaged {value:.2f}", of="amount"),
+    _a("customer_amount_mean", CUSTOMER, Agg.MEAN, "this account's orders averaged {value:.2f} (reporting currency)", of="amount_reporting"),
     _a("customer_devices", CUSTOMER, Agg.DISTINCT, "this account used {value:.0f} devices before", of="device_id"),
     _a("customer_addresses", CUSTOMER, Agg.DISTINCT, "this account shipped to {value:.0f} addresses before", of="shipping_address_id"),
     _a("customer_hours_since_last_order", CUSTOMER, Agg.HOURS_SINCE_LAST, "this account's previous order was {value:.1f} hours ago"),

@@ -9,6 +9,7 @@ import pandas as pd
 
 from features.aggregates import AGGREGATES
 from features.columns import available, enrich, to_columns
+from features.currency import rates_for
 from features.offline import point_in_time
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, aggregates_path, state_path
 from features.settings import FeatureSettings
@@ -40,7 +41,7 @@ def build_offline_sources(
     empty (NaN) columns so the Feast schema holds, and are left out of training.
     """
     settings.offline_dir.mkdir(parents=True, exist_ok=True)
-    enriched = enrich(orders)
+    enriched = enrich(orders, rates_for(settings))
     columns = to_columns(enriched)
     supported = computable(enriched)
     values = point_in_time(columns, supported)

@@ -11,6 +11,7 @@ from functools import cache
 from features import derived
 from features.aggregates import AGGREGATES
 from features.columns import DECLINE_DELAY_MS
+from features.currency import currency_spec
 from features.derived import DERIVED
 from features.ipclusters import HOSTING_AS_MARKERS, database_version
 from features.spec import VALUE_SCALE, Agg, Aggregate, Derived, Family
@@ -42,8 +43,12 @@ def spec_hash() -> str:
     """Return a short hash of everything a feature's value depends on (a model records its own).
 
     The declarations, the code of the request-time features, the decline delay,
-    the value scales, the hosting-network markers and the IP database's version:
-    a model trained under one of them and served under another is refused.
+    the value scales, the hosting-network markers, the IP database's version and
+    the reporting currency with its rounding: a model trained under one of them
+    and served under another is refused. The exchange rates are not covered: a
+    new day's rate is data, like a new order, and leaves what an amount feature
+    means (a total in the reporting currency, to its minor unit) unchanged, so
+    appending rates never forces a retrain; another reporting currency does.
     """
     described = [_describe(f) for f in FEATURES]
     context = {
@@ -53,6 +58,7 @@ def spec_hash() -> str:
         "decline_delay_ms": DECLINE_DELAY_MS,
         "value_scale": dict(VALUE_SCALE),
         "derived_code": hashlib.sha256(inspect.getsource(derived).encode()).hexdigest(),
+        "currency": currency_spec(),
     }
     payload = json.dumps([context, *described], sort_keys=True).encode()
     return hashlib.sha256(payload).hexdigest()[:16]

@@ -7,17 +7,28 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from features.currency import RateTable, current_rates, to_reporting
 from features.ipclusters import lookup
 from features.schema import DECLINE_DELAY, TIMESTAMP
 from features.spec import VALUE_SCALE, Columns, Stream
 
-DERIVED_COLUMNS: tuple[str, ...] = ("ip_cluster", "ip_country", "ip_is_hosting")
+DERIVED_COLUMNS: tuple[str, ...] = ("ip_cluster", "ip_country", "ip_is_hosting", "amount_reporting")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def enrich(orders: pd.DataFrame) -> pd.DataFrame:
-    """Return canonical orders with the IP cluster, IP country and hosting flag added."""
+def enrich(orders: pd.DataFrame, rates: RateTable | None = None) -> pd.DataFrame:
+    """Return canonical orders with IP cluster, country and hosting flag and reporting amount.
+
+    `amount_reporting` is the amount in the reporting currency (`features.currency`),
+    by `rates` or else this process's rate table; `amount` stays in the order's currency.
+    """
     out = orders.copy()
+    out["amount_reporting"] = to_reporting(
+        out["amount"].to_numpy(dtype=float, na_value=np.nan),
+        out["currency"].astype(object).where(out["currency"].notna(), None).to_numpy(),
+        epoch_ms(out["created_at"]),
+        rates or current_rates(),
+    )
     unique_ips = out["ip"].dropna().unique()
     infos = {ip: lookup(str(ip)) for ip in unique_ips}
     ips = out["ip"]

@@ -48,11 +48,12 @@ def _fraud_rate(entity: str, family: Family) -> Derived:
 
 
 DERIVED: tuple[Derived, ...] = (
+    # Amounts in the reporting currency (`features.currency`): comparable across orders.
     Derived(
         "amount",
-        ("amount",),
-        lambda c: c["amount"],
-        "the order total is {value:.2f}",
+        ("amount_reporting",),
+        lambda c: c["amount_reporting"],
+        "the order total is {value:.2f} (reporting currency)",
         family="order",
     ),
     Derived(
@@ -64,8 +65,8 @@ DERIVED: tuple[Derived, ...] = (
     ),
     Derived(
         "amount_vs_customer_mean",
-        ("amount", "customer_amount_mean"),
-        lambda c: _ratio(c["amount"], c["customer_amount_mean"]),
+        ("amount_reporting", "customer_amount_mean"),
+        lambda c: _ratio(c["amount_reporting"], c["customer_amount_mean"]),
         "the order is {value:.1f}x this account's average",
         family="customer",
     ),

@@ -5,6 +5,11 @@ sorted timeline whose sort key packs the entity and the time into one int64, so
 "the entity's events in [lower, t)" is two binary searches for all orders at
 once. A feature at an order sees only events strictly before the order's time:
 never the order itself, later orders, or labels not yet known then.
+
+A fraud label that a legitimate label withdrew counted from its own time
+until the withdrawal: a read after the withdrawal no longer counts it (it is
+taken out of the bucket it was counted in, so a window that no longer holds
+that bucket is not touched), a read between the two does.
 """
 
 from __future__ import annotations
@@ -29,7 +34,24 @@ def stream_times(orders: Columns, stream: Stream) -> np.ndarray:
     if stream is Stream.DECLINES:
         return decline_times(orders)
     is_fraud = orders["label"] == 1.0
-    return np.where(is_fraud, orders["label_known_at"], np.nan)
+    counted = np.where(is_fraud, orders["label_known_at"], np.nan)
+    withdrawn, _ = fraud_withdrawals(orders)
+    return np.where(withdrawn, _flagged(orders), counted)
+
+
+def fraud_withdrawals(orders: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Return which orders' fraud labels were withdrawn, and when (NaN: not withdrawn).
+
+    A log without `fraud_known_at` (a history that never withdrew a label) has none.
+    """
+    flagged = _flagged(orders)
+    withdrawn = (orders["label"] == 0.0) & ~np.isnan(flagged) & ~np.isnan(orders["label_known_at"])
+    return withdrawn, np.where(withdrawn, orders["label_known_at"], np.nan)
+
+
+def _flagged(orders: Columns) -> np.ndarray:
+    flagged = orders.get("fraud_known_at")
+    return np.full(len(orders["created_at"]), np.nan) if flagged is None else flagged
 
 
 def window_start(t_ms: np.ndarray, feature: Aggregate) -> np.ndarray:
@@ -183,10 +205,38 @@ def _distinct(timeline: Timeline, values: np.ndarray, feature: Aggregate) -> np.
     return open_now
 
 
+def _withdrawn(timeline: Timeline, orders: Columns, feature: Aggregate) -> np.ndarray:
+    """Count, per query, the withdrawn fraud labels its read no longer counts.
+
+    A withdrawal at `w` of a label counted at `k` takes it out of the reads at
+    t with w < t, for as long as the window still holds k's bucket: the reads
+    in [w, window end of k), counted as intervals open at t.
+    """
+    withdrawn, at = fraud_withdrawals(orders)
+    codes, _ = pd.factorize(orders[feature.entity.key], use_na_sentinel=True)
+    rows = np.flatnonzero(withdrawn & (codes >= 0))
+    counted_at = _flagged(orders)[rows]
+    end = np.full(len(rows), np.inf) if feature.window is None else window_end(counted_at, feature)
+    keep = at[rows] < end
+    rows, end = rows[keep], end[keep]
+    last = timeline.span - 1
+    base = codes[rows].astype(np.int64) * timeline.span
+    starts = np.sort(base + np.clip(at[rows] - timeline.t0, 0, last).astype(np.int64))
+    stops = np.sort(base + np.clip(end - timeline.t0, 0, last).astype(np.int64))
+    first = timeline.query_codes * timeline.span
+    q = first + timeline.query_times
+    opened = np.searchsorted(starts, q, side="left") - np.searchsorted(starts, first, side="left")
+    closed = np.searchsorted(stops, q, side="right") - np.searchsorted(stops, first, side="left")
+    open_now: np.ndarray = opened - closed
+    return open_now
+
+
 def _aggregate(feature: Aggregate, timeline: Timeline, orders: Columns) -> np.ndarray:
     lo, hi = timeline.bounds(feature)
     if feature.agg is Agg.COUNT:
         counted: np.ndarray = (hi - lo).astype(float)
+        if feature.stream is Stream.FRAUD:
+            counted -= _withdrawn(timeline, orders, feature)
         return counted
     group_start = timeline.group_start
     seen = hi > group_start

@@ -20,6 +20,7 @@ from feast import FeatureStore
 
 from features.aggregates import AGGREGATES
 from features.breaker import BreakerOpen, CircuitBreaker
+from features.currency import RateTable, rates_for, to_reporting
 from features.ipclusters import lookup
 from features.settings import FeatureSettings
 from features.spec import ENTITIES, Columns, Entity, Stream
@@ -84,6 +85,15 @@ def order_columns(order: Mapping[str, Any]) -> Columns:
     return columns
 
 
+def with_reporting_amount(order: Columns, rates: RateTable) -> Columns:
+    """Return one order's columns with its amount in the reporting currency, as `enrich` adds it."""
+    if "amount_reporting" in order:
+        return order
+    currency = order.get("currency", np.array([None], dtype=object))
+    converted = to_reporting(order["amount"], currency, order["created_at"], rates)
+    return {**order, "amount_reporting": converted}
+
+
 # What a degraded answer names as the part that could not be used.
 STORE_DOWN = "online_store"
 STATE_LOST = "online_state_lost"
@@ -117,15 +127,26 @@ class Event:
     stream: Stream
     time_ms: int
     id: str
+    withdraws_ms: int | None = None
+    """The time of the order's event this one withdraws (a withdrawn fraud label)."""
 
 
-def event_id(order_id: str, stream: Stream, time_ms: int, key: str | None = None) -> str:
+def event_id(
+    order_id: str,
+    stream: Stream,
+    time_ms: int,
+    key: str | None = None,
+    withdraws_ms: int | None = None,
+) -> str:
     """Return an event's identity: its order, stream, time and stored key (a retry has the same).
 
     `key` tells apart two events of one order on one stream at the same moment
-    (two declines, say): the id of the stored event.
+    (two declines, say): the id of the stored event. A withdrawal names the time
+    of what it withdraws.
     """
     base = f"{order_id}#{stream.value}#{time_ms}"
+    if withdraws_ms is not None:
+        base = f"{base}#withdraws:{withdraws_ms}"
     return base if key is None else f"{base}#{key}"
 
 
@@ -149,6 +170,7 @@ class OnlineFeatures:
 
     def __init__(self, store: FeatureStore, settings: FeatureSettings | None = None) -> None:
         settings = settings or FeatureSettings()
+        self._settings = settings
         self._states: RowStates = state_store(store, settings.online_store_timeout_ms / 1000)
         self.breaker = CircuitBreaker(
             settings.online_store_breaker_failures, settings.online_store_breaker_reset_seconds
@@ -158,6 +180,11 @@ class OnlineFeatures:
         self.write_budget_s = WRITE_BUDGET_TIMEOUTS * settings.online_store_timeout_ms / 1000
         self.state_lost = False
         """Whether the last answer of the store said its state was lost (`rebuild` clears it)."""
+
+    @property
+    def rates(self) -> RateTable:
+        """Return the exchange rates amounts are converted with (read again when they change)."""
+        return rates_for(self._settings)
 
     @property
     def states(self) -> RowStates:
@@ -214,7 +241,12 @@ class OnlineFeatures:
 
     @contextmanager
     def holding(
-        self, order: Columns, stream: Stream, time_ms: int, key: str | None = None
+        self,
+        order: Columns,
+        stream: Stream,
+        time_ms: int,
+        key: str | None = None,
+        withdraws_ms: int | None = None,
     ) -> Iterator[OrderFeatures]:
         """Read the order's entity states once and hold them until its event is recorded.
 
@@ -227,7 +259,10 @@ class OnlineFeatures:
         that timed out on the way back), so `record` never counts it twice.
         """
         keys = entity_keys(order)
-        event = Event(stream, time_ms, event_id(str(order["order_id"][0]), stream, time_ms, key))
+        order = with_reporting_amount(order, self.rates)
+        order_id = str(order["order_id"][0])
+        id = event_id(order_id, stream, time_ms, key, withdraws_ms)
+        event = Event(stream, time_ms, id, withdraws_ms)
         with self._locked(keys):
             read = StatesRead({}, False, {})
             part = None
@@ -239,9 +274,19 @@ class OnlineFeatures:
                 part = STORE_DOWN
             yield OrderFeatures(self, order, keys, read, part, event)
 
-    def record(self, order: Columns, stream: Stream, time_ms: int, key: str | None = None) -> None:
-        """Add one event of the order (placed, declined, fraud) to its entities' states, once."""
-        with self.holding(order, stream, time_ms, key) as held:
+    def record(
+        self,
+        order: Columns,
+        stream: Stream,
+        time_ms: int,
+        key: str | None = None,
+        withdraws_ms: int | None = None,
+    ) -> None:
+        """Add one event of the order (placed, declined, fraud, withdrawn) to its entities' states.
+
+        Once: the write records the event as applied, and a repeat finds it.
+        """
+        with self.holding(order, stream, time_ms, key, withdraws_ms) as held:
             held.record()
 
     @contextmanager
@@ -332,6 +377,7 @@ class OrderFeatures:
                     event.time_ms,
                     row,
                     owner.lateness_ms,
+                    event.withdraws_ms,
                 )
             try:
                 owner.write_states(self._keys, read.states, event.id, read.digests)

@@ -20,7 +20,8 @@ import orjson
 import pandas as pd
 
 from features.aggregates import AGGREGATES
-from features.online import entity_keys, event_id, order_columns
+from features.currency import RateTable
+from features.online import entity_keys, event_id, order_columns, with_reporting_amount
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, state_path
 from features.settings import FeatureSettings
 from features.spec import ENTITIES, Entity, Stream
@@ -38,6 +39,8 @@ class Event:
     """The canonical order (times in epoch ms), as scoring built it."""
     key: str | None = None
     """The stored event's own id, where one order can have several at one moment."""
+    withdraws_ms: int | None = None
+    """The time of the order's event this one withdraws (a withdrawn fraud label)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def rebuild_states(
     snapshot: Snapshot,
     events: Iterable[Event],
     states: RowStates,
+    rates: RateTable,
     progress: Callable[[str], object] | None = None,
 ) -> dict[str, int]:
     """Apply the events at or after the snapshot to it, write every state; return counts.
@@ -82,13 +86,22 @@ def rebuild_states(
     for event in sorted(events, key=lambda e: e.time_ms):
         if event.time_ms < snapshot.as_of_ms:
             continue
-        columns = order_columns(event.order)
+        columns = with_reporting_amount(order_columns(event.order), rates)
         order_id = str(columns["order_id"][0])
-        applied.append(event_id(order_id, event.stream, event.time_ms, event.key))
+        applied.append(
+            event_id(order_id, event.stream, event.time_ms, event.key, event.withdraws_ms)
+        )
         row = {name: values[0] for name, values in columns.items()}
         for entity, key in entity_keys(columns).items():
             state = rebuilt[entity].setdefault(key, {})
-            apply_event(state, by_entity[entity], event.stream, event.time_ms, row)
+            apply_event(
+                state,
+                by_entity[entity],
+                event.stream,
+                event.time_ms,
+                row,
+                withdraws_ms=event.withdraws_ms,
+            )
     written: dict[str, int] = {}
     for entity in ENTITIES:
         if progress:

@@ -58,6 +58,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("label", pa.int8(), doc="1 fraud, 0 legitimate, null unknown"),
     Column("scenario", pa.string(), doc="fraud scenario or reason for the label"),
     Column("label_known_at", TIMESTAMP, doc="when the label became known"),
+    Column(
+        "fraud_known_at",
+        TIMESTAMP,
+        doc="when a fraud label became known that the legitimate label withdrew (else empty)",
+    ),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

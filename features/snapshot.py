@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from features.columns import lead_ms, scaled_integers
-from features.offline import stream_times, window_start
-from features.spec import Agg, Aggregate, Columns, Entity
+from features.offline import fraud_withdrawals, stream_times, window_start
+from features.spec import Agg, Aggregate, Columns, Entity, Stream
 from features.state import (
     RECENT,
     EntityState,
+    as_runs,
     recent_event,
     stream_field,
     stream_plan,
@@ -29,6 +30,9 @@ def _events(orders: Columns, feature: Aggregate, as_of_ms: int) -> pd.DataFrame:
     times = stream_times(orders, feature.stream)
     keys = orders[feature.entity.key]
     mask = ~np.isnan(times) & (times < as_of_ms) & pd.notna(keys)
+    if feature.stream is Stream.FRAUD:
+        withdrawn, at = fraud_withdrawals(orders)
+        mask &= ~(withdrawn & (at < as_of_ms))  # counted, then withdrawn: nothing left
     frame = pd.DataFrame({"key": keys[mask], "time": times[mask].astype(np.int64)})
     if feature.of is not None:
         frame["value"] = orders[feature.of][mask]
@@ -120,7 +124,7 @@ def snapshot(
             buckets = partials.index.get_level_values(1).to_numpy()
             for key, bucket, partial in zip(keys, buckets, values, strict=True):
                 states.setdefault(str(key), {}).setdefault(feature.name, {})[bucket] = partial
-    return states
+    return {key: as_runs(state, features) for key, state in states.items()}
 
 
 def _plain(value: object) -> object:

@@ -81,7 +81,7 @@ ENTITIES: tuple[Entity, ...] = (CUSTOMER, DEVICE, IP_CLUSTER, PAYMENT, ADDRESS)
 
 # Values that are summed are kept as integers (amounts in cents) so that offline
 # prefix sums and online bucket sums agree to the last digit.
-VALUE_SCALE: Mapping[str, int] = {"amount": 100}
+VALUE_SCALE: Mapping[str, int] = {"amount_reporting": 100}
 # A distinct count reads at most this many values: the online state keeps no more
 # per bucket (a carrier NAT or a pickup point stays small), and offline clips to it.
 DISTINCT_CAP = 64

@@ -4,7 +4,9 @@ Per entity the state holds, per stream, the recent events themselves (their
 time and the values features aggregate), and per feature what older events
 were folded into: time-bucketed partial aggregates (counts, integer sums,
 maxima, capped sets of value hashes) or first/last-seen times, never a
-finished number.
+finished number. A feature's buckets are one dense run, `[first bucket's
+start, [partial or None, ...]]`, so a read slices out the buckets its window
+covers instead of looking at every bucket kept.
 
 Why the recent events are kept apart: events do not arrive in time order (an
 order is scored a little late, a decline or a label comes from another
@@ -19,6 +21,11 @@ still counts its own bucket's folded events; the README says so.
 
 A future event never prunes what earlier reads need: buckets are dropped only
 when they left the window of every read the state can still answer exactly.
+
+A withdrawal (a fraud label that a legitimate one withdrew) is kept the same
+way, as the time it was withdrawn and the time the label counted from: reads
+after the withdrawal stop counting it; once folded, it takes the label out of
+the bucket it was counted in.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ EntityState = dict[str, Any]
 LATENESS_MS = 600_000
 # Recent events kept per entity and stream; beyond, the oldest are folded early.
 RECENT_CAP = 256
-# A stream's part of the state: [folded_to, newest, [column, ...], [[time, value, ...], ...]].
-FOLDED_TO, NEWEST, COLUMNS, RECENT = 0, 1, 2, 3
+# A stream's part of the state: [folded_to, newest, [column, ...], [[time, value, ...], ...],
+# [[withdrawn at, counted at], ...]] (the last only once something was withdrawn).
+FOLDED_TO, NEWEST, COLUMNS, RECENT, WITHDRAWN = 0, 1, 2, 3, 4
 
 
 def stream_field(stream: Stream) -> str:
@@ -108,32 +116,75 @@ def apply_event(
     time_ms: int,
     order: Mapping[str, Any],
     lateness_ms: int = LATENESS_MS,
+    withdraws_ms: int | None = None,
 ) -> None:
-    """Add one event of an order on a stream to an entity's state (its features on that stream)."""
+    """Add one event of an order on a stream to an entity's state (its features on that stream).
+
+    With `withdraws_ms`, the event withdraws, from `time_ms` on, the order's event
+    counted at `withdraws_ms` (counts only: a fraud label that a legitimate one withdrew).
+    """
     plan = _plan(tuple(features), stream)
     if not plan.features:
         return
     posted = time_ms - lead_ms(stream)
     part = state.setdefault(stream_field(stream), [None, posted, list(plan.columns), []])
     columns: list[str] = part[COLUMNS]
-    recent: list[list[Any]] = part[RECENT]
-    bisect.insort(recent, recent_event(plan, columns, time_ms, order), key=lambda e: int(e[0]))
+    if withdraws_ms is None:
+        event = recent_event(plan, columns, time_ms, order)
+        bisect.insort(part[RECENT], event, key=lambda e: int(e[0]))
+    else:
+        if len(part) == WITHDRAWN:
+            part.append([])
+        bisect.insort(part[WITHDRAWN], [time_ms, withdraws_ms], key=lambda e: int(e[0]))
     before = int(part[NEWEST]) - lateness_ms
     part[NEWEST] = max(int(part[NEWEST]), posted)
     horizon = int(part[NEWEST]) - lateness_ms
-    folded_to = part[FOLDED_TO]
-    while recent and (
-        recent[0][0] < horizon
-        or len(recent) > RECENT_CAP
-        or (folded_to is not None and recent[0][0] <= folded_to)
-    ):
-        oldest = recent.pop(0)
-        for feature in plan.features:
-            _fold(state, feature, oldest[0], _value_of(feature, columns, oldest))
-        folded_to = oldest[0] if folded_to is None else max(folded_to, oldest[0])
-    part[FOLDED_TO] = folded_to
+    _fold_due(state, plan, part, horizon)
     for feature in plan.features:
         _prune(state, feature, before, horizon)
+
+
+def _fold_due(state: EntityState, plan: _Plan, part: list[Any], horizon: int) -> None:
+    """Fold, in time order, the recent events and withdrawals that are due.
+
+    Due: older than the horizon, beyond the cap, or not after what was folded
+    already (so every kept one stays after `folded_to`, which exact reads need).
+    A withdrawal folds the events before it first: the event it withdraws is
+    in its bucket by then.
+    """
+    recent: list[list[Any]] = part[RECENT]
+    withdrawn: list[list[int]] = part[WITHDRAWN] if len(part) > WITHDRAWN else []
+
+    def due(kept: list[list[Any]]) -> bool:
+        folded_to = part[FOLDED_TO]
+        return bool(kept) and (
+            kept[0][0] < horizon
+            or len(kept) > RECENT_CAP
+            or (folded_to is not None and kept[0][0] <= folded_to)
+        )
+
+    def fold_oldest() -> None:
+        oldest = recent.pop(0)
+        for feature in plan.features:
+            value = _value_of(feature, part[COLUMNS], oldest)
+            _fold(state, feature, oldest[0], value, horizon)
+        _folded_to(part, oldest[0])
+
+    while due(recent) or due(withdrawn):
+        if not due(withdrawn) or (due(recent) and recent[0][0] < withdrawn[0][0]):
+            fold_oldest()
+            continue
+        at, counted_at = withdrawn.pop(0)
+        while recent and recent[0][0] < at:
+            fold_oldest()
+        for feature in plan.features:
+            _unfold(state, feature, counted_at, horizon)
+        _folded_to(part, at)
+
+
+def _folded_to(part: list[Any], time_ms: int) -> None:
+    folded_to = part[FOLDED_TO]
+    part[FOLDED_TO] = time_ms if folded_to is None else max(folded_to, time_ms)
 
 
 def recent_event(
@@ -149,11 +200,17 @@ def stream_plan(features: Sequence[Aggregate], stream: Stream) -> _Plan:
 
 
 def _value_of(feature: Aggregate, columns: Sequence[str], event: Sequence[Any]) -> Any:
-    return None if feature.of is None else event[1 + columns.index(feature.of)]
+    if feature.of is None or feature.of not in columns:
+        return None  # not kept: the event came under a spec without this feature
+    return event[1 + columns.index(feature.of)]
 
 
-def _fold(state: EntityState, feature: Aggregate, time_ms: int, value: Any) -> None:
-    """Fold one event into a feature's partial aggregates."""
+def _fold(state: EntityState, feature: Aggregate, time_ms: int, value: Any, horizon: int) -> None:
+    """Fold one event into a feature's partial aggregates.
+
+    Not into a bucket older than every exact read's window (a very late event):
+    pruning would drop it at once, and the run would first grow back to it.
+    """
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
         previous = state.get(feature.name)
         pick = min if feature.agg is Agg.HOURS_SINCE_FIRST else max
@@ -161,30 +218,122 @@ def _fold(state: EntityState, feature: Aggregate, time_ms: int, value: Any) -> N
         return
     if feature.agg is not Agg.COUNT and value is None:
         return
-    if feature.bucket_ms is None:
+    bucket = feature.bucket_ms
+    if bucket is None:
         state[feature.name] = _merge(feature, state.get(feature.name), value)
         return
-    buckets: dict[str, Any] = state.setdefault(feature.name, {})
-    start = str((time_ms // feature.bucket_ms) * feature.bucket_ms)
-    buckets[start] = _merge(feature, buckets.get(start), value)
+    if time_ms < window_start(feature, horizon):
+        return
+    parts, index = _slot(state, feature, time_ms)
+    parts[index] = _merge(feature, parts[index], value)
+
+
+def _slot(state: EntityState, feature: Aggregate, time_ms: int) -> tuple[list[Any], int]:
+    """Return a feature's buckets and the index of the one `time_ms` falls in (made if new)."""
+    bucket = feature.bucket_ms
+    assert bucket is not None
+    start = (time_ms // bucket) * bucket
+    run = _run(state, feature)
+    if run is None:
+        run = state[feature.name] = [start, [None]]
+    first, parts = run
+    if start < first:
+        parts[:0] = [None] * ((first - start) // bucket)
+        run[0] = first = start
+    index = (start - first) // bucket
+    if index >= len(parts):
+        parts.extend([None] * (index + 1 - len(parts)))
+    return parts, index
+
+
+def _run(state: EntityState, feature: Aggregate) -> list[Any] | None:
+    """Return a feature's bucket run, `[first start, parts]` (a state kept as a mapping of
+    start to partial, as before runs, is turned into one)."""
+    run = state.get(feature.name)
+    if isinstance(run, dict):
+        bucket = feature.bucket_ms
+        assert bucket is not None
+        kept: dict[str, Any] = state.pop(feature.name)
+        run = None
+        for start, partial in sorted((int(k), v) for k, v in kept.items()):
+            if run is None:
+                run = [start, []]
+            run[1].extend([None] * ((start - run[0]) // bucket - len(run[1])))
+            run[1].append(partial)
+        if run is not None:
+            state[feature.name] = run
+    return run or None
+
+
+def as_runs(state: EntityState, features: Sequence[Aggregate]) -> EntityState:
+    """Return a state whose buckets, kept as a mapping of start to partial, are runs now."""
+    for feature in features:
+        if feature.bucket_ms is not None:
+            _run(state, feature)
+    return state
+
+
+def _unfold(state: EntityState, feature: Aggregate, counted_ms: int, horizon_ms: int) -> None:
+    """Take a withdrawn event out of the count it was folded into.
+
+    The count may go below zero for a while: the event itself can come after its
+    withdrawal (beyond the lateness bound), and then lands on the -1. A bucket
+    older than every exact read's window is left alone. Only counts withdraw.
+    """
+    if feature.agg is not Agg.COUNT:
+        return
+    if feature.bucket_ms is None:
+        state[feature.name] = (state.get(feature.name) or 0) - 1
+        return
+    if counted_ms < window_start(feature, horizon_ms):
+        return
+    parts, index = _slot(state, feature, counted_ms)
+    parts[index] = (parts[index] or 0) - 1
+    if not parts[index]:
+        parts[index] = None
+        run = state[feature.name]
+        _trim(state, feature, run)
 
 
 def _prune(state: EntityState, feature: Aggregate, before_ms: int, horizon_ms: int) -> None:
     """Drop the buckets no exact read can need any more, once the horizon's window moved on."""
-    buckets = state.get(feature.name)
-    if feature.bucket_ms is None or not buckets:
+    bucket = feature.bucket_ms
+    if bucket is None or not state.get(feature.name):
         return
     oldest = window_start(feature, horizon_ms)
     if oldest == window_start(feature, before_ms):
-        return  # nothing left the window since the last event: no key to look at
-    for stale in [k for k in buckets if int(k) < oldest]:
-        del buckets[stale]
+        return  # nothing left the window since the last event: nothing to drop
+    run = _run(state, feature)
+    if run is None:
+        return
+    stale = (oldest - run[0]) // bucket
+    if stale > 0:
+        del run[1][:stale]
+        run[0] += stale * bucket
+        _trim(state, feature, run)
+
+
+def _trim(state: EntityState, feature: Aggregate, run: list[Any]) -> None:
+    """Drop a run's empty buckets at both ends (an empty run: the feature's whole entry)."""
+    bucket = feature.bucket_ms
+    assert bucket is not None
+    parts: list[Any] = run[1]
+    while parts and parts[-1] is None:
+        parts.pop()
+    empty = 0
+    while empty < len(parts) and parts[empty] is None:
+        empty += 1
+    if empty:
+        del parts[:empty]
+        run[0] += empty * bucket
+    if not parts:
+        del state[feature.name]
 
 
 def _merge(feature: Aggregate, partial: Any, value: Any) -> Any:
     """Fold one event's value into a partial aggregate."""
     if feature.agg is Agg.COUNT:
-        return (partial or 0) + 1
+        return (partial or 0) + 1 or None  # a withdrawal that came first, now made good
     if feature.agg is Agg.DISTINCT:
         values: list[int] = partial or []
         # Any `cap` values of a bucket keep min(distinct, cap) exact over its union.
@@ -204,6 +353,8 @@ def evaluate(state: EntityState | None, feature: Aggregate, t_ms: int) -> float:
     partial = state.get(feature.name)
     oldest = None if feature.bucket_ms is None else window_start(feature, t_ms)
     recent = _recent_values(state, feature, t_ms, oldest)
+    if recent is None:
+        return math.nan  # kept under a spec without this feature's column: not known
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
         if partial is not None and partial < t_ms:
             recent.append(partial)
@@ -211,18 +362,41 @@ def evaluate(state: EntityState | None, feature: Aggregate, t_ms: int) -> float:
             return math.nan
         seen: int = min(recent) if feature.agg is Agg.HOURS_SINCE_FIRST else max(recent)
         return (t_ms - seen) / MS_PER_HOUR
-    if feature.bucket_ms is None or oldest is None:
+    bucket = feature.bucket_ms
+    if bucket is None or oldest is None:
         parts = [] if partial is None else [partial]
     else:
-        last = (t_ms // feature.bucket_ms) * feature.bucket_ms
-        parts = [p for start, p in (partial or {}).items() if oldest <= int(start) <= last]
+        run = _run(state, feature) if isinstance(partial, dict) else partial
+        parts = []
+        if run:
+            first, kept = run
+            lo = max((oldest - first) // bucket, 0)
+            hi = (t_ms // bucket) * bucket - first
+            parts = [p for p in kept[lo : hi // bucket + 1] if p is not None] if hi >= 0 else []
+    if feature.agg is Agg.COUNT:
+        # Never below zero: a withdrawal can be applied before the label it withdraws.
+        counted = sum(parts) + len(recent) - _withdrawn(state, feature, t_ms, oldest)
+        return float(max(counted, 0))
     return _finish(feature, parts, recent)
+
+
+def _withdrawn(state: EntityState, feature: Aggregate, t_ms: int, oldest: int | None) -> int:
+    """Count the kept withdrawals a read at `t_ms` sees, of events its window still holds."""
+    part = state.get(stream_field(feature.stream))
+    if not part or len(part) <= WITHDRAWN:
+        return 0
+    lower = -math.inf if oldest is None else oldest
+    return sum(1 for at, counted_at in part[WITHDRAWN] if at < t_ms and counted_at >= lower)
 
 
 def _recent_values(
     state: EntityState, feature: Aggregate, t_ms: int, oldest: int | None
-) -> list[Any]:
-    """Return what the recent events a read at `t_ms` counts hold (their times, for counts)."""
+) -> list[Any] | None:
+    """Return what the recent events a read at `t_ms` counts hold (their times, for counts).
+
+    None when they do not keep the feature's column: the state was written under a
+    spec without the feature, and its value is missing until the state is rebuilt.
+    """
     part = state.get(stream_field(feature.stream))
     if not part:
         return []
@@ -230,13 +404,13 @@ def _recent_values(
     events = [e for e in part[RECENT] if lower <= e[0] < t_ms]
     if feature.of is None:
         return [e[0] for e in events]
+    if feature.of not in part[COLUMNS]:
+        return None
     index = 1 + part[COLUMNS].index(feature.of)
     return [e[index] for e in events]
 
 
 def _finish(feature: Aggregate, parts: list[Any], recent: list[Any]) -> float:
-    if feature.agg is Agg.COUNT:
-        return float(sum(parts) + len(recent))
     values = [v for v in recent if v is not None]
     if feature.agg is Agg.DISTINCT:
         union = {v for part in parts for v in part}.union(values)

@@ -26,7 +26,9 @@ from service.audit.router import router as audit_exports
 from service.audit.signing import SigningKeyError
 from service.auth import rate_limit
 from service.auth.control import AccessControl, access_control
+from service.auth.credentials import KEY_PREFIX
 from service.auth.guards import unguarded_routes
+from service.auth.keys import key_principal
 from service.blocking import executor, in_thread
 from service.body_limit import BodySizeLimit
 from service.health.probe import Probes
@@ -42,6 +44,7 @@ from service.review.service import ReviewDesk
 from service.scoring.rebuild import Rebuilder
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
+from service.scoring.warm import WarmModels
 from service.settings import ServiceSettings
 from service.ui import templates
 from service.ui.docs import docs_router
@@ -79,13 +82,16 @@ def build_state(settings: ServiceSettings) -> State:
     migrate(engine)
     access = access_control(settings, engine)
     features = OnlineFeatures(open_store(settings), settings)
-    model = ModelHolder(settings)
+    # Each champion, the first and every one a reload brings, is warmed before it serves.
+    model = WarmModels(settings)
     try:
         model.reload()
     except RegistryError as error:
         log.error("starting without a model: %s", error)
     scoring = ScoringService(model, features, engine, settings)
     scoring.warm_up()
+    # The API key's lookup is on every order's path too: its statement compiled here.
+    key_principal(engine, f"{KEY_PREFIX}warm-up")
     record_policy(engine, access.policy, "service:startup")
     return State(
         settings=settings,

@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from features.build import write_order_log
+from features.currency import write_rates
 from features.schema import DECLINE_DELAY
+from features.settings import RATES_FILE
 from features.store import materialize
 from models.registry import promote
 from service.audit.changes import record_promotion
@@ -33,9 +35,28 @@ from service.cli.training_cmd import print_result
 from service.settings import ServiceSettings
 from training.sources.demo_split import split_for_demo
 from training.sources.payloads import order_payload
+from training.sources.simulator.geo import FX_PER_EUR
 
 # Wide enough for reasons to read as sentences even when not on a terminal.
 console = Console(width=max(Console().width, 150))
+
+
+def write_simulated_rates(settings: ServiceSettings, orders: pd.DataFrame) -> Path:
+    """Write the simulator's exchange rates as the data dir's rate table; return its path."""
+    reporting = str(settings.reporting_currency)
+    if reporting not in FX_PER_EUR:
+        raise typer.BadParameter(
+            f"the demo simulates amounts in {', '.join(FX_PER_EUR)}: report in one of them",
+            param_hint="ORDERSHIELD_REPORTING_CURRENCY",
+        )
+    # One row per currency from the first order's day: the simulator's rates never move.
+    first_day = orders["created_at"].min().date()
+    per_reporting = FX_PER_EUR[reporting]
+    rows = [(first_day, code, rate / per_reporting) for code, rate in FX_PER_EUR.items()]
+    path = settings.data_dir / RATES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_rates(path, reporting, [row for row in rows if row[1] != reporting])
+    return path
 
 
 def replay(url: str, api_key: str, live: pd.DataFrame) -> list[dict[str, Any]]:
@@ -159,7 +180,10 @@ def demo(
     settings = base.model_copy(update={"data_dir": base.data_dir / "demo", "review_critical": True})
     shutil.rmtree(settings.data_dir, ignore_errors=True)
     console.rule(f"1. simulating {orders:,} orders")
-    split = split_for_demo(simulate_orders(orders, seed=seed))
+    simulated = simulate_orders(orders, seed=seed)
+    # In the data dir, the rates are found by this build and by `serve` on this data alike.
+    write_simulated_rates(settings, simulated)
+    split = split_for_demo(simulated)
     write_order_log(split.history, settings)
     console.rule("2. features: offline aggregates, Feast apply, materialize")
     apply_features(settings)

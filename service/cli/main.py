@@ -17,6 +17,7 @@ from service.cli import (
     access_cmd,
     audit_cmd,
     demo,
+    evaluate_cmd,
     features_cmd,
     history_cmd,
     labels_cmd,
@@ -42,6 +43,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(audit_cmd.privacy, name="privacy")
 app.command()(training_cmd.simulate)
 app.command()(training_cmd.train)
+app.command()(evaluate_cmd.evaluate)
 app.command()(demo.demo)
 console = Console()
 

@@ -14,6 +14,7 @@ from features.build import write_order_log
 from models.registry import promote as promote_version
 from service.cli.features_cmd import apply_features
 from service.settings import ServiceSettings
+from training.sources.simulator.difficulty import Difficulty
 from training.thresholds import REVIEW_CAPACITY
 from training.train import TrainingResult
 
@@ -25,6 +26,13 @@ def simulate(
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same data")] = 7,
     days: Annotated[int, typer.Option(help="length of the simulated period")] = 120,
     start: Annotated[str, typer.Option(help="first day of the period")] = "2026-01-01",
+    difficulty: Annotated[
+        Difficulty,
+        typer.Option(
+            help="how closely fraud imitates honest customers: normal, or hard (aged accounts, "
+            "residential proxies, orders hours or days apart, honest-looking baskets)"
+        ),
+    ] = "normal",
 ) -> None:
     """Simulate a labelled order stream with fraud scenarios into the data dir."""
     from training.sources.simulator import simulate_orders
@@ -38,12 +46,13 @@ def simulate(
             start=start,
             days=days,
             progress=lambda done: bar.update(task, completed=done),
+            difficulty=difficulty,
         )
     write_order_log(frame, settings)
     fraud = frame[frame["label"] == 1]
     console.print(
-        f"{len(frame):,} orders, {len(fraud):,} fraud ({len(fraud) / len(frame):.2%}) "
-        f"→ {settings.orders_path}"
+        f"{len(frame):,} orders, {len(fraud):,} fraud ({len(fraud) / len(frame):.2%}, "
+        f"{difficulty} difficulty) → {settings.orders_path}"
     )
     console.print(fraud["scenario"].value_counts().to_string())
 

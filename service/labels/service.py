@@ -7,18 +7,19 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
-from features.columns import moment_ms
+from features.columns import event_time_ms, moment_ms
 from features.spec import Stream
 from service.errors import InvalidInput, NotFound
 from service.labels.schemas import LabelIn, LabelOut, PaymentOutcomeIn, PaymentOutcomeOut
 from service.persistence import (
     DecisionRecord,
     decision_by_order,
-    labels_for_order,
     save_label_event,
     save_payment_event,
 )
 from service.persistence.chain import timestamp
+from service.persistence.history import changing_labels
+from service.scoring.schemas import canonical_of
 from service.scoring.service import ScoringService
 
 
@@ -28,12 +29,16 @@ def record_label(
     label: LabelIn,
     source: Literal["api", "file", "review"],
 ) -> LabelOut:
-    """Store a label once per event; the order's first fraud label counts from its known time."""
+    """Store a label once per event and apply what it does to the order's fraud count.
+
+    A fraud label counts from its known time; a legitimate one after it withdraws it
+    from its own (`service.persistence.label_walk`). A retry answers as the first call did.
+    """
     decision = decision_by_order(engine, label.order_id)
     if decision is None:
         raise NotFound(f"no decision for order {label.order_id!r}: labels attach to scored orders")
     known_at = _known_at(label.known_at, decision)
-    label_id, created = save_label_event(
+    label_id, created, step = save_label_event(
         engine,
         label.order_id,
         label.label,
@@ -43,41 +48,50 @@ def record_label(
         event_key=_event_key(label.event_id, label.label, label.known_at),
         request_sha256=label.sha256(),
     )
-    # The first fraud label stored counts; a retry answers as the first call did.
-    fraud_ids = [
-        item.id for item in labels_for_order(engine, label.order_id) if item.label == "fraud"
-    ]
-    applies = label.label == "fraud" and min(fraud_ids, default=None) == label_id
-    if applies and created:
-        scoring.record_event(decision, Stream.FRAUD, moment_ms(known_at))
+    if step is not None:
+        withdraws = None if step.withdraws is None else moment_ms(step.withdraws)
+        at = moment_ms(step.at)
+        scoring.record_event(decision, Stream.FRAUD, at, step.key, withdraws)
     return LabelOut(
         id=label_id,
         order_id=label.order_id,
         label=label.label,
-        applied_to_features=applies,
+        applied_to_features=step is not None if created else _applied(engine, label_id),
         event_id=label.event_id,
     )
+
+
+def _applied(engine: Engine, label_id: int) -> bool:
+    """Return whether a stored label changed its order's fraud count (for a retry's answer)."""
+    return label_id in changing_labels(engine, [label_id])
 
 
 def record_payment(
     engine: Engine, scoring: ScoringService, order_id: str, outcome: PaymentOutcomeIn
 ) -> PaymentOutcomeOut:
-    """Store a payment outcome once per event; a decline counts from its known time."""
+    """Store a payment outcome once per event; a decline counts a fixed delay after its order."""
     decision = decision_by_order(engine, order_id)
     if decision is None:
         raise NotFound(f"no decision for order {order_id!r}")
     known_at = _known_at(outcome.known_at, decision)
-    outcome_id, created = save_payment_event(
+    canonical = canonical_of(decision.order, decision.decided_at)
+    decline_ms = (
+        None
+        if canonical is None  # an erased order no longer holds its entities
+        else event_time_ms(Stream.DECLINES, int(canonical["created_at"]), moment_ms(known_at))
+    )
+    outcome_id, created, _ = save_payment_event(
         engine,
         order_id,
         outcome.status,
         known_at,
         event_key=_event_key(outcome.event_id, outcome.status, outcome.known_at),
         request_sha256=outcome.sha256(),
+        decline_time_ms=decline_ms,
     )
-    if created and outcome.status == "declined":
+    if created and decline_ms is not None and outcome.status == "declined":
         # Keyed by the stored outcome: two declines of one order can share a moment.
-        scoring.record_event(decision, Stream.DECLINES, moment_ms(known_at), str(outcome_id))
+        scoring.record_event(decision, Stream.DECLINES, decline_ms, str(outcome_id))
     return PaymentOutcomeOut(
         id=outcome_id, order_id=order_id, status=outcome.status, event_id=outcome.event_id
     )

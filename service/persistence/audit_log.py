@@ -42,6 +42,8 @@ LOG = cast(Table, AuditEntryRow.__table__)
 HEAD = cast(Table, AuditHeadRow.__table__)
 CHECKPOINTS = cast(Table, AuditCheckpointRow.__table__)
 DECISIONS = cast(Table, DecisionRow.__table__)
+# Built once: every decision appends an entry.
+INSERT_PENDING = insert(PENDING)
 HEAD_ID = 1
 SEQUENCE_BATCH = 500
 RACE_RETRIES = 5
@@ -131,16 +133,20 @@ def append_entry(
     at: datetime | None = None,
 ) -> None:
     """Write an entry for the sequencer, inside the caller's transaction (no lock taken)."""
-    connection.execute(
-        insert(PENDING),
-        {
-            "kind": kind,
-            "subject": subject,
-            "actor": actor,
-            "at": (at or datetime.now(UTC)).astimezone(UTC),
-            "body": json_round_trip(dict(body)),
-        },
-    )
+    connection.execute(INSERT_PENDING, pending_row(kind, subject, actor, body, at))
+
+
+def pending_row(
+    kind: str, subject: str, actor: str, body: Mapping[str, Any], at: datetime | None = None
+) -> dict[str, Any]:
+    """Return the `audit_pending` row of an entry (many are inserted in one statement)."""
+    return {
+        "kind": kind,
+        "subject": subject,
+        "actor": actor,
+        "at": (at or datetime.now(UTC)).astimezone(UTC),
+        "body": json_round_trip(dict(body)),
+    }
 
 
 @translate_errors

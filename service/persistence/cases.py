@@ -294,7 +294,7 @@ def escalate(
 
 def add_label(
     connection: Connection, order_id: str, label: str, reason: str | None, now: datetime
-) -> None:
+) -> int:
     """Record a reviewer's outcome as the order's label, inside the caller's transaction."""
     row = {
         "order_id": order_id,
@@ -304,8 +304,9 @@ def add_label(
         "received_at": now,
         "source": "review",
     }
-    connection.execute(insert(LabelRow), row)
+    label_id = connection.execute(insert(LabelRow).returning(LabelRow.id), row).scalar_one()
     append_entry(connection, f"label.{label}", order_id, "review", label_body(row), now)
+    return int(label_id)
 
 
 def _history(

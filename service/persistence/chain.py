@@ -27,6 +27,7 @@ JSON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
 )
 JSON_FIELDS = ("order_payload", "features", "reasons", "shap_values", "thresholds", "rules")
+ROUND_TRIP_FIELDS = tuple(f for f in JSON_FIELDS if f not in ("features", "shap_values"))
 FLOAT_FIELDS = ("score", "raw_score", "base_value", "latency_ms")
 TIME_FIELDS = ("created_at", "decided_at")
 # Decision columns added after the audit log began: left out of the committed content
@@ -129,15 +130,22 @@ def normalize(new: NewDecision) -> dict[str, Any]:
         fields[name] = utc(fields[name], name)
     for name in FLOAT_FIELDS:
         fields[name] = finite(fields[name], name)
+    # Features and SHAP values come out of these as JSON reads them back (string keys,
+    # finite floats or null): unlike the other JSON fields, they need no round trip.
     fields["features"] = {str(k): feature(v, str(k)) for k, v in new.features.items()}
-    fields["shap_values"] = {
-        str(k): finite(v, f"SHAP value {k}") for k, v in new.shap_values.items()
-    }
+    fields["shap_values"] = {str(k): _shap(k, v) for k, v in new.shap_values.items()}
     fields["freeze"] = bool(new.freeze)
     fields["degraded"] = bool(new.degraded)
-    for name in JSON_FIELDS:
+    for name in ROUND_TRIP_FIELDS:
         fields[name] = json_round_trip(fields[name])
     return fields
+
+
+def _shap(name: object, value: Any) -> float:
+    # A plain finite float, the usual case, skips building the error message's name.
+    if type(value) is float and math.isfinite(value):
+        return value + 0.0
+    return finite(value, f"SHAP value {name}")
 
 
 def json_round_trip(value: Any) -> Any:
@@ -160,6 +168,8 @@ def feature(value: Any, name: str) -> float | None:
     """Return a feature value as a finite float, or None when missing (None or NaN)."""
     if value is None:
         return None
+    if type(value) is float and math.isfinite(value):
+        return value + 0.0
     number = _number(value, f"feature {name}")
     return None if math.isnan(number) else finite(number, f"feature {name}")
 

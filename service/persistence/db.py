@@ -33,6 +33,8 @@ BUSY_TIMEOUT_MS = 5000
 SQLITE_PRAGMAS = ("synchronous=FULL", "foreign_keys=ON", "wal_autocheckpoint=10000")
 # Execution option read by the SQLite `begin` listener: the BEGIN mode of a transaction.
 BEGIN_MODE = "ordershield_sqlite_begin"
+# Key of a pooled SQLite connection's `info`: the busy timeout last set on it, in ms.
+BUSY_SET = "ordershield_busy_ms"
 CONNECT_TIMEOUT_S = 5
 # pg_advisory_xact_lock key of migrations.
 MIGRATE_LOCK = 0x4F53_0001
@@ -84,13 +86,14 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
     # The driver's own BEGIN is always DEFERRED; we emit BEGIN ourselves so writers can
     # take the write lock up front (see `writer`) instead of failing to upgrade a read lock.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        record.info[BUSY_SET] = BUSY_TIMEOUT_MS
         _use_wal(cursor)
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(f"PRAGMA {pragma}")
@@ -120,8 +123,19 @@ def _sqlite_begin(connection: Connection) -> None:
     # Another process holding the write lock is waited for no longer than the deadline.
     remaining = _remaining()
     busy_ms = BUSY_TIMEOUT_MS if remaining is None else max(int(remaining * 1000), 0)
-    connection.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    # Straight to the driver: every transaction begins here, reads included, and
+    # SQLAlchemy's statement machinery would cost more than the two statements.
+    pooled = connection.connection
+    raw = pooled.driver_connection
+    assert raw is not None
+    try:
+        if pooled.info.get(BUSY_SET) != busy_ms:
+            raw.execute(f"PRAGMA busy_timeout={busy_ms}")
+            pooled.info[BUSY_SET] = busy_ms
+        raw.execute(f"BEGIN {mode}")
+    except sqlite3.Error as exc:
+        # As SQLAlchemy would have raised it ("database is locked": an OperationalError).
+        raise DBAPIError.instance(f"BEGIN {mode}", None, exc, sqlite3.Error) from exc
 
 
 def writer(engine: Engine) -> Engine:
@@ -153,6 +167,24 @@ def within(seconds: float) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+@contextmanager
+def until(deadline: float | None) -> Iterator[None]:
+    """Bound this thread's next transactions to a `time.monotonic()` deadline (None: no bound).
+
+    The group committer runs a shared transaction by the earliest deadline of its members.
+    """
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def current_deadline() -> float | None:
+    """Return the `time.monotonic()` deadline this thread's database work has, or None."""
+    return _DEADLINE.get()
 
 
 def _remaining() -> float | None:

@@ -8,11 +8,11 @@ without an identity is stored every time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,8 @@ from service.persistence.audit_log import append_entry, label_body, payment_body
 from service.persistence.chain import utc
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import ConflictingRequest, InvalidRecord
+from service.persistence.feature_updates import owe_feature_update
+from service.persistence.label_walk import FraudStep, lock_labels, owe_label_step
 from service.persistence.records import (
     Label,
     LabelSource,
@@ -29,6 +31,8 @@ from service.persistence.records import (
     from_row,
 )
 from service.persistence.tables import LabelRow, PaymentOutcomeRow
+
+T = TypeVar("T")
 
 
 def _one_of(value: str, allowed: Iterable[str], name: str) -> None:
@@ -60,23 +64,33 @@ def save_label_event(
     *,
     event_key: str | None = None,
     request_sha256: str | None = None,
-) -> tuple[int, bool]:
-    """Store a label once per `event_key`; return its id and whether it is new."""
+) -> tuple[int, bool, FraudStep | None]:
+    """Store a label once per `event_key`; return its id, whether it is new, and its step.
+
+    The step (`service.persistence.label_walk`) is what the label does to the
+    order's fraud count; its feature update is owed in the label's transaction.
+    """
     _one_of(label, ("fraud", "legit"), "label")
     _one_of(source, ("api", "file", "review"), "source")
-    received = datetime.now(UTC)
+    known, received = utc(known_at, "known_at"), datetime.now(UTC)
     row = {
         "order_id": order_id,
         "label": label,
         "reason": reason,
-        "known_at": utc(known_at, "known_at"),
+        "known_at": known,
         "received_at": received,
         "source": source,
         "event_key": event_key,
         "request_sha256": request_sha256,
     }
     entry = (f"label.{label}", f"labels:{source}", label_body(row))
-    return _store_once(engine, LabelRow, "label", row, entry)
+
+    def step(connection: Connection, stored_id: int) -> FraudStep | None:
+        return owe_label_step(connection, order_id, label, known, stored_id)
+
+    return _store_once(
+        engine, LabelRow, "label", row, entry, step, lambda c: lock_labels(c, order_id)
+    )
 
 
 @translate_errors
@@ -106,8 +120,13 @@ def save_payment_event(
     *,
     event_key: str | None = None,
     request_sha256: str | None = None,
-) -> tuple[int, bool]:
-    """Store a payment outcome once per `event_key`; return its id and whether it is new."""
+    decline_time_ms: int | None = None,
+) -> tuple[int, bool, None]:
+    """Store a payment outcome once per `event_key`; return its id and whether it is new.
+
+    A decline owes its feature update, counted from `decline_time_ms`, in the same
+    transaction; it is keyed by the stored outcome (two can share a moment).
+    """
     _one_of(status, ("declined", "authorized"), "status")
     known, received = utc(known_at, "known_at"), datetime.now(UTC)
     row = {
@@ -119,7 +138,13 @@ def save_payment_event(
         "request_sha256": request_sha256,
     }
     entry = (f"payment.{status}", "payments", payment_body(row))
-    return _store_once(engine, PaymentOutcomeRow, "payment", row, entry)
+
+    def owe(connection: Connection, stored_id: int) -> None:
+        if status == "declined" and decline_time_ms is not None:
+            declines = "declines"
+            owe_feature_update(connection, order_id, declines, decline_time_ms, str(stored_id))
+
+    return _store_once(engine, PaymentOutcomeRow, "payment", row, entry, owe)
 
 
 @translate_errors
@@ -140,16 +165,22 @@ def _store_once(
     kind: str,
     row: dict[str, Any],
     entry: tuple[str, str, dict[str, Any]],
-) -> tuple[int, bool]:
-    """Insert an event and its audit entry (action, actor, body); a repeat gets the stored one."""
+    then: Callable[[Connection, int], T],
+    before: Callable[[Connection], None] | None = None,
+) -> tuple[int, bool, T | None]:
+    """Insert an event, its audit entry (action, actor, body) and what `then` adds, in one
+    transaction (`before` runs first); return its id, whether it is new, and `then`'s answer
+    (a repeat: None)."""
     action, actor, body = entry
     try:
         with writing(engine) as connection:
+            if before is not None:
+                before(connection)
             stored_id = connection.execute(insert(table).returning(table.id), row).scalar_one()
             append_entry(connection, action, row["order_id"], actor, body, row["received_at"])
-            return int(stored_id), True
+            return int(stored_id), True, then(connection, int(stored_id))
     except IntegrityError as error:
-        return _stored(engine, table, kind, row, error), False
+        return _stored(engine, table, kind, row, error), False, None
 
 
 def _stored(

@@ -27,13 +27,26 @@ KEEP_DONE = timedelta(days=1)
 
 
 def owe_feature_update(
-    connection: Connection, order_id: str, stream: str, time_ms: int, key: str | None = None
+    connection: Connection,
+    order_id: str,
+    stream: str,
+    time_ms: int,
+    key: str | None = None,
+    withdraws_ms: int | None = None,
 ) -> None:
     """Store, in the caller's transaction, the update an event of an order owes the online store.
 
     The row names the order, not its values: no personal data waits here.
+    `withdraws_ms` makes it the withdrawal of the order's event counted then.
     """
-    payload = {"order_id": order_id, "stream": stream, "time_ms": time_ms, "key": key}
+    payload: dict[str, object] = {
+        "order_id": order_id,
+        "stream": stream,
+        "time_ms": time_ms,
+        "key": key,
+    }
+    if withdraws_ms is not None:
+        payload["withdraws_ms"] = withdraws_ms
     connection.execute(
         insert(FeatureUpdateRow),
         {
@@ -44,15 +57,6 @@ def owe_feature_update(
             "done_at": None,
         },
     )
-
-
-@translate_errors
-def queue_feature_update(
-    engine: Engine, order_id: str, stream: str, time_ms: int, key: str | None = None
-) -> None:
-    """Store an owed update on its own (an event whose store write failed after its commit)."""
-    with writing(engine) as connection:
-        owe_feature_update(connection, order_id, stream, time_ms, key)
 
 
 @translate_errors

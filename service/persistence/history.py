@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from features.spec import Stream
 from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.db import translate_errors
+from service.persistence.label_walk import LabelWalk
 from service.persistence.personal import stored_value
 from service.persistence.records import DecisionRecord, PersonalValue
 from service.persistence.tables import DecisionRow, LabelRow, PaymentOutcomeRow
@@ -34,19 +35,15 @@ class DecidedOrder:
     reason: str | None
     label_known_at: datetime | None
     declined: bool
+    fraud_known_at: datetime | None = None
+    """The withdrawn fraud label's time, while the label is legitimate after it."""
 
 
 @translate_errors
 def decided_orders(engine: Engine) -> Iterator[DecidedOrder]:
-    """Yield every stored decision's order with its latest label (a later one replaces it)."""
+    """Yield every stored decision's order with where its labels' walk ended."""
     with engine.connect() as connection:
-        labels: dict[str, tuple[str | None, str | None, datetime | None]] = {}
-        for order_id, label, reason, known_at in connection.execute(
-            select(LabelRow.order_id, LabelRow.label, LabelRow.reason, LabelRow.known_at).order_by(
-                LabelRow.known_at, LabelRow.id
-            )
-        ):
-            labels[order_id] = (label, reason, known_at)
+        labels = _walks(connection)
         declined = set(
             connection.execute(
                 select(PaymentOutcomeRow.order_id).where(PaymentOutcomeRow.status == "declined")
@@ -62,15 +59,58 @@ def decided_orders(engine: Engine) -> Iterator[DecidedOrder]:
                     **{name: getattr(row, name) for name in RECORD_FIELDS},
                     personal_values=values.get(row.id, {}),
                 )
-                known = labels.get(row.order_id) or (None, None, None)
+                walked, reason = labels.get(row.order_id) or (LabelWalk(), None)
                 yield DecidedOrder(
                     record.order,
                     record.decided_at,
-                    known[0],
-                    known[1],
-                    known[2],
+                    walked.label,
+                    reason,
+                    walked.known_at,
                     declined=row.order_id in declined,
+                    fraud_known_at=walked.fraud_known_at,
                 )
+
+
+def _walks(
+    connection: Connection, order_ids: Iterable[str] | None = None
+) -> dict[str, tuple[LabelWalk, str | None]]:
+    """Return per order its labels' walk and the reason of the last label it took."""
+    query = select(
+        LabelRow.order_id, LabelRow.label, LabelRow.reason, LabelRow.known_at, LabelRow.id
+    )
+    if order_ids is not None:
+        query = query.where(LabelRow.order_id.in_(list(order_ids)))
+    walks: dict[str, tuple[LabelWalk, str | None]] = {}
+    for order_id, label, reason, known_at, label_id in connection.execute(
+        query.order_by(LabelRow.id)
+    ):
+        walked, kept = walks.get(order_id) or (LabelWalk(), None)
+        after = walked.then(label, known_at, str(label_id))
+        walks[order_id] = (after, kept if after is walked else reason)
+    return walks
+
+
+@translate_errors
+def changing_labels(engine: Engine, label_ids: Iterable[int]) -> set[int]:
+    """Return which of the given labels changed their order's fraud count when walked."""
+    wanted = set(label_ids)
+    with engine.connect() as connection:
+        orders = connection.execute(
+            select(LabelRow.order_id).where(LabelRow.id.in_(wanted)).distinct()
+        ).scalars()
+        rows = connection.execute(
+            select(LabelRow.id, LabelRow.order_id, LabelRow.label, LabelRow.known_at)
+            .where(LabelRow.order_id.in_(list(orders)))
+            .order_by(LabelRow.id)
+        )
+        walks: dict[str, LabelWalk] = {}
+        changed: set[int] = set()
+        for label_id, order_id, label, known_at in rows:
+            before = walks.get(order_id, LabelWalk())
+            walks[order_id] = before.then(label, known_at)
+            if walks[order_id].steps != before.steps and label_id in wanted:
+                changed.add(label_id)
+        return changed
 
 
 def _personal_values(
@@ -88,24 +128,22 @@ def _personal_values(
 
 
 @translate_errors
-def later_events(engine: Engine) -> Iterator[tuple[str, Stream, datetime, str | None]]:
+def later_events(
+    engine: Engine,
+) -> Iterator[tuple[str, Stream, datetime, str | None, datetime | None]]:
     """Yield the events after a decision that count in the features, as the online path counts them.
 
-    Each payment decline counts at its known time, keyed by its stored id (two
-    can share a moment), and an order's first fraud label (the first stored) at
-    its own (`service.labels.service`).
+    Each payment decline at its known time, keyed by its stored id (two can
+    share a moment), and every step of an order's fraud count (its labels'
+    walk, `service.persistence.label_walk`): a fraud label counted, or withdrawn
+    (with the time of the label it withdraws).
     """
     with engine.connect() as connection:
         declines = select(
             PaymentOutcomeRow.order_id, PaymentOutcomeRow.known_at, PaymentOutcomeRow.id
         ).where(PaymentOutcomeRow.status == "declined")
         for order_id, known_at, outcome_id in connection.execute(declines):
-            yield order_id, Stream.DECLINES, known_at, str(outcome_id)
-        first_fraud = (
-            select(func.min(LabelRow.id))
-            .where(LabelRow.label == "fraud")
-            .group_by(LabelRow.order_id)
-        )
-        frauds = select(LabelRow.order_id, LabelRow.known_at).where(LabelRow.id.in_(first_fraud))
-        for order_id, known_at in connection.execute(frauds):
-            yield order_id, Stream.FRAUD, known_at, None
+            yield order_id, Stream.DECLINES, known_at, str(outcome_id), None
+        for order_id, (walked, _) in _walks(connection).items():
+            for step in walked.steps:
+                yield order_id, Stream.FRAUD, step.at, step.key, step.withdraws

@@ -11,10 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
-from features.columns import moment_ms
-from features.spec import Stream
 from service.persistence.cases import (
     SYSTEM,
     Actor,
@@ -26,10 +24,9 @@ from service.persistence.cases import (
 )
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed
-from service.persistence.feature_updates import owe_feature_update
+from service.persistence.label_walk import lock_labels, owe_label_step
 from service.persistence.records import ReviewCase
 from service.persistence.stock import ExpiryOutcome, move
-from service.persistence.tables import LabelRow
 
 Outcome = Literal["approve", "reject"]
 # outcome → (case status, stock state, label)
@@ -59,24 +56,12 @@ def decide_case(
         current = held_by(connection, case_id, actor, now)
         close(connection, current, status, actor, now, reason_code, note, scenario)
         move(connection, current.order_id, stock_state, actor.name, reason_code)
-        if label == "fraud":
-            _owe_fraud_update(connection, current.order_id, now)
-        add_label(connection, current.order_id, label, scenario or reason_code, now)
+        lock_labels(connection, current.order_id)
+        label_id = add_label(connection, current.order_id, label, scenario or reason_code, now)
+        # What the label does to the order's fraud count is owed by this same transaction,
+        # so a crash after the commit leaves it in the outbox the service drains.
+        owe_label_step(connection, current.order_id, label, now, label_id)
         return load_case(connection, case_id)
-
-
-def _owe_fraud_update(connection: Connection, order_id: str, now: datetime) -> None:
-    """Queue the fraud label's update of the order's entities, unless an earlier one counted.
-
-    It is written by the outcome's own transaction, so a crash after the commit
-    leaves it in the outbox, which the service drains (`replay_outbox`).
-    """
-    earlier = connection.execute(
-        select(LabelRow.id).where(LabelRow.order_id == order_id, LabelRow.label == "fraud")
-    ).first()
-    if earlier is not None:
-        return  # the first fraud label already counted; a label counts once
-    owe_feature_update(connection, order_id, Stream.FRAUD.value, moment_ms(now))
 
 
 @translate_errors

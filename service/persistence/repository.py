@@ -7,37 +7,41 @@ failures surface as `DatabaseUnavailable`.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from features.columns import moment_ms
-from features.spec import Stream
-from service.persistence.audit_log import DECISION_CREATED, append_entry
-from service.persistence.chain import committed, content_hash, normalize
+from service.persistence import decision_rows
 from service.persistence.db import translate_errors, writing
-from service.persistence.errors import CaseClosed, ConflictingRequest, InvalidRecord, NotFound
-from service.persistence.feature_updates import owe_feature_update
-from service.persistence.outbox import append_event
-from service.persistence.personal import insert_values, seal, take, values_of
+from service.persistence.decision_rows import PreparedDecision, decision_event
+from service.persistence.errors import (
+    CaseClosed,
+    ConflictingRequest,
+    DatabaseUnavailable,
+    InvalidRecord,
+    NotFound,
+)
+from service.persistence.group_commit import GroupCommitter
+from service.persistence.personal import values_of
 from service.persistence.records import (
     CaseStatus,
     DecisionRecord,
     NewDecision,
-    PersonalValue,
     ReviewCase,
     from_row,
 )
-from service.persistence.review import DEFAULT_SLA, insert_links, open_review
+from service.persistence.review import DEFAULT_SLA
 from service.persistence.tables import (
     DecisionRow,
     ReviewCaseRow,
 )
+
+__all__ = ["decision_event"]  # moved to `decision_rows`; importable from here as before
 
 
 def _now() -> datetime:
@@ -53,7 +57,22 @@ DECISIONS = DecisionRow.__table__
 # Core statements, built once: the scoring path runs them on every order, and the
 # ORM's unit of work would cost more than the SQL itself.
 DECISION_BY_ORDER = select(DECISIONS).where(DECISIONS.c.order_id == bindparam("order_id"))
-SCORING_ACTOR = "service:scoring"
+# One group committer per engine (see `group_commit`), made on first use.
+_COMMITTERS: weakref.WeakKeyDictionary[Engine, GroupCommitter[PreparedDecision, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+_COMMITTERS_MADE = threading.Lock()
+
+
+def decision_committer(engine: Engine) -> GroupCommitter[PreparedDecision, bool]:
+    """Return the engine's committer of decisions, which concurrent decisions share."""
+    found = _COMMITTERS.get(engine)
+    if found is None:
+        with _COMMITTERS_MADE:
+            found = _COMMITTERS.get(engine)
+            if found is None:
+                found = _COMMITTERS[engine] = GroupCommitter(engine, decision_rows.write)
+    return found
 
 
 @translate_errors
@@ -72,51 +91,23 @@ def save_decision(
     committed to by a salted hash. In the same transaction: the audit entry,
     the review case and the frozen stock hold (when `open_case`), the order's
     entity links, the outbox event that tells the order system, and the
-    update the decision owes the online store's features. Nothing
-    here waits for another order's transaction. A repeated order_id returns
-    the stored decision unchanged, or, when both carry a request hash and the
-    hashes differ, raises `ConflictingRequest` having written nothing.
+    update the decision owes the online store's features. Decisions that
+    arrive together share that transaction (`decision_committer`), and each
+    returns once it is committed; no lock is taken beyond the rows added (the
+    audit log's sequencer orders the entries later). A repeated order_id
+    returns the stored decision unchanged, or, when both carry a request hash
+    and the hashes differ, raises `ConflictingRequest` having written nothing.
     """
-    # `normalize` hands back its own copy of the payload, which loses its personal values.
-    fields: dict[str, Any] = {"id": uuid4().hex, **normalize(new)}
-    commitments, salted = seal(take(fields["order_payload"], personal))
-    fields["personal"] = commitments
-    record = DecisionRecord(
-        **fields, personal_values={path: PersonalValue(v) for path, (v, _) in salted.items()}
-    )
-    try:
-        with writing(engine) as connection:
-            connection.execute(insert(DecisionRow), fields)
-            insert_values(connection, record.id, record.customer_id, salted)
-            append_entry(
-                connection,
-                DECISION_CREATED,
-                record.order_id,
-                SCORING_ACTOR,
-                {
-                    "decision_id": record.id,
-                    "order_id": record.order_id,
-                    "content": content_hash(committed(fields)),
-                },
-                record.decided_at,
-            )
-            if links:
-                insert_links(connection, new.order_id, new.created_at, links)
-            append_event(connection, "decision.created", new.order_id, decision_event(record))
-            owe_feature_update(
-                connection, new.order_id, Stream.ORDERS.value, moment_ms(new.created_at)
-            )
-            if open_case:
-                open_review(connection, record, sla)
-        return record, True
-    except IntegrityError:
-        # The order id is unique: a concurrent caller stored this order first, and its
-        # row is the answer (the unique index is the check, not a query per decision).
-        existing = decision_by_order(engine, new.order_id)
-        if existing is None:
-            raise
-        same_request(existing, new.request_sha256)
-        return existing, False
+    prepared = decision_rows.prepare(new, open_case, sla, links, personal)
+    if decision_committer(engine).submit(prepared):
+        return prepared.record, True
+    # The order id is unique: a concurrent caller stored this order first, and its row
+    # is the answer (the unique index is the check, not a query per decision).
+    existing = decision_by_order(engine, new.order_id)
+    if existing is None:
+        raise DatabaseUnavailable(f"order {new.order_id!r} is stored but could not be read")
+    same_request(existing, new.request_sha256)
+    return existing, False
 
 
 def same_request(stored: DecisionRecord, request_sha256: str | None) -> None:
@@ -134,22 +125,6 @@ def same_request(stored: DecisionRecord, request_sha256: str | None) -> None:
             "decision",
             stored.id,
         )
-
-
-def decision_event(record: DecisionRecord) -> dict[str, Any]:
-    """Return what a `decision.created` event tells: the decision as the API answers it."""
-    return {
-        "order_id": record.order_id,
-        "decision_id": record.id,
-        "score": record.score,
-        "tier": record.tier,
-        "action": record.action,
-        "stock": {"freeze": record.freeze, "reason": record.freeze_reason},
-        "reasons": record.reasons,
-        "model": {"name": record.model_name, "version": record.model_version},
-        "degraded": record.degraded,
-        "decided_at": record.decided_at.isoformat(),
-    }
 
 
 def decision_record(connection: Connection, row: Any) -> DecisionRecord:

@@ -117,6 +117,7 @@ class ReviewDesk:
         if action == "reject":
             # The fraud label's feature update waits in the outbox, written with the outcome;
             # applying it now lets the next order on these entities see the label at once.
+            # (An approval that withdraws a fraud label is applied by the drainer.)
             self._scoring.replay_outbox(settle=timedelta(0))
         return closed
 

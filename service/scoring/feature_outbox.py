@@ -92,6 +92,7 @@ class FeatureOutbox:
             Stream(payload["stream"]),
             int(payload["time_ms"]),
             payload.get("key"),
+            payload.get("withdraws_ms"),
         )
         return True
 
@@ -103,4 +104,5 @@ def _event_of(payload: dict[str, Any]) -> str:
         Stream(payload["stream"]),
         int(payload["time_ms"]),
         payload.get("key"),
+        payload.get("withdraws_ms"),
     )

@@ -26,6 +26,7 @@ def decided_frame(engine: Engine) -> pd.DataFrame:
                 "label": LABELS.get(order.label or ""),
                 "scenario": order.reason,
                 "label_known_at": order.label_known_at,
+                "fraud_known_at": order.fraud_known_at,
             }
         )
     frame = pd.DataFrame(rows)

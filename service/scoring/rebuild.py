@@ -23,6 +23,7 @@ from uuid import uuid4
 from sqlalchemy import Engine
 
 from features.columns import event_time_ms, moment_ms
+from features.currency import rates_for
 from features.online import OnlineFeatures
 from features.rebuild import Event, load_snapshot, rebuild_states
 from features.spec import Stream
@@ -79,7 +80,8 @@ def rebuild_online_state(
     if states.owner() != owner:
         raise RebuildTaken("another process claimed the rebuild")
     events = stored_events(engine)
-    written = rebuild_states(load_snapshot(settings), events, states, progress)
+    snapshot = load_snapshot(settings)
+    written = rebuild_states(snapshot, events, states, rates_for(settings), progress)
     states.set_status("ok", epoch=epoch_now())
     orders = len({event.order["order_id"] for event in events})
     return Rebuilt(written, orders, time.monotonic() - started)
@@ -106,11 +108,12 @@ def stored_events(engine: Engine) -> list[Event]:
             continue  # an erased order no longer holds its entities
         orders[canonical["order_id"]] = canonical
         events.append(Event(int(canonical["created_at"]), Stream.ORDERS, canonical))
-    for order_id, stream, known_at, key in later_events(engine):
+    for order_id, stream, known_at, key, withdraws in later_events(engine):
         if order_id in orders:
             order = orders[order_id]
             at = event_time_ms(stream, int(order["created_at"]), moment_ms(known_at))
-            events.append(Event(at, stream, order, key))
+            withdraws_ms = None if withdraws is None else moment_ms(withdraws)
+            events.append(Event(at, stream, order, key, withdraws_ms))
     return events
 
 

@@ -10,9 +10,9 @@ from service.deps import EngineDep
 from service.errors import API_ERRORS, NotFound
 from service.persistence import decision_by_order
 from service.persistence.stock import stock_of
+from service.scoring.answer import to_response
 from service.scoring.deps import ScoringDep
 from service.scoring.schemas import Decision, Order, OrderIdPath
-from service.scoring.service import to_response
 from service.scoring.stopwatch import Stopwatch
 
 router = APIRouter(prefix="/v1/orders", tags=["scoring"])
@@ -23,10 +23,11 @@ SCORE = [Depends(key_with_scope("score"))]
 async def score_order(order: Order, scoring: ScoringDep) -> Response:
     """Score one order at creation and record the decision (same order id: same decision)."""
     watch = Stopwatch()
-    decision = await in_thread(scoring.decide, order, watch)
-    # Serialised here: the answer is a Decision already, and FastAPI would validate it again.
+    # The answer comes back as JSON, serialised in the worker thread from the stored
+    # record: FastAPI would otherwise validate a `Decision` and serialise it on the loop.
+    body = await in_thread(scoring.answer, order, watch)
     timing = {"Server-Timing": watch.header()}
-    return Response(decision.model_dump_json(), media_type="application/json", headers=timing)
+    return Response(body, media_type="application/json", headers=timing)
 
 
 @router.get(

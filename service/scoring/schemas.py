@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
@@ -18,13 +19,18 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_extra_types.country import CountryAlpha2
 from pydantic_extra_types.currency_code import Currency
 
 from features.columns import moment_ms
+from features.currency import TooManyDecimals, check_minor_units
 from service.inputs import STORED, EventTime, PastTime, RequestModel
+from service.scoring.order_hash import request_hash
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+=-]+$")]
 # No "/": an order id is a path segment of /v1/orders/{order_id}/… and of the order page.
@@ -162,6 +168,28 @@ class Order(Strict):
     amount: Money
     currency: OrderCurrency = Field(description="ISO 4217 code of the order's currency")
 
+    @model_validator(mode="after")
+    def _amount_fits_currency(self, info: ValidationInfo) -> Order:
+        """Refuse an amount finer than its currency's minor units (JPY 1.5), naming `amount`."""
+        if isinstance(info.context, dict) and info.context.get("stored"):
+            return self  # a stored order is read as it came, even from before this rule
+        try:
+            check_minor_units(self.amount, self.currency)
+        except TooManyDecimals as error:
+            problem = PydanticCustomError("minor_units", "{reason}", {"reason": str(error)})
+            detail = InitErrorDetails(type=problem, loc=("amount",), input=str(self.amount))
+            raise ValidationError.from_exception_data(type(self).__name__, [detail]) from error
+        return self
+
+    def sha256(self) -> str:
+        """Return the request hash of `RequestModel.sha256`, taken from the order's JSON form."""
+        return request_hash(self.model_dump(mode="json"))
+
+    def forms(self, received_at: datetime) -> OrderForms:
+        """Return what scoring needs of the order: its stored form, hash and canonical record."""
+        payload = self.model_dump(mode="json")
+        return OrderForms(payload, request_hash(payload), self.canonical(received_at))
+
     def canonical(self, received_at: datetime) -> dict[str, Any]:
         """Return the order as a canonical record (times in epoch milliseconds)."""
         created = self.created_at or received_at
@@ -199,6 +227,19 @@ class Order(Strict):
             "limited_quantity": sum(i.quantity for i in self.items if i.limited_stock),
             "max_item_quantity": max(i.quantity for i in self.items),
         }
+
+
+@dataclass(frozen=True)
+class OrderForms:
+    """One order as scoring uses it, dumped once.
+
+    `payload` is the JSON form the decision stores, `sha256` the request hash
+    (from the payload), `canonical` the record the features read.
+    """
+
+    payload: dict[str, Any]
+    sha256: str
+    canonical: dict[str, Any]
 
 
 def canonical_of(order: Mapping[str, Any], received_at: datetime) -> dict[str, Any] | None:

@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import numpy as np
 from sqlalchemy import Engine
 
 from explain.contributions import explain
 from explain.reasons import top_reasons
-from features.columns import event_time_ms
 from features.ipclusters import lookup
 from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
@@ -31,29 +31,19 @@ from service.persistence import (
     save_decision,
 )
 from service.persistence.db import within
+from service.persistence.decision_rows import prepare, rehearse
 from service.persistence.errors import DatabaseUnavailable
-from service.persistence.feature_updates import queue_feature_update
-from service.persistence.records import StockState, StockTransition
 from service.persistence.repository import same_request
 from service.persistence.stock import stock_of
-from service.scoring.fail_policy import degraded_parts, fall_back
+from service.scoring.answer import Stock, answer_json, to_response
+from service.scoring.fail_policy import fall_back
 from service.scoring.feature_outbox import SETTLE, FeatureOutbox
-from service.scoring.schemas import (
-    Decision,
-    ModelRef,
-    Order,
-    ReasonOut,
-    SpecRef,
-    Stock,
-    StockStep,
-    canonical_of,
-)
+from service.scoring.schemas import Decision, Order, OrderForms, canonical_of
 from service.scoring.stopwatch import Stopwatch
+from service.scoring.warm import WARM_UP_IP, warm_order, warm_plans, warm_scorer
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-# An address from the documentation range (RFC 5737): looking it up loads the IP database.
-WARM_UP_IP = "192.0.2.1"
 FREEZE_REASONS = {
     Tier.HIGH: "high risk: stock held until a reviewer decides",
     Tier.CRITICAL: "critical risk: order declined, stock not allocated",
@@ -85,24 +75,58 @@ class ScoringService:
         self._in_flight_guard = threading.Lock()
 
     def warm_up(self) -> None:
-        """Load what the first order would otherwise pay for, before the service says ready.
+        """Run a made-up order through the whole path before the service says ready.
 
-        The IP database loads on its first lookup (about 0.3 s), the store's first
-        connection opens on its first call, and the booster's first prediction
-        allocates; without this, the first orders after a start wait for all of it.
+        Nothing is stored: its decision's statements run in a transaction that
+        is rolled back. Without this, the first orders after a start pay for the
+        IP database, the store's connection, the validators' tables, the SHAP
+        tables and the SQL compilation (see `warm`).
         """
         lookup(WARM_UP_IP)
         self._features.ping()
+        warm_plans()
         scorer = self._model.current
-        if scorer is not None:
-            explain(scorer.booster, np.full((1, len(scorer.card.features)), np.nan))
+        if scorer is None:
+            return
+        warm_scorer(scorer)
+        received = datetime.now(UTC)
+        order = warm_order(f"warm-up-{uuid4().hex}", received)
+        forms = order.forms(received)
+        created_ms = int(forms.canonical["created_at"])
+        columns = order_columns(forms.canonical)
+        with self._features.holding(columns, Stream.ORDERS, created_ms) as held:
+            served = held.served(scorer.card.features)
+            links = {entity.name: key for entity, key in held.keys.items()}
+        watch, started = Stopwatch(), time.perf_counter()
+        new = self._new_decision(order, forms, received, scorer, served, started, watch)
+        prepared = prepare(new, True, self._sla, links, PERSONAL_PATHS)
+        try:
+            with within(self._write_timeout_s):
+                rehearse(self._engine, prepared)
+                stock_of(self._engine, new.order_id)
+                decision_by_order(self._engine, new.order_id)
+        except DatabaseUnavailable as error:
+            log.warning("warm-up without the database's statements: %s", error)
+        answer_json(prepared.record, ("frozen", []))
+        to_response(prepared.record)
 
     def decide(self, order: Order, watch: Stopwatch | None = None) -> Decision:
         """Return the decision for an order, computing and storing it the first time only.
 
         `watch` gets the time of each stage: prepare, read, explain, score, write, update.
         """
-        watch = watch or Stopwatch()
+        record, _, stock = self._decided(order, watch or Stopwatch())
+        return to_response(record, stock)
+
+    def answer(self, order: Order, watch: Stopwatch | None = None) -> bytes:
+        """Return `decide`'s answer as JSON: a new decision's straight from its record."""
+        record, created, stock = self._decided(order, watch or Stopwatch())
+        if created:
+            return answer_json(record, stock)
+        return to_response(record, stock).model_dump_json().encode()
+
+    def _decided(self, order: Order, watch: Stopwatch) -> tuple[DecisionRecord, bool, Stock | None]:
+        """Return the order's decision, whether it is new, and its stock hold."""
         started = time.perf_counter()
         with self._order_lock(order.order_id):
             scorer = self._model.current
@@ -110,23 +134,25 @@ class ScoringService:
                 stored = decision_by_order(self._engine, order.order_id)
                 if stored is not None:
                     same_request(stored, order.sha256())
-                    return to_response(stored)
+                    return stored, False, None
                 raise Unavailable(
                     "no champion model: train one and run `ordershield models promote`"
                 )
             # No lookup first: a repeated order id is rare, and the decisions table's
             # unique order id makes `save_decision` hand back the stored decision.
             received = datetime.now(UTC)
-            canonical = order.canonical(received)
+            # One dump of the order gives the stored payload, the request hash and the
+            # canonical record the features read.
+            forms = order.forms(received)
             # The entities stay held from the read to the update, so the next order on
             # the same device or card waits for this one and then sees it.
-            created_ms = int(canonical["created_at"])
-            columns = order_columns(canonical)
+            created_ms = int(forms.canonical["created_at"])
+            columns = order_columns(forms.canonical)
             watch.lap("prepare")
             with self._features.holding(columns, Stream.ORDERS, created_ms) as held:
                 served = held.served(scorer.card.features)
                 watch.lap("read")
-                new = self._new_decision(order, canonical, received, scorer, served, started, watch)
+                new = self._new_decision(order, forms, received, scorer, served, started, watch)
                 watch.lap("score")
                 reviewed = new.action == Action.REVIEW.value
                 # The durable write cannot be skipped, as a feature read can: it gets what
@@ -148,14 +174,14 @@ class ScoringService:
                     self._update_features(record, Stream.ORDERS, created_ms, held.record)
                     watch.lap("update")
         if created:
-            return to_response(record, ("frozen", []) if reviewed else None)
+            return record, True, ("frozen", []) if reviewed else None
         # A repeated order id: its stock may have moved on since the first answer.
-        return to_response(record, stock_of(self._engine, record.order_id))
+        return record, False, stock_of(self._engine, record.order_id)
 
     def _new_decision(
         self,
         order: Order,
-        canonical: dict[str, Any],
+        forms: OrderForms,
         received: datetime,
         scorer: Scorer,
         served: ServedFeatures,
@@ -164,7 +190,8 @@ class ScoringService:
     ) -> NewDecision:
         explanation = explain(scorer.booster, served.matrix)
         watch.lap("explain")
-        raw_score = float(explanation.values[0].sum() + explanation.base[0])
+        contributions = explanation.values[0]
+        raw_score = float(contributions.sum() + explanation.base[0])
         score = float(scorer.probability(np.array([raw_score]))[0])
         tier = scorer.card.thresholds.tier(score)
         rules: list[dict[str, Any]] = []
@@ -176,13 +203,14 @@ class ScoringService:
         if approve:
             action = Action.APPROVE
         freeze = tier in FREEZES_STOCK and action is not Action.APPROVE
-        reasons = top_reasons(scorer.card.features, served.matrix[0], explanation.values[0])
+        names = scorer.card.features
+        reasons = top_reasons(names, served.matrix[0], contributions)
         return NewDecision(
             order_id=order.order_id,
-            created_at=datetime.fromtimestamp(canonical["created_at"] / 1000, UTC),
+            created_at=datetime.fromtimestamp(forms.canonical["created_at"] / 1000, UTC),
             decided_at=received,
             customer_id=order.customer.id,
-            order_payload=order.model_dump(mode="json"),
+            order_payload=forms.payload,
             features=served.as_dict(),
             score=score,
             raw_score=raw_score,
@@ -193,10 +221,8 @@ class ScoringService:
             if freeze
             else None,
             reasons=[vars(r) for r in reasons],
-            shap_values={
-                n: float(v)
-                for n, v in zip(scorer.card.features, explanation.values[0], strict=True)
-            },
+            # `tolist` hands back Python floats in one call, not one `float` per value.
+            shap_values=dict(zip(names, contributions.tolist(), strict=True)),
             base_value=float(explanation.base[0]),
             model_name=scorer.name,
             model_version=scorer.version,
@@ -206,57 +232,46 @@ class ScoringService:
             rules=rules,
             degraded=served.degraded,
             latency_ms=(time.perf_counter() - started) * 1000,
-            request_sha256=order.sha256(),
+            request_sha256=forms.sha256,
         )
 
     def record_event(
-        self, decision: DecisionRecord, stream: Stream, known_ms: int, key: str | None = None
-    ) -> None:
-        """Add a later event of a decided order (decline, fraud label) to its entities' features.
-
-        It counts from `event_time_ms` (a label from when it was known, a decline a
-        fixed delay after its order); `key` is the stored event's id where one order
-        can have several at one moment.
-        """
-        canonical = canonical_of(decision.order, decision.decided_at)
-        if canonical is None:
-            return  # an erased order no longer holds its entities
-        time_ms = event_time_ms(stream, int(canonical["created_at"]), known_ms)
-        record = functools.partial(
-            self._features.record, order_columns(canonical), stream, time_ms, key
-        )
-        self._update_features(decision, stream, time_ms, record, key)
-
-    def _update_features(
         self,
         decision: DecisionRecord,
         stream: Stream,
         time_ms: int,
-        write: Callable[[], None],
         key: str | None = None,
+        withdraws_ms: int | None = None,
     ) -> None:
-        """Apply one event with `write`; if the store is out, the outbox has it applied later.
+        """Apply a later event of a decided order (decline, fraud label, withdrawal) now.
 
-        A decision's update is owed in its own transaction already. A later event's
-        is queued now, within the write timeout; the answer does not fail for it.
+        Its update was owed in the event's own transaction already, under the same
+        identity: applied here, the drainer finds it done; not (the store is out),
+        the drainer applies it later. `time_ms` is when it counts (`event_time_ms`),
+        `key` the stored event's id where one order can have several at one moment.
         """
+        canonical = canonical_of(decision.order, decision.decided_at)
+        if canonical is None:
+            return  # an erased order no longer holds its entities
+        record = functools.partial(
+            self._features.record, order_columns(canonical), stream, time_ms, key, withdraws_ms
+        )
+        self._update_features(decision, stream, time_ms, record)
+
+    def _update_features(
+        self, decision: DecisionRecord, stream: Stream, time_ms: int, write: Callable[[], None]
+    ) -> None:
+        """Apply one owed event with `write`; if the store is out, the outbox applies it later."""
         try:
             write()
         except OnlineStoreUnavailable as error:
-            log.warning("online store unavailable, feature update owed: %s", error)
-            if stream is Stream.ORDERS:
-                return
-            try:
-                with within(self._write_timeout_s):
-                    queue_feature_update(
-                        self._engine, decision.order_id, stream.value, time_ms, key
-                    )
-            except DatabaseUnavailable:
-                # Both stores failed at once: this event is not counted online until the
-                # next rebuild, which reads it from the stored decisions and events.
-                log.error(
-                    "feature update of %s lost to the online store: %s", decision.order_id, error
-                )
+            log.warning(
+                "online store unavailable, %s update of %s at %d owed: %s",
+                stream.value,
+                decision.order_id,
+                time_ms,
+                error,
+            )
 
     def replay_outbox(self, settle: timedelta = SETTLE) -> int:
         """Apply owed feature updates not in the store yet; return how many were applied.
@@ -276,44 +291,3 @@ class ScoringService:
                 ]:
                     del self._in_flight[key]
             return lock
-
-
-def to_response(
-    record: DecisionRecord,
-    stock: tuple[StockState, list[StockTransition]] | None = None,
-) -> Decision:
-    """Return the API answer for a stored decision (with its stock hold, when given)."""
-    state, steps = stock if stock else (None, [])
-    parts, policy = degraded_parts(record.rules)
-    return Decision(
-        order_id=record.order_id,
-        decision_id=record.id,
-        score=record.score,
-        tier=record.tier,
-        action=record.action,
-        stock=Stock(
-            freeze=record.freeze,
-            reason=record.freeze_reason,
-            state=state,
-            history=[
-                StockStep(
-                    state=step.to_state,
-                    previous=step.from_state,
-                    outcome=step.outcome,
-                    at=step.at,
-                    by=step.actor,
-                    reason=step.reason,
-                )
-                for step in steps
-            ],
-        ),
-        reasons=[ReasonOut(**r) for r in record.reasons],
-        rules=record.rules,
-        model=ModelRef(name=record.model_name, version=record.model_version),
-        feature_spec=SpecRef(hash=record.spec_hash),
-        degraded=record.degraded,
-        degraded_parts=parts,
-        fail_policy=policy,
-        latency_ms=record.latency_ms,
-        decided_at=record.decided_at,
-    )

@@ -44,6 +44,13 @@ def random_orders(n: int = 3000, seed: int = 0, days: int = 40) -> pd.DataFrame:
         }
     )
     frame.loc[np.isnan(label), "label_known_at"] = pd.NaT
+    # Some fraud labels are withdrawn later (a dispute won): legitimate from then on.
+    withdrawn = (label == 1.0) & (rng.random(n) < 0.3)
+    frame["fraud_known_at"] = frame["label_known_at"].where(withdrawn)
+    frame.loc[withdrawn, "label_known_at"] += pd.to_timedelta(
+        rng.integers(1, 10 * 86_400_000, int(withdrawn.sum())), unit="ms"
+    )
+    frame.loc[withdrawn, "label"] = 0.0
     return conform(frame)
 
 

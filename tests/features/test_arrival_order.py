@@ -1,11 +1,11 @@
 """Online features stay exact whatever order events arrive in: late, repeated, after quiet gaps.
 
-Streams of orders, declines and fraud labels arrive shuffled within the
-lateness bound, some twice, through the online path itself (`holding` → read
-→ `record`, on the embedded store). Each order's served aggregates must equal
-the offline point-in-time values computed over the events that had arrived
-before it; at the end every entity, read at later times, must equal the
-offline values over every event.
+Streams of orders, declines, fraud labels and their withdrawals (a later
+legitimate label) arrive shuffled within the lateness bound, some twice,
+through the online path itself (`holding` → read → `record`, on the embedded
+store). Each order's served aggregates must equal the offline point-in-time
+values computed over the events that had arrived before it; at the end every
+entity, read at later times, must equal the offline values over every event.
 """
 
 from __future__ import annotations
@@ -59,6 +59,13 @@ class Arrival:
     stream: Stream
     time_ms: int
     arrives: float
+    withdraws_ms: int | None = None
+    """The fraud label's time, for the legitimate label that withdraws it."""
+
+    @property
+    def kind(self) -> tuple[int, str]:
+        """Return what arrived: the row and its stream, or its withdrawal."""
+        return self.row, "withdrawn" if self.withdraws_ms is not None else self.stream.value
 
 
 @st.composite
@@ -77,6 +84,17 @@ def histories(draw: st.DrawFn) -> tuple[pd.DataFrame, list[Arrival]]:
     fraud = draw(
         st.lists(st.sampled_from([None, 1_000, 70_000, 86_400_000]), min_size=n, max_size=n)
     )
+    withdrawn_after = draw(
+        st.lists(
+            st.sampled_from([None, None, 1, 30_000, 5_000_000, 40 * 86_400_000]),
+            min_size=n,
+            max_size=n,
+        )
+    )
+    withdrawals = [
+        None if f is None or w is None else t + pd.Timedelta(milliseconds=f + w)
+        for t, f, w in zip(times, fraud, withdrawn_after, strict=True)
+    ]
     amounts = draw(st.lists(st.integers(1, 50_000), min_size=n, max_size=n))
     frame = conform(
         pd.DataFrame(
@@ -85,16 +103,27 @@ def histories(draw: st.DrawFn) -> tuple[pd.DataFrame, list[Arrival]]:
                 "created_at": times,
                 "customer_id": pick("c"),
                 "device_id": pick("d"),
-                "ip": [f"198.{18 + k}.{example % 256}.7" for k in clusters],
+                "ip": [f"2001:db8:{2 * example + k:x}::7" for k in clusters],
                 "payment_id": pick("p"),
                 "shipping_address_id": pick("a"),
                 "amount": [a / 100 for a in amounts],
                 "limited_quantity": draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
                 "payment_declined": draw(st.lists(st.booleans(), min_size=n, max_size=n)),
-                "label": [np.nan if f is None else 1.0 for f in fraud],
+                "label": [
+                    np.nan if f is None else 0.0 if w is not None else 1.0
+                    for f, w in zip(fraud, withdrawals, strict=True)
+                ],
                 "label_known_at": [
-                    pd.NaT if f is None else t + pd.Timedelta(milliseconds=f)
-                    for t, f in zip(times, fraud, strict=True)
+                    pd.NaT
+                    if f is None
+                    else w
+                    if w is not None
+                    else t + pd.Timedelta(milliseconds=f)
+                    for t, f, w in zip(times, fraud, withdrawals, strict=True)
+                ],
+                "fraud_known_at": [
+                    pd.NaT if w is None or f is None else t + pd.Timedelta(milliseconds=f)
+                    for t, f, w in zip(times, fraud, withdrawals, strict=True)
                 ],
             }
         )
@@ -109,33 +138,50 @@ def histories(draw: st.DrawFn) -> tuple[pd.DataFrame, list[Arrival]]:
         later: list[tuple[Stream, int]] = []
         if columns["payment_declined"][i] == 1.0:
             later.append((Stream.DECLINES, created + DECLINE_DELAY_MS))
-        if columns["label"][i] == 1.0:
-            later.append((Stream.FRAUD, int(columns["label_known_at"][i])))
+        withdrawn = not np.isnan(columns["fraud_known_at"][i])
+        if columns["label"][i] == 1.0 or withdrawn:
+            counted = columns["fraud_known_at" if withdrawn else "label_known_at"][i]
+            later.append((Stream.FRAUD, int(counted)))
         for stream, at in later:
             # An outcome never reaches the store before its order was scored; a decline
             # is posted at once, before the moment it counts from.
             posted = created if stream is Stream.DECLINES else at
             key = max(posted + draw(st.floats(0, LATENESS_MS - 1)), order_key + 1)
             arrivals.append(Arrival(i, stream, at, key))
+        if withdrawn:
+            # The legitimate label comes after the fraud label it withdraws.
+            at, counted_key = int(columns["label_known_at"][i]), arrivals[-1].arrives
+            key = max(at + draw(st.floats(0, LATENESS_MS - 1)), counted_key + 1)
+            arrivals.append(Arrival(i, Stream.FRAUD, at, key, int(columns["fraud_known_at"][i])))
     arrivals.sort(key=lambda a: a.arrives)
     for arrival in draw(st.lists(st.sampled_from(arrivals), max_size=4)):
         again = arrival.arrives + draw(st.floats(1, LATENESS_MS - 1))
-        arrivals.append(Arrival(arrival.row, arrival.stream, arrival.time_ms, again))
+        arrivals.append(
+            Arrival(arrival.row, arrival.stream, arrival.time_ms, again, arrival.withdraws_ms)
+        )
     arrivals.sort(key=lambda a: a.arrives)
     return frame, arrivals
 
 
-def _arrived(frame: pd.DataFrame, seen: set[tuple[int, Stream]], row: int) -> pd.DataFrame:
+def _arrived(frame: pd.DataFrame, seen: set[tuple[int, str]], row: int) -> pd.DataFrame:
     """Return the log as far as it had arrived: its orders, declines and labels in `seen`.
 
-    The order `row` is kept too (its features never count it).
+    The order `row` is kept too (its features never count it). A fraud label whose
+    withdrawal has not arrived yet still counts.
     """
     kept = frame.copy()
-    placed = [(i, Stream.ORDERS) in seen or i == row for i in range(len(frame))]
-    kept["payment_declined"] = [(i, Stream.DECLINES) in seen for i in range(len(frame))]
-    no_label = np.array([(i, Stream.FRAUD) not in seen for i in range(len(frame))])
-    kept["label"] = kept["label"].where(~no_label)
-    kept["label_known_at"] = kept["label_known_at"].where(~no_label)
+    rows = range(len(frame))
+    placed = [(i, Stream.ORDERS.value) in seen or i == row for i in rows]
+    kept["payment_declined"] = [(i, Stream.DECLINES.value) in seen for i in rows]
+    pending = (
+        np.array([(i, "withdrawn") not in seen for i in rows]) & kept["fraud_known_at"].notna()
+    )
+    kept.loc[pending, "label"] = 1.0
+    kept.loc[pending, "label_known_at"] = kept.loc[pending, "fraud_known_at"]
+    kept.loc[pending, "fraud_known_at"] = pd.NaT
+    no_label = np.array([(i, Stream.FRAUD.value) not in seen for i in rows])
+    for column in ("label", "label_known_at", "fraud_known_at"):
+        kept[column] = kept[column].where(~no_label)
     return conform(kept[placed].reset_index(drop=True))
 
 
@@ -163,10 +209,10 @@ def test_every_order_reads_exactly_the_events_before_it_that_had_arrived(
 ) -> None:
     frame, arrivals = history
     columns = to_columns(enrich(frame))
-    seen: set[tuple[int, Stream]] = set()
+    seen: set[tuple[int, str]] = set()
     for arrival in arrivals:
         order = one_order(columns, arrival.row)
-        if arrival.stream is Stream.ORDERS and (arrival.row, Stream.ORDERS) not in seen:
+        if arrival.stream is Stream.ORDERS and arrival.kind not in seen:
             with online.holding(order, Stream.ORDERS, arrival.time_ms) as held:
                 served = dict(zip(NAMES, held.served(NAMES).matrix[0].tolist(), strict=True))
                 arrived = to_columns(enrich(_arrived(frame, seen, arrival.row)))
@@ -175,8 +221,8 @@ def test_every_order_reads_exactly_the_events_before_it_that_had_arrived(
                 assert not wrong, (arrival, wrong)
                 held.record()
         else:
-            online.record(order, arrival.stream, arrival.time_ms)
-        seen.add((arrival.row, arrival.stream))
+            online.record(order, arrival.stream, arrival.time_ms, withdraws_ms=arrival.withdraws_ms)
+        seen.add(arrival.kind)
     # After the last event, through quiet periods: every entity as offline over all events.
     last = max(a.time_ms for a in arrivals)
     for later in (last + 1, last + 61_000, last + 3 * 3_600_000, last + 40 * 86_400_000):

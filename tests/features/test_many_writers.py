@@ -40,7 +40,8 @@ CANONICAL = (
     "amount",
     "limited_quantity",
 )
-Event = tuple[dict[str, Any], str, int]
+# (order, stream, time) and, for a withdrawal, the time of the fraud label it withdraws.
+Event = tuple[dict[str, Any], str, int] | tuple[dict[str, Any], str, int, int]
 
 
 def _log() -> pd.DataFrame:
@@ -52,7 +53,7 @@ def _log() -> pd.DataFrame:
     frame["shipping_address_id"] = "w-address"
     frame["ip"] = [("198.51.100.", "203.0.113.")[i % 2] + str(i % 200) for i in range(ORDERS)]
     # After everything the materialized history holds: these events are new to the store.
-    for column in ("created_at", "label_known_at"):
+    for column in ("created_at", "label_known_at", "fraud_known_at"):
         frame[column] = frame[column] + pd.Timedelta(days=90)
     return frame
 
@@ -70,6 +71,10 @@ def _events(frame: pd.DataFrame) -> list[Event]:
             events.append((order, Stream.DECLINES.value, created + DECLINE_DELAY_MS))
         if columns["label"][i] == 1.0:
             events.append((order, Stream.FRAUD.value, int(columns["label_known_at"][i])))
+        if not np.isnan(flagged := columns["fraud_known_at"][i]):
+            withdrawn = int(columns["label_known_at"][i])
+            events.append((order, Stream.FRAUD.value, int(flagged)))
+            events.append((order, Stream.FRAUD.value, withdrawn, int(flagged)))
     return events
 
 
@@ -77,10 +82,10 @@ def _apply_share(settings: FeatureSettings, events: list[Event]) -> int:
     """Apply events through the online path; retry any the store put off (as the outbox would)."""
     online = OnlineFeatures(open_store(settings), settings)
     put_off = 0
-    for order, stream, time_ms in events:
+    for order, stream, time_ms, *withdraws in events:
         for _ in range(100):
             try:
-                online.record(order_columns(order), Stream(stream), time_ms)
+                online.record(order_columns(order), Stream(stream), time_ms, None, *withdraws)
                 break
             except OnlineStoreUnavailable:
                 put_off += 1
@@ -118,7 +123,7 @@ def test_concurrent_writers_on_one_store_keep_the_offline_truth(
     assert sum(len(s) for s in shares) > len(events)
 
     online = OnlineFeatures(open_store(settings), settings)
-    last = max(t for _, _, t in events)
+    last = max(event[2] for event in events)
     compared = 0
     for later in (last + 1, last + 2 * 3_600_000, last + 10 * 86_400_000):
         every, probes = with_probes(frame, range(5), later)

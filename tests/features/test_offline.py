@@ -7,11 +7,14 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pytest
 
 from features.aggregates import AGGREGATES
+from features.columns import enrich, to_columns
 from features.offline import point_in_time, stream_times
-from features.spec import BUCKETS_PER_WINDOW, Agg, Aggregate
+from features.schema import conform
+from features.spec import BUCKETS_PER_WINDOW, Agg, Aggregate, Stream
 from tests.features.eventlog import random_columns
 
 
@@ -27,7 +30,7 @@ def recompute(columns: dict[str, np.ndarray], feature: Aggregate, row: int) -> f
         bucket = feature.bucket_ms
         mask &= times >= (now // bucket) * bucket - (BUCKETS_PER_WINDOW - 1) * bucket
     if feature.agg is Agg.COUNT:
-        return float(mask.sum())
+        return float(mask.sum()) - _withdrawn(columns, feature, row, mask)
     if feature.agg is Agg.HOURS_SINCE_FIRST:
         return (now - times[mask].min()) / 3.6e6 if mask.any() else math.nan
     if feature.agg is Agg.HOURS_SINCE_LAST:
@@ -45,6 +48,17 @@ def recompute(columns: dict[str, np.ndarray], feature: Aggregate, row: int) -> f
         Agg.MAX: np.max,
     }
     return float(reduce[feature.agg](values))
+
+
+def _withdrawn(
+    columns: dict[str, np.ndarray], feature: Aggregate, row: int, counted: np.ndarray
+) -> int:
+    """Count the fraud labels the read counted that were withdrawn before it."""
+    if feature.stream is not Stream.FRAUD:
+        return 0
+    flagged = columns["fraud_known_at"]
+    withdrawn = ~np.isnan(flagged) & (columns["label_known_at"] < columns["created_at"][row])
+    return int((counted & withdrawn).sum())
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -79,3 +93,25 @@ def test_no_feature_sees_its_own_order() -> None:
     )
     assert (values["customer_orders"][first_of_customer] == 0).all()
     assert np.isnan(values["customer_hours_since_last_order"][first_of_customer]).all()
+
+
+def test_a_withdrawn_fraud_label_counts_until_just_after_its_withdrawal() -> None:
+    start = pd.Timestamp("2026-06-01", tz="UTC")
+    ms = pd.Timedelta(milliseconds=1)
+    flagged, withdrawn = start + 10 * ms, start + 20 * ms
+    frame = conform(
+        pd.DataFrame(
+            {
+                "order_id": ["o0", "o1", "o2", "o3"],
+                "created_at": [start, withdrawn, withdrawn + ms, start + pd.Timedelta(days=40)],
+                "customer_id": ["c", "c", "c", "c"],
+                "amount": [1.0, 1.0, 1.0, 1.0],
+                "label": [0.0, None, None, None],
+                "label_known_at": [withdrawn, None, None, None],
+                "fraud_known_at": [flagged, None, None, None],
+            }
+        )
+    )
+    columns = to_columns(enrich(frame))
+    fraud = [f for f in AGGREGATES if f.stream is Stream.FRAUD and f.entity.name == "customer"]
+    assert point_in_time(columns, fraud)["customer_fraud"].tolist() == [0.0, 1.0, 0.0, 0.0]

@@ -8,21 +8,37 @@ import numpy as np
 
 from features.aggregates import AGGREGATES
 from features.columns import DECLINE_DELAY_MS, lead_ms
-from features.offline import point_in_time, stream_times
+from features.offline import fraud_withdrawals, point_in_time, stream_times
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Stream
-from features.state import EntityState, apply_event, dumps, evaluate, loads
+from features.state import (
+    WITHDRAWN,
+    EntityState,
+    apply_event,
+    dumps,
+    evaluate,
+    loads,
+    stream_field,
+)
 from tests.features.eventlog import random_columns
 
+Event = tuple[float, bool, np.intp, Stream, int | None]
 
-def _events(columns: dict[str, np.ndarray]) -> list[tuple[float, bool, np.intp, Stream]]:
-    events = []
+
+def _events(columns: dict[str, np.ndarray]) -> list[Event]:
+    """Return (time, is an outcome, row, stream, withdrawn label's time) of every event."""
+    events: list[Event] = []
     for stream in Stream:
         times = stream_times(columns, stream)
         events += [
-            (times[i], stream is not Stream.ORDERS, i, stream)
+            (times[i], stream is not Stream.ORDERS, i, stream, None)
             for i in np.flatnonzero(~np.isnan(times))
         ]
+    _, withdrawn_at = fraud_withdrawals(columns)
+    events += [
+        (withdrawn_at[i], True, i, Stream.FRAUD, int(columns["fraud_known_at"][i]))
+        for i in np.flatnonzero(~np.isnan(withdrawn_at))
+    ]
     # At equal times an order is read before the outcomes stamped with that time.
     return sorted(events, key=lambda e: (e[0], e[1]))
 
@@ -32,7 +48,7 @@ def test_replay_serves_the_offline_vector_order_by_order() -> None:
     offline = point_in_time(columns, AGGREGATES)
     states: dict[str, dict[str, EntityState]] = {e.name: {} for e in ENTITIES}
     compared = 0
-    for time_ms, _, row, stream in _events(columns):
+    for time_ms, _, row, stream, withdraws in _events(columns):
         order = {name: values[row] for name, values in columns.items()}
         for entity in ENTITIES:
             key = order[entity.key]
@@ -49,9 +65,8 @@ def test_replay_serves_the_offline_vector_order_by_order() -> None:
                         row,
                     )
                     compared += 1
-            apply_event(
-                state, [f for f in AGGREGATES if f.entity == entity], stream, int(time_ms), order
-            )
+            features = [f for f in AGGREGATES if f.entity == entity]
+            apply_event(state, features, stream, int(time_ms), order, withdraws_ms=withdraws)
             states[entity.name][key] = state
     assert compared > 40_000
 
@@ -80,7 +95,7 @@ def test_snapshot_equals_replayed_state_at_the_same_moment() -> None:
     for entity in ENTITIES:
         snap = snapshot(columns, entity, AGGREGATES, as_of)
         replayed: dict[str, EntityState] = {}
-        for time_ms, _, row, stream in _events(columns):
+        for time_ms, _, row, stream, withdraws in _events(columns):
             key = columns[entity.key][row]
             if key is None or time_ms - lead_ms(stream) >= as_of:  # posted after it
                 continue
@@ -91,6 +106,7 @@ def test_snapshot_equals_replayed_state_at_the_same_moment() -> None:
                 stream,
                 int(time_ms),
                 order,
+                withdraws_ms=withdraws,
             )
         for key, state in replayed.items():
             for feature in (f for f in AGGREGATES if f.entity == entity):
@@ -154,7 +170,8 @@ def test_a_hot_entity_keeps_a_bounded_state_and_reads_as_offline() -> None:
         apply_event(state, DEVICE_FEATURES, Stream.ORDERS, t, _order(f"c{i}"))
     assert offline[-1] == DEVICE_ACCOUNTS_24H.cap
     assert len(state["@orders"][3]) <= 256
-    assert all(len(s) <= DEVICE_ACCOUNTS_24H.cap for s in state[DEVICE_ACCOUNTS_24H.name].values())
+    _, buckets = state[DEVICE_ACCOUNTS_24H.name]
+    assert buckets and all(len(s) <= DEVICE_ACCOUNTS_24H.cap for s in buckets if s is not None)
     assert len(dumps(state)) < 64_000
 
 
@@ -169,3 +186,29 @@ def test_a_decline_posted_before_it_counts_does_not_fold_what_a_late_order_reads
     # An order 595 s late (within the 600 s bound): the first decline counts after it.
     assert evaluate(state, declines, start + 10_000) == 0.0
     assert evaluate(state, declines, start + 31_000) == 1.0
+
+
+def test_a_withdrawal_stops_counting_just_after_it_and_folds_into_its_bucket() -> None:
+    at = 1_780_000_000_000
+    fraud = [f for f in AGGREGATES if f.entity.name == "customer" and f.stream is Stream.FRAUD]
+    (count,) = fraud
+    state: EntityState = {}
+    apply_event(state, fraud, Stream.FRAUD, at + 10, {})
+    apply_event(state, fraud, Stream.FRAUD, at + 20, {}, withdraws_ms=at + 10)
+    assert [evaluate(state, count, at + t) for t in (10, 11, 20, 21)] == [0.0, 1.0, 1.0, 0.0]
+    # Past the lateness bound both are folded: the label is out of its count for good.
+    apply_event(state, fraud, Stream.FRAUD, at + 3 * HOUR_MS, {})
+    assert state[count.name] == 0 and state[stream_field(Stream.FRAUD)][WITHDRAWN] == []
+    assert evaluate(state, count, at + 2 * HOUR_MS) == 0.0
+    assert evaluate(state, count, at + 3 * HOUR_MS + 1) == 1.0
+
+
+def test_an_order_a_year_late_leaves_the_state_small() -> None:
+    at = 1_780_000_000_000
+    state: EntityState = {}
+    for i in range(3):
+        apply_event(state, DEVICE_FEATURES, Stream.ORDERS, at + i * 1000, _order(f"c{i}"))
+    size = len(dumps(state))
+    apply_event(state, DEVICE_FEATURES, Stream.ORDERS, at - 365 * 24 * HOUR_MS, _order("old"))
+    assert len(dumps(state)) < size + 200
+    assert evaluate(state, DEVICE_ORDERS_1H, at + 5000) == 3.0

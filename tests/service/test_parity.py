@@ -24,7 +24,7 @@ REPLAYED = 900
 
 
 def events(orders: pd.DataFrame) -> list[tuple[pd.Timestamp, int, str, int]]:
-    """Return (time, tie, kind, row) of every order, decline and fraud label, in time order."""
+    """Return (time, tie, kind, row) of every order, decline, fraud label and its withdrawal."""
     last = orders["created_at"].max()
     out = [(t, 0, "order", i) for i, t in enumerate(orders["created_at"])]
     declined = orders.index[orders["payment_declined"].fillna(False).to_numpy(dtype=bool)]
@@ -38,6 +38,9 @@ def events(orders: pd.DataFrame) -> list[tuple[pd.Timestamp, int, str, int]]:
         for i in fraud
         if orders.at[i, "label_known_at"] <= last
     ]
+    withdrawn = orders.index[orders["fraud_known_at"].notna().to_numpy()]
+    out += [(orders.at[i, "fraud_known_at"], 1, "fraud", i) for i in withdrawn]
+    out += [(orders.at[i, "label_known_at"], 2, "legit", i) for i in withdrawn]
     return sorted(out, key=lambda e: (e[0], e[1]))
 
 
@@ -53,10 +56,29 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
         np.random.default_rng(0).integers(60_000, 6 * 3_600_000, fraud.sum()), unit="ms"
     )
     orders.loc[fraud, "label_known_at"] = orders.loc[fraud, "created_at"] + delays
+    # Disputes: orders on devices that order again are charged back within half an hour,
+    # half of them won within the next half hour (legitimate from then on).
+    rng = np.random.default_rng(1)
+    again = (orders["device_id"].duplicated(keep="last") & ~fraud).to_numpy()
+    disputed = rng.choice(np.flatnonzero(again), 20, replace=False)
+    flagged = orders.loc[disputed, "created_at"] + pd.to_timedelta(
+        rng.integers(60_000, 1_800_000, len(disputed)), unit="ms"
+    )
+    orders.loc[disputed, "label"] = 1
+    orders.loc[disputed, "scenario"] = "chargeback"
+    orders.loc[disputed, "label_known_at"] = flagged
+    won = disputed[::2]
+    orders.loc[won, "fraud_known_at"] = orders.loc[won, "label_known_at"]
+    orders.loc[won, "label_known_at"] += pd.to_timedelta(
+        rng.integers(60_000, 1_800_000, len(won)), unit="ms"
+    )
+    orders.loc[won, "label"] = 0
+    last = orders["created_at"].max()
+    assert (orders.loc[won, "label_known_at"] <= last).sum() >= 5
     redis_url = request.getfixturevalue("redis_url") if online_store == "redis" else None
     settings = prepared_settings(tmp_path, orders, online_store, redis_url, empty_store=True)
     replay = events(orders)
-    assert {kind for _, _, kind, _ in replay} == {"order", "decline", "fraud"}
+    assert {kind for _, _, kind, _ in replay} == {"order", "decline", "fraud", "legit"}
     with api_client(settings) as client:
         for moment, _, kind, row in replay:
             order_id = cast(str, orders.at[row, "order_id"])
@@ -72,11 +94,12 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
                     "/v1/labels",
                     json={
                         "order_id": order_id,
-                        "label": "fraud",
+                        "label": kind,
                         "reason": orders.at[row, "scenario"],
                         "known_at": moment.isoformat(),
                     },
                 )
+                assert response.json()["applied_to_features"], response.text
             assert response.status_code == 200, response.text
 
     names = load_scorer(settings).card.features
@@ -103,3 +126,9 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     assert np.nanmax(expected[:, names.index("payment_declines_7d")]) >= 1
     label_based = [names.index(n) for n in names if "fraud" in n]
     assert np.nanmax(expected[:, label_based]) >= 1
+    # ... and withdrawals: without them, some order would have read another fraud count.
+    kept = orders.assign(label=orders["label"].where(orders["fraud_known_at"].isna(), 1))
+    kept["label_known_at"] = kept["fraud_known_at"].fillna(kept["label_known_at"])
+    unwithdrawn = to_columns(enrich(kept.drop(columns="fraud_known_at")))
+    counted = feature_matrix(unwithdrawn, point_in_time(unwithdrawn, AGGREGATES), names)
+    assert (counted[:, label_based] > np.nan_to_num(expected[:, label_based])).any()

@@ -12,7 +12,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from features.aggregates import AGGREGATES
-from features.online import OnlineFeatures, entity_keys, order_columns
+from features.online import OnlineFeatures, entity_keys, order_columns, with_reporting_amount
 from features.spec import Entity, Stream
 from features.state import EntityState, apply_event, evaluate
 from features.store import materialize, open_store
@@ -103,7 +103,8 @@ def test_an_emptied_store_is_noticed_and_rebuilt_exactly(
 
     # What the states must be: those the online path had built, plus the order decided
     # while the store was lost, applied once by the online path's own update.
-    row = {name: values[0] for name, values in order_columns(canonical(lost_order)).items()}
+    lost = with_reporting_amount(order_columns(canonical(lost_order)), features.rates)
+    row = {name: values[0] for name, values in lost.items()}
     expected = {k: dict(v) for k, v in before.items()}
     time_ms = int(row["created_at"])
     for (entity, key), state in expected.items():

@@ -47,11 +47,14 @@ def test_a_changed_request_under_a_stored_order_id_is_refused_and_writes_nothing
 
 
 def _decline(engine: Engine, key: str | None = None, sha: str | None = None) -> tuple[int, bool]:
-    return save_payment_event(engine, "ord-1", "declined", KNOWN, event_key=key, request_sha256=sha)
+    stored = save_payment_event(
+        engine, "ord-1", "declined", KNOWN, event_key=key, request_sha256=sha
+    )
+    return stored[:2]
 
 
 def _chargeback(engine: Engine, sha: str) -> tuple[int, bool]:
-    return save_label_event(
+    label_id, created, _ = save_label_event(
         engine,
         "ord-1",
         "fraud",
@@ -61,6 +64,7 @@ def _chargeback(engine: Engine, sha: str) -> tuple[int, bool]:
         event_key="#fraud#k",
         request_sha256=sha,
     )
+    return label_id, created
 
 
 def test_events_are_stored_once_per_identity_and_refused_with_another_body(

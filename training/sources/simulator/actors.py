@@ -74,9 +74,16 @@ def ring_accounts(
     code: str,
     count: int,
     habits: AccountHabits,
+    *,
+    in_turn: bool = False,
 ) -> tuple[Index, Index]:
-    """Open a ring's `count` bulk-made accounts; return each order's owner and the accounts."""
+    """Open a ring's `count` bulk-made accounts; return each order's owner and the accounts.
+
+    `in_turn`: the accounts take the (time-sorted) orders one after another, not at random.
+    """
     owner = spread(rng, count, len(created_ms))
+    if in_turn:
+        owner = np.sort(owner)
     first = first_use(owner, created_ms, count)
     # A ring that always uses real names flips no coin: a flip would shift every later draw.
     named = habits.named_share >= 1.0 or bool(rng.random() < habits.named_share)

@@ -11,6 +11,12 @@ Array = npt.NDArray[Any]
 
 MAX_SKUS = 6
 LIMITED_PRICE_EUR = 170.0
+# An honest order: one SKU and a Poisson number more, around this price with this spread.
+EVERYDAY_PRICE_EUR = 38.0
+EVERYDAY_SIGMA = 0.85
+EVERYDAY_EXTRA_SKUS = 0.45
+# How many units of a limited-stock SKU honest launch buyers take, one to five.
+LAUNCH_EACH = (0.66, 0.26, 0.04, 0.02, 0.02)
 
 
 def basket(

@@ -7,26 +7,37 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from training.sources.simulator import actors, baskets, geo, orders, timeline
+from training.sources.simulator import actors, baskets, difficulty, geo, orders, timeline
 from training.sources.simulator.world import World
 
 Array = npt.NDArray[Any]
 
 # Throwaway accounts opened up to five days before the testing starts.
 TESTERS = actors.AccountHabits(named_share=0.4, lead_minutes=(1.0, 5 * 24 * 60.0), phone_share=0.3)
+# At hard: the cheap end of an ordinary basket, and cards bought for the shop's markets,
+# mostly for its own country.
+DISGUISED_PRICE_EUR = 0.5 * baskets.EVERYDAY_PRICE_EUR
+DOMESTIC_CARDS = 0.75
 
 
 def card_testing(
-    rng: np.random.Generator, entities: World, period: timeline.Period, n: int
+    rng: np.random.Generator,
+    entities: World,
+    period: timeline.Period,
+    n: int,
+    *,
+    hard: bool = False,
 ) -> orders.Orders:
     """Return n card-testing orders, in sessions of eight to fifty."""
     sizes = actors.campaign_sizes(rng, n, 8, 50)
-    return orders.concat([_session(rng, entities, period, size) for size in sizes])
+    session = _disguised if hard else _blunt
+    return orders.concat([session(rng, entities, period, size) for size in sizes])
 
 
-def _session(
+def _blunt(
     rng: np.random.Generator, entities: World, period: timeline.Period, n: int
 ) -> orders.Orders:
+    """Run the list within minutes from a bot farm, on cards from anywhere."""
     code = actors.storefront(rng)
     # Testers work around the clock, so their sessions ignore the shop's daily rhythm.
     start = int(timeline.uniform(rng, period.start_ms, period.end_ms - 2 * timeline.HOUR, 1)[0])
@@ -51,11 +62,9 @@ def _session(
     else:
         phones = actors.carrier_ips(rng, entities, code, int(rng.integers(1, 3)))
         ip = phones[rng.integers(len(phones), size=n)]
-    # Mostly a new card for every attempt; a declined card is sometimes retried at once.
-    fresh = rng.random(n) < 0.8
-    fresh[0] = True
-    card_of_order = np.cumsum(fresh) - 1
-    issuer = np.array(geo.CODES, dtype=object)[rng.integers(len(geo.CODES), size=int(fresh.sum()))]
+    card_of_order = _cards_tried(rng, n)
+    listed = int(card_of_order[-1]) + 1
+    issuer = np.array(geo.CODES, dtype=object)[rng.integers(len(geo.CODES), size=listed)]
     cards = actors.stolen_cards(rng, entities, issuer)
     billing = actors.addresses_in(rng, entities, issuer)
     shipping = actors.addresses_in(rng, entities, np.full(count, code, dtype=object))
@@ -72,3 +81,50 @@ def _session(
         scenario=orders.scenario_codes(n, orders.CARD_TESTING),
         **items,
     )
+
+
+def _disguised(
+    rng: np.random.Generator, entities: World, period: timeline.Period, n: int
+) -> orders.Orders:
+    """Run the list over days from aged accounts, each card as if its holder ordered it."""
+    code = actors.storefront(rng)
+    alone = np.zeros(n, dtype=np.int64)
+    delay = difficulty.paced(rng, alone, 1.0, 6.0)
+    latest = max(period.end_ms - 1 - int(delay[-1]), period.start_ms)
+    begin = timeline.uniform(rng, period.start_ms, latest, 1)
+    window = (np.array([period.start_ms]), begin)
+    created = difficulty.fit(rng, delay, alone, window, period.end_ms)
+
+    count = max(1, round(n * rng.uniform(0.15, 0.35)))
+    account, customers = actors.ring_accounts(rng, entities, created, code, count, difficulty.AGED)
+    device = difficulty.shopper_devices(rng, entities, count)[account]
+    card_of_order = _cards_tried(rng, n)
+    issuer = np.full(int(card_of_order[-1]) + 1, code, dtype=object)
+    foreign = rng.random(len(issuer)) >= DOMESTIC_CARDS
+    issuer[foreign] = geo.other_country(rng, issuer[foreign])
+    cards = actors.stolen_cards(rng, entities, issuer)
+    # The holder's address from the dump, for billing and delivery alike (the goods do not
+    # matter), and a home proxy in the holder's country: every order agrees with its card.
+    home = actors.addresses_in(rng, entities, issuer)[card_of_order]
+    ip = actors.residential_proxies(rng, entities, issuer[card_of_order])
+    items = difficulty.everyday_baskets(rng, n, price_eur=DISGUISED_PRICE_EUR)
+    return orders.make(
+        created_ms=created,
+        customer=customers[account],
+        device=device,
+        ip=ip,
+        payment=cards[card_of_order],
+        ship=home,
+        bill=home,
+        declined=rng.random(n) < rng.uniform(0.55, 0.9),
+        scenario=orders.scenario_codes(n, orders.CARD_TESTING),
+        **items,
+    )
+
+
+def _cards_tried(rng: np.random.Generator, n: int) -> Array:
+    """Return each order's position in the card list."""
+    # Mostly a new card for every attempt; a declined card is sometimes retried at once.
+    fresh = rng.random(n) < 0.8
+    fresh[0] = True
+    return np.cumsum(fresh) - 1

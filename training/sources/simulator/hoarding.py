@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from training.sources.simulator import actors, baskets, geo, orders, timeline, world
+from training.sources.simulator import actors, baskets, difficulty, geo, orders, timeline, world
 from training.sources.simulator.world import World
 
 Array = npt.NDArray[Any]
@@ -16,19 +16,30 @@ DROP_DAY = actors.AccountHabits(named_share=0.3, lead_minutes=(1.0, 25.0), phone
 SLEEPERS = actors.AccountHabits(
     named_share=0.3, lead_minutes=(2 * 24 * 60.0, 45 * 24 * 60.0), phone_share=0.4
 )
+# At hard, units of a limited SKU per order, one to five: more than honest buyers take
+# (baskets.LAUNCH_EACH), but rarely the limit, so a burst no longer sits at it.
+DISGUISED_EACH = (0.3, 0.4, 0.15, 0.1, 0.05)
 
 
 def stock_hoarding(
-    rng: np.random.Generator, entities: World, period: timeline.Period, launch_ms: Array, n: int
+    rng: np.random.Generator,
+    entities: World,
+    period: timeline.Period,
+    launch_ms: Array,
+    n: int,
+    *,
+    hard: bool = False,
 ) -> orders.Orders:
     """Return n hoarding orders, in bursts of a dozen to eighty."""
     sizes = actors.campaign_sizes(rng, n, 12, 80)
-    return orders.concat([_burst(rng, entities, period, launch_ms, size) for size in sizes])
+    burst = _disguised if hard else _blunt
+    return orders.concat([burst(rng, entities, period, launch_ms, size) for size in sizes])
 
 
-def _burst(
+def _blunt(
     rng: np.random.Generator, entities: World, period: timeline.Period, launch_ms: Array, n: int
 ) -> orders.Orders:
+    """Buy at the limit within minutes: fresh accounts, bot devices, datacenter networks."""
     code = actors.storefront(rng)
     # Most bots are waiting for the drop like everybody else; some hit unannounced restocks.
     if rng.random() < 0.65:
@@ -74,6 +85,50 @@ def _burst(
         price_eur=30.0,
         limited_skus=rng.choice([1, 2, 3], size=n, p=[0.5, 0.35, 0.15]),
         limited_each=rng.choice([5, 4, 3], size=n, p=[0.75, 0.15, 0.1]),
+    )
+    return orders.make(
+        created_ms=created,
+        customer=customers[account],
+        device=device,
+        ip=ip,
+        payment=cards[account],
+        ship=ship,
+        bill=ship,
+        declined=rng.random(n) < rng.uniform(0.15, 0.5),
+        scenario=orders.scenario_codes(n, orders.HOARDING),
+        **items,
+    )
+
+
+def _disguised(
+    rng: np.random.Generator, entities: World, period: timeline.Period, launch_ms: Array, n: int
+) -> orders.Orders:
+    """Buy with the crowd: aged accounts, own devices and home proxies, a few units each."""
+    code = actors.storefront(rng)
+    if rng.random() < 0.65:
+        # Launch orders arrive over the same two hours as the honest rush, not in a spike.
+        launch = int(launch_ms[rng.integers(len(launch_ms))])
+        created = np.sort(launch + timeline.launch_rush(rng, n))
+    else:
+        start = int(timeline.uniform(rng, period.start_ms, period.end_ms - 4 * timeline.HOUR, 1)[0])
+        created = np.sort(start + (rng.random(n) * rng.uniform(1.0, 3.0) * timeline.HOUR))
+    created = np.clip(created.astype(np.int64), period.start_ms, period.end_ms - 1)
+
+    count = max(1, round(n * rng.uniform(0.6, 1.0)))
+    account, customers = actors.ring_accounts(rng, entities, created, code, count, difficulty.AGED)
+    device = difficulty.shopper_devices(rng, entities, count)[account]
+    ip = actors.residential_proxies(rng, entities, np.full(n, code, dtype=object))
+    # Reshippers' flats across the country, each taking two or three accounts' parcels.
+    drops = actors.addresses_in(rng, entities, np.full(max(1, count // 2), code, dtype=object))
+    ship = drops[rng.integers(len(drops), size=count)][account]
+    cards = world.add_cards(rng, entities, np.full(count, code, dtype=object))
+    items = baskets.basket(
+        rng,
+        np.where(rng.random(n) < 0.6, 0, 1 + rng.poisson(baskets.EVERYDAY_EXTRA_SKUS, size=n)),
+        price_eur=baskets.EVERYDAY_PRICE_EUR,
+        sigma=baskets.EVERYDAY_SIGMA,
+        limited_skus=1 + (rng.random(n) < 0.15),
+        limited_each=rng.choice([1, 2, 3, 4, 5], size=n, p=DISGUISED_EACH),
     )
     return orders.make(
         created_ms=created,

@@ -50,12 +50,17 @@ def honest_orders(
     ship = _shipping(rng, entities, pop, who, country, bill)
     limited_skus = np.where(launch, 1 + (rng.random(n) < 0.15), rng.random(n) < 0.008).astype(int)
     # Launch buyers mostly take one or two; a few buy for friends and hit the limit.
-    each = np.where(
-        launch, rng.choice([1, 2, 3, 4, 5], size=n, p=[0.66, 0.26, 0.04, 0.02, 0.02]), 1
+    each = np.where(launch, rng.choice([1, 2, 3, 4, 5], size=n, p=baskets.LAUNCH_EACH), 1)
+    skus = np.where(
+        launch & (rng.random(n) < 0.6), 0, 1 + rng.poisson(baskets.EVERYDAY_EXTRA_SKUS, size=n)
     )
-    skus = np.where(launch & (rng.random(n) < 0.6), 0, 1 + rng.poisson(0.45, size=n))
     items = baskets.basket(
-        rng, skus, price_eur=38.0, sigma=0.85, limited_skus=limited_skus, limited_each=each
+        rng,
+        skus,
+        price_eur=baskets.EVERYDAY_PRICE_EUR,
+        sigma=baskets.EVERYDAY_SIGMA,
+        limited_skus=limited_skus,
+        limited_each=each,
     )
     return orders.make(
         created_ms=created,

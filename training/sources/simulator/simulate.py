@@ -9,6 +9,7 @@ import pandas as pd
 
 from training.sources.simulator import assemble, honest, orders, population, timeline
 from training.sources.simulator.card_testing import card_testing
+from training.sources.simulator.difficulty import Difficulty, check
 from training.sources.simulator.friendly import friendly_fraud
 from training.sources.simulator.hoarding import stock_hoarding
 from training.sources.simulator.reshipping import reshipping
@@ -35,15 +36,18 @@ def simulate_orders(
     start: str = "2026-01-01",
     days: int = 120,
     progress: Callable[[int], None] | None = None,
+    difficulty: Difficulty = "normal",
 ) -> pd.DataFrame:
     """Return n_orders labelled canonical orders over `days` days from `start`, fixed by seed.
 
-    `progress`, if given, is called with the number of orders made so far.
+    `progress`, if given, is called with the number of orders made so far. `difficulty` is how
+    closely fraud imitates honest customers (see its module); "normal" is the default world.
     """
     if n_orders < 1:
         raise ValueError("n_orders must be at least 1")
     if days < 1:
         raise ValueError("days must be at least 1")
+    hard = check(difficulty) == "hard"
     report = progress or (lambda _: None)
     rngs = [np.random.default_rng([seed, stream]) for stream in range(9)]
     period = timeline.Period.of(start, days)
@@ -55,8 +59,8 @@ def simulate_orders(
     target = {code: round(rate * n_orders) for code, rate in FRAUD_RATES.items()}
 
     fraud: list[orders.Orders] = [
-        stock_hoarding(rngs[2], entities, period, launch_ms, target[orders.HOARDING]),
-        card_testing(rngs[3], entities, period, target[orders.CARD_TESTING]),
+        stock_hoarding(rngs[2], entities, period, launch_ms, target[orders.HOARDING], hard=hard),
+        card_testing(rngs[3], entities, period, target[orders.CARD_TESTING], hard=hard),
     ]
     made = sum(orders.size(b) for b in fraud)
     report(made)
@@ -72,8 +76,10 @@ def simulate_orders(
         report(made)
     legit = orders.concat(chunks)
     first = population.first_orders(pop, legit["customer"], legit["created_ms"])
-    fraud.append(account_takeover(rngs[5], entities, pop, period, first, target[orders.TAKEOVER]))
-    fraud.append(reshipping(rngs[6], entities, pop, period, target[orders.RESHIPPING]))
+    fraud.append(
+        account_takeover(rngs[5], entities, pop, period, first, target[orders.TAKEOVER], hard=hard)
+    )
+    fraud.append(reshipping(rngs[6], entities, pop, period, target[orders.RESHIPPING], hard=hard))
     # Tiny simulations may lack takeover victims: honest orders make up the difference.
     shortfall = n_orders - orders.size(legit) - sum(orders.size(b) for b in fraud)
     if shortfall > 0:

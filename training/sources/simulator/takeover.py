@@ -7,11 +7,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from training.sources.simulator import actors, baskets, geo, ips, orders, timeline, world
+from training.sources.simulator import (
+    actors,
+    baskets,
+    difficulty,
+    geo,
+    ips,
+    orders,
+    timeline,
+    world,
+)
 from training.sources.simulator.population import Population
 from training.sources.simulator.world import World
 
 Array = npt.NDArray[Any]
+# At hard, what a disguised attacker buys: dearer than the owner's usual, not outlandish.
+DISGUISED_PRICE_EUR = 3.0 * baskets.EVERYDAY_PRICE_EUR
 
 
 def account_takeover(
@@ -21,6 +32,8 @@ def account_takeover(
     period: timeline.Period,
     first_order_ms: Array,
     n: int,
+    *,
+    hard: bool = False,
 ) -> orders.Orders:
     """Return up to n takeover orders on accounts with honest orders before the takeover."""
     # Victims are long-standing accounts that already ordered in the period.
@@ -33,14 +46,35 @@ def account_takeover(
     victims_needed = int(np.searchsorted(np.cumsum(per_victim), n)) + 1
     victim = rng.choice(eligible, size=min(victims_needed, len(eligible)), replace=False)
     owner = np.repeat(np.arange(len(victim)), per_victim[: len(victim)])[:n]
-    k = len(victim)
     # The attacker logs in a day or more after the customer's first order in the period.
-    begin = timeline.uniform(
-        rng, first_order_ms[victim] + timeline.DAY, period.end_ms - 6 * timeline.HOUR, k
-    )
-    created = begin[owner] + actors.minutes(rng, 0.0, 6 * 60.0, len(owner))
+    earliest = first_order_ms[victim] + timeline.DAY
+    begin = timeline.uniform(rng, earliest, period.end_ms - 6 * timeline.HOUR, len(victim))
+    if hard:
+        parts = _disguised(rng, entities, pop, period, victim, owner, (earliest, begin))
+    else:
+        parts = _blunt(rng, entities, pop, victim, owner, begin)
     who = victim[owner]
+    moved = (parts["created_ms"][:, None] >= pop.moves_ms[who]).sum(axis=1)
+    return orders.make(
+        customer=pop.rows[who],
+        bill=pop.homes[who, moved],
+        declined=rng.random(len(owner)) < 0.06,
+        scenario=orders.scenario_codes(len(owner), orders.TAKEOVER),
+        **parts,
+    )
 
+
+def _blunt(
+    rng: np.random.Generator,
+    entities: World,
+    pop: Population,
+    victim: Array,
+    owner: Array,
+    begin: Array,
+) -> dict[str, Array]:
+    """Spend the account within hours, from a new device, abroad, on expensive goods."""
+    k = len(victim)
+    created = begin[owner] + actors.minutes(rng, 0.0, 6 * 60.0, len(owner))
     device = world.add_devices(
         rng, entities, world.device_kinds(rng, k, (0.1, 0.25, 0.5, 0.15, 0.0)), emulator=0.05
     )
@@ -49,24 +83,67 @@ def account_takeover(
     abroad = rng.random(k) < 0.35
     destination[abroad] = geo.other_country(rng, destination[abroad])
     ship = actors.addresses_in(rng, entities, destination)
-    moved = (created[:, None] >= pop.moves_ms[who]).sum(axis=1)
     stolen = actors.stolen_cards(
         rng, entities, np.array(geo.CODES, dtype=object)[rng.integers(len(geo.CODES), size=k)]
     )
     payment = np.where(rng.random(k) < 0.75, pop.cards[victim, 0], stolen)
     items = baskets.basket(rng, 1 + (rng.random(len(owner)) < 0.3), price_eur=420.0, sigma=0.5)
-    return orders.make(
-        created_ms=created,
-        customer=pop.rows[who],
-        device=device[owner],
-        ip=ip[owner],
-        payment=payment[owner],
-        ship=ship[owner],
-        bill=pop.homes[who, moved],
-        declined=rng.random(len(owner)) < 0.06,
-        scenario=orders.scenario_codes(len(owner), orders.TAKEOVER),
+    return {
+        "created_ms": created,
+        "device": device[owner],
+        "ip": ip[owner],
+        "payment": payment[owner],
+        "ship": ship[owner],
         **items,
+    }
+
+
+def _disguised(
+    rng: np.random.Generator,
+    entities: World,
+    pop: Population,
+    period: timeline.Period,
+    victim: Array,
+    owner: Array,
+    window: tuple[Array, Array],
+) -> dict[str, Array]:
+    """Spend the account like its owner: over days, from home, on the card on file.
+
+    `window` holds each victim's earliest and usual start of the spree.
+    """
+    k = len(victim)
+    home = pop.country[victim]
+    delay = difficulty.paced(rng, owner, 12.0, 96.0)
+    created = difficulty.fit(rng, delay, owner, window, period.end_ms)
+    # Stolen session cookies come with the owner's device; others spoof a fresh one.
+    device = np.where(
+        rng.random(k) < 0.4, pop.devices[victim, 0], difficulty.shopper_devices(rng, entities, k)
     )
+    # A residential or mobile proxy in the owner's own country, never a datacenter.
+    ip = actors.residential_proxies(rng, entities, home)
+    mobile = np.flatnonzero(rng.random(k) < 0.3)
+    for code in np.unique(home[mobile]).tolist():
+        rows = mobile[home[mobile] == code]
+        pool = pop.carrier_ips[code]
+        ip[rows] = pool[rng.integers(len(pool), size=len(rows))]
+    # A new delivery address in the owner's country, or the owner's own door, where the
+    # parcel is redirected with the carrier or taken from the doorstep.
+    ship = actors.addresses_in(rng, entities, home)[owner]
+    who = victim[owner]
+    moved = (created[:, None] >= pop.moves_ms[who]).sum(axis=1)
+    doorstep = (rng.random(k) < 0.35)[owner]
+    ship[doorstep] = pop.homes[who, moved][doorstep]
+    second = (pop.card_count[victim] == 2) & (rng.random(k) < 0.3)
+    payment = pop.cards[victim, second.astype(np.int64)]
+    items = difficulty.everyday_baskets(rng, len(owner), price_eur=DISGUISED_PRICE_EUR)
+    return {
+        "created_ms": created,
+        "device": device[owner],
+        "ip": ip[owner],
+        "payment": payment[owner],
+        "ship": ship,
+        **items,
+    }
 
 
 def _networks(rng: np.random.Generator, entities: World, home: Array) -> Array:

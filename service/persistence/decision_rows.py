@@ -1,0 +1,189 @@
+"""A decision's rows: prepared in its caller's thread, written many to one transaction.
+
+`prepare` does all the work of a decision that needs no database: fields as
+they will read back, personal values sealed, the audit entry and its content
+hash, the outbox event, the entity links. `write` inserts a batch of prepared
+decisions in the caller's transaction with one statement per table, skipping
+(not failing on) a decision whose order id is stored already, and adds what
+each new decision owes: its feature update, and its review case when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from uuid import uuid4
+
+from sqlalchemy import Connection, Engine, Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from features.columns import moment_ms
+from features.spec import Stream
+from service.persistence.audit_log import DECISION_CREATED, PENDING, pending_row
+from service.persistence.audit_rows import PersonalValueRow
+from service.persistence.chain import canonical_json, committed, content_hash, normalize
+from service.persistence.db import writing
+from service.persistence.driver_insert import DriverInsert
+from service.persistence.feature_updates import owe_feature_update
+from service.persistence.personal import seal, take
+from service.persistence.records import DecisionRecord, NewDecision, PersonalValue
+from service.persistence.review import LINK_KINDS, open_review
+from service.persistence.tables import DecisionLinkRow, DecisionRow, OutboxEventRow
+
+DECISIONS = cast(Table, DecisionRow.__table__)
+SCORING_ACTOR = "service:scoring"
+# Built once per dialect: an order id stored already (a retry, a race) skips its row and
+# is found by its absence from what RETURNING hands back.
+INSERT_DECISIONS: dict[str, Insert] = {
+    "sqlite": sqlite.insert(DECISIONS)
+    .on_conflict_do_nothing(index_elements=["order_id"])
+    .returning(DECISIONS.c.id),
+    "postgresql": postgresql.insert(DECISIONS)
+    .on_conflict_do_nothing(index_elements=["order_id"])
+    .returning(DECISIONS.c.id),
+}
+# The rows every decision adds, through the driver (see `driver_insert`).
+INSERT_VALUES = DriverInsert(
+    cast(Table, PersonalValueRow.__table__),
+    ("decision_id", "customer_id", "path", "value", "salt", "erased_at", "erased_by"),
+)
+INSERT_ENTRIES = DriverInsert(PENDING, ("kind", "subject", "actor", "at", "body"))
+INSERT_LINKS = DriverInsert(
+    cast(Table, DecisionLinkRow.__table__), ("order_id", "kind", "key", "created_at")
+)
+INSERT_EVENTS = DriverInsert(
+    cast(Table, OutboxEventRow.__table__), ("kind", "order_id", "payload", "created_at")
+)
+
+
+@dataclass(frozen=True)
+class PreparedDecision:
+    """One decision's record and the rows that store it."""
+
+    record: DecisionRecord
+    row: dict[str, Any]
+    values: list[dict[str, Any]]
+    entry: dict[str, Any]
+    event: dict[str, Any]
+    links: list[dict[str, Any]]
+    open_case: bool
+    sla: timedelta
+
+
+def prepare(
+    new: NewDecision,
+    open_case: bool,
+    sla: timedelta,
+    links: Mapping[str, str | None] | None = None,
+    personal: Iterable[str] = (),
+) -> PreparedDecision:
+    """Return the decision's record and rows; raise `InvalidRecord` if it cannot be stored."""
+    # `normalize` hands back its own copy of the payload, which loses its personal values.
+    fields: dict[str, Any] = {"id": uuid4().hex, **normalize(new)}
+    commitments, salted = seal(take(fields["order_payload"], personal))
+    fields["personal"] = commitments
+    record = DecisionRecord(
+        **fields, personal_values={path: PersonalValue(v) for path, (v, _) in salted.items()}
+    )
+    body = {
+        "decision_id": record.id,
+        "order_id": record.order_id,
+        "content": content_hash(committed(fields)),
+    }
+    values = [
+        {
+            "decision_id": record.id,
+            "customer_id": record.customer_id,
+            "path": path,
+            "value": canonical_json(value),
+            "salt": salt,
+            "erased_at": None,
+            "erased_by": None,
+        }
+        for path, (value, salt) in salted.items()
+    ]
+    return PreparedDecision(
+        record=record,
+        row=fields,
+        values=values,
+        entry=pending_row(
+            DECISION_CREATED, record.order_id, SCORING_ACTOR, body, record.decided_at
+        ),
+        # The record's fields read back as they are: the event needs no JSON round trip.
+        event={
+            "kind": "decision.created",
+            "order_id": record.order_id,
+            "payload": decision_event(record),
+            "created_at": datetime.now(UTC),
+        },
+        links=[
+            {"order_id": record.order_id, "kind": kind, "key": key, "created_at": record.created_at}
+            for kind, key in (links or {}).items()
+            if key and kind in LINK_KINDS
+        ],
+        open_case=open_case,
+        sla=sla,
+    )
+
+
+def write(connection: Connection, batch: Sequence[PreparedDecision]) -> list[bool]:
+    """Insert the batch in the caller's transaction; return whether each decision is new.
+
+    A decision whose order id is stored already writes nothing at all.
+    """
+    added = connection.execute(
+        INSERT_DECISIONS[connection.dialect.name], [p.row for p in batch]
+    ).scalars()
+    inserted = set(added)
+    new = [p for p in batch if p.record.id in inserted]
+    if new:
+        values = [value for p in new for value in p.values]
+        if values:
+            INSERT_VALUES.execute(connection, values)
+        INSERT_ENTRIES.execute(connection, [p.entry for p in new])
+        links = [link for p in new for link in p.links]
+        if links:
+            INSERT_LINKS.execute(connection, links)
+        INSERT_EVENTS.execute(connection, [p.event for p in new])
+        for p in new:
+            owe_feature_update(
+                connection, p.record.order_id, Stream.ORDERS.value, moment_ms(p.record.created_at)
+            )
+            if p.open_case:
+                open_review(connection, p.record, p.sla)
+    return [p.record.id in inserted for p in batch]
+
+
+class _Rehearsed(Exception):
+    """Ends a rehearsal: its transaction rolls back."""
+
+
+def rehearse(engine: Engine, prepared: PreparedDecision) -> None:
+    """Run a decision's statements in a transaction that is rolled back, storing nothing.
+
+    The first real decision then finds every statement compiled and cached.
+    """
+    try:
+        with writing(engine) as connection:
+            write(connection, [prepared])
+            raise _Rehearsed
+    except _Rehearsed:
+        pass
+
+
+def decision_event(record: DecisionRecord) -> dict[str, Any]:
+    """Return what a `decision.created` event tells: the decision as the API answers it."""
+    return {
+        "order_id": record.order_id,
+        "decision_id": record.id,
+        "score": record.score,
+        "tier": record.tier,
+        "action": record.action,
+        "stock": {"freeze": record.freeze, "reason": record.freeze_reason},
+        "reasons": record.reasons,
+        "model": {"name": record.model_name, "version": record.model_version},
+        "degraded": record.degraded,
+        "decided_at": record.decided_at.isoformat(),
+    }
