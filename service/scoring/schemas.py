@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
@@ -30,7 +29,7 @@ from pydantic_extra_types.currency_code import Currency
 from features.columns import moment_ms
 from features.currency import TooManyDecimals, check_minor_units
 from service.inputs import STORED, EventTime, PastTime, RequestModel
-from service.scoring.order_hash import request_hash
+from service.scoring.order_forms import OrderForms, request_hash
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+=-]+$")]
 # No "/": an order id is a path segment of /v1/orders/{order_id}/… and of the order page.
@@ -227,19 +226,6 @@ class Order(Strict):
             "limited_quantity": sum(i.quantity for i in self.items if i.limited_stock),
             "max_item_quantity": max(i.quantity for i in self.items),
         }
-
-
-@dataclass(frozen=True)
-class OrderForms:
-    """One order as scoring uses it, dumped once.
-
-    `payload` is the JSON form the decision stores, `sha256` the request hash
-    (from the payload), `canonical` the record the features read.
-    """
-
-    payload: dict[str, Any]
-    sha256: str
-    canonical: dict[str, Any]
 
 
 def canonical_of(order: Mapping[str, Any], received_at: datetime) -> dict[str, Any] | None:

@@ -38,7 +38,8 @@ from service.persistence.stock import stock_of
 from service.scoring.answer import Stock, answer_json, to_response
 from service.scoring.fail_policy import fall_back
 from service.scoring.feature_outbox import SETTLE, FeatureOutbox
-from service.scoring.schemas import Decision, Order, OrderForms, canonical_of
+from service.scoring.order_forms import OrderForms
+from service.scoring.schemas import Decision, Order, canonical_of
 from service.scoring.stopwatch import Stopwatch
 from service.scoring.warm import WARM_UP_IP, warm_order, warm_plans, warm_scorer
 from service.settings import ServiceSettings

@@ -13,7 +13,7 @@ import pytest
 from pydantic import AwareDatetime, BaseModel
 
 from service.inputs import RequestModel
-from service.scoring.order_hash import AMOUNTS, TIMES
+from service.scoring.order_forms import AMOUNTS, TIMES
 from service.scoring.schemas import Order
 from training.sources.payloads import order_payload
 

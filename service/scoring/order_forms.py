@@ -1,4 +1,4 @@
-"""The request hash of an order, from the JSON form it is stored in.
+"""One order, dumped once: the JSON form its decision stores, its request hash, its record.
 
 `RequestModel.sha256` hashes a second dump of a request, walked in Python to
 spell its times in UTC and its decimals without trailing zeros. An order is
@@ -12,11 +12,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
+
+
+@dataclass(frozen=True)
+class OrderForms:
+    """One order as scoring uses it, dumped once.
+
+    `payload` is the JSON form the decision stores, `sha256` the request hash
+    (from the payload), `canonical` the record the features read.
+    """
+
+    payload: dict[str, Any]
+    sha256: str
+    canonical: dict[str, Any]
+
 
 # The order's fields whose JSON form is not the hashed form ("*": every item of a list).
 TIMES: tuple[tuple[str, ...], ...] = (("created_at",), ("customer", "account_created_at"))
