@@ -13,11 +13,11 @@ import pandas as pd
 
 from features.columns import lead_ms, scaled_integers
 from features.offline import fraud_withdrawals, stream_times, window_start
+from features.partials import as_runs
 from features.spec import Agg, Aggregate, Columns, Entity, Stream
 from features.state import (
     RECENT,
     EntityState,
-    as_runs,
     recent_event,
     stream_field,
     stream_plan,

@@ -98,19 +98,9 @@ def changing_labels(engine: Engine, label_ids: Iterable[int]) -> set[int]:
         orders = connection.execute(
             select(LabelRow.order_id).where(LabelRow.id.in_(wanted)).distinct()
         ).scalars()
-        rows = connection.execute(
-            select(LabelRow.id, LabelRow.order_id, LabelRow.label, LabelRow.known_at)
-            .where(LabelRow.order_id.in_(list(orders)))
-            .order_by(LabelRow.id)
-        )
-        walks: dict[str, LabelWalk] = {}
-        changed: set[int] = set()
-        for label_id, order_id, label, known_at in rows:
-            before = walks.get(order_id, LabelWalk())
-            walks[order_id] = before.then(label, known_at)
-            if walks[order_id].steps != before.steps and label_id in wanted:
-                changed.add(label_id)
-        return changed
+        walks = _walks(connection, list(orders))
+    steps = {int(step.key) for walked, _ in walks.values() for step in walked.steps if step.key}
+    return steps & wanted
 
 
 def _personal_values(

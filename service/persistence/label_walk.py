@@ -63,11 +63,11 @@ class LabelWalk:
         return LabelWalk(label, known_at, None, self.steps)
 
 
-def walk(labels: Iterable[tuple[str, datetime]]) -> LabelWalk:
-    """Return the walk of an order's labels, given as (label, known_at) in stored order."""
+def walk(labels: Iterable[tuple[str, datetime] | tuple[str, datetime, str]]) -> LabelWalk:
+    """Return the walk of an order's labels, given as (label, known_at[, id]) in stored order."""
     done = LabelWalk()
-    for label, known_at in labels:
-        done = done.then(label, known_at)
+    for label, known_at, *key in labels:
+        done = done.then(label, known_at, *key)
     return done
 
 
@@ -94,9 +94,7 @@ def owe_label_step(
         .where(LabelRow.order_id == order_id, LabelRow.id < label_id)
         .order_by(LabelRow.id)
     )
-    before = LabelWalk()
-    for row in earlier:
-        before = before.then(row.label, row.known_at, str(row.id))
+    before = walk((row.label, row.known_at, str(row.id)) for row in earlier)
     after = before.then(label, known_at, str(label_id))
     if after.steps == before.steps:
         return None
