@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from features.aggregates import AGGREGATES
+from features.catalog import current
 from features.columns import moment_ms, to_columns
 from features.offline import window_start
 from features.online import OnlineFeatures
@@ -35,7 +35,7 @@ def order_count(entity: Entity) -> Aggregate:
     """Return the entity's count of orders over all time, else over its longest window."""
     counts = [
         f
-        for f in AGGREGATES
+        for f in current().aggregates
         if f.entity == entity and f.agg is Agg.COUNT and f.stream is Stream.ORDERS
     ]
     return max(counts, key=lambda f: math.inf if f.window is None else f.window.total_seconds())

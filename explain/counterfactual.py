@@ -32,7 +32,7 @@ import numpy as np
 
 from explain.reasons import describe
 from explain.trees import Trees, lowest_leaf, nodes
-from features.catalog import BY_NAME
+from features.catalog import current
 from models.scorer import Scorer
 
 # LightGBM writes infinite thresholds (splits that only separate missing values) as +-1e300.
@@ -298,7 +298,7 @@ def _known(value: float) -> float | None:
 
 def _described(name: str, value: float | None) -> str:
     """Return the feature spec's words for a value (None is missing), or plain name and value."""
-    if name not in BY_NAME:
+    if name not in current().by_name:
         return f"{name} is {'unknown' if value is None else f'{value:g}'}"
     return describe(name, math.nan if value is None else value)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.catalog import BY_NAME
+from features.catalog import current
 from features.spec import Agg, Aggregate
 
 TOP_REASONS = 5
@@ -26,7 +26,7 @@ class Reason:
 
 def describe(name: str, value: float) -> str:
     """Return the human sentence for a feature's value."""
-    feature = BY_NAME[name]
+    feature = current().by_name[name]
     if math.isnan(value):
         if isinstance(feature, Aggregate):
             if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from features.spec import (
     ADDRESS,
     CUSTOMER,
@@ -19,6 +21,37 @@ from features.spec import (
 
 def _a(name: str, entity: Entity, agg: Agg, text: str, **kw: object) -> Aggregate:
     return Aggregate(name, entity, agg, text, **kw)  # type: ignore[arg-type]
+
+
+# Entity risk is read over these windows: fraud among the labels that became known in one.
+RISK_WINDOWS: dict[str, timedelta] = {"1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
+WINDOW_WORDS = {"1d": "day", "7d": "7 days", "30d": "30 days"}
+
+
+def _risk_counts(entity: Entity, prefix: str, whose: str) -> tuple[Aggregate, ...]:
+    """Return the entity's labelled and fraud counts over every risk window (30 d fraud aside)."""
+    labelled = tuple(
+        _a(f"{prefix}_labelled_{w}", entity, Agg.COUNT, f"{{value:.0f}} orders {whose} got a label in the last {WINDOW_WORDS[w]}", window=length, stream=Stream.LABELS)
+        for w, length in RISK_WINDOWS.items()
+    )
+    fraud = tuple(
+        _a(f"{prefix}_fraud_{w}", entity, Agg.COUNT, f"{{value:.0f}} orders {whose} were confirmed fraud in the last {WINDOW_WORDS[w]}", window=length, stream=Stream.FRAUD)
+        for w, length in RISK_WINDOWS.items()
+        if w != "30d"
+    )
+    return labelled + fraud
+
+
+def _spending(entity: Entity, prefix: str, whose: str) -> tuple[Aggregate, ...]:
+    """Return the entity's order count, mean and largest amount over a day and a week."""
+    out: list[Aggregate] = []
+    for w, length in (("1d", DAY), ("7d", 7 * DAY)):
+        words = WINDOW_WORDS[w]
+        out += [
+            _a(f"{prefix}_amount_mean_{w}", entity, Agg.MEAN, f"orders {whose} averaged {{value:.2f}} (reporting currency) over the last {words}", window=length, of="amount_reporting"),
+            _a(f"{prefix}_amount_max_{w}", entity, Agg.MAX, f"the largest order {whose} in the last {words} was {{value:.2f}} (reporting currency)", window=length, of="amount_reporting"),
+        ]
+    return tuple(out)
 
 
 AGGREGATES: tuple[Aggregate, ...] = (
@@ -65,4 +98,14 @@ AGGREGATES: tuple[Aggregate, ...] = (
     _a("customer_addresses", CUSTOMER, Agg.DISTINCT, "this account shipped to {value:.0f} addresses before", of="shipping_address_id"),
     _a("customer_hours_since_last_order", CUSTOMER, Agg.HOURS_SINCE_LAST, "this account's previous order was {value:.1f} hours ago"),
     _a("customer_fraud", CUSTOMER, Agg.COUNT, "{value:.0f} of this account's orders were confirmed fraud", stream=Stream.FRAUD),
+    _a("customer_orders_7d", CUSTOMER, Agg.COUNT, "this account placed {value:.0f} orders in the last 7 days", window=7 * DAY),
+    _a("customer_orders_30d", CUSTOMER, Agg.COUNT, "this account placed {value:.0f} orders in the last 30 days", window=30 * DAY),
+    _a("customer_amount_mean_30d", CUSTOMER, Agg.MEAN, "this account's orders averaged {value:.2f} (reporting currency) over 30 days", window=30 * DAY, of="amount_reporting"),
+    _a("customer_amount_max_30d", CUSTOMER, Agg.MAX, "this account's largest order in 30 days was {value:.2f} (reporting currency)", window=30 * DAY, of="amount_reporting"),
+    _a("payment_orders_7d", PAYMENT, Agg.COUNT, "this payment account was used for {value:.0f} orders in the last 7 days", window=7 * DAY),
+    *_spending(CUSTOMER, "customer", "of this account"),
+    *_spending(PAYMENT, "payment", "on this payment account"),
+    *_risk_counts(DEVICE, "device", "from this device"),
+    *_risk_counts(IP_CLUSTER, "ip", "from this network"),
+    *_risk_counts(PAYMENT, "payment", "on this payment account"),
 )

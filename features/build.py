@@ -7,14 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from features.aggregates import AGGREGATES
+from features.catalog import current
 from features.columns import available, enrich, to_columns
 from features.currency import rates_for
 from features.offline import point_in_time
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, aggregates_path, state_path
 from features.settings import FeatureSettings
 from features.snapshot import snapshot
-from features.spec import ENTITIES, Aggregate
+from features.spec import Aggregate
 from features.state import dumps
 
 Progress = Callable[[str], None]
@@ -29,7 +29,7 @@ def write_order_log(orders: pd.DataFrame, settings: FeatureSettings) -> None:
 def computable(orders: pd.DataFrame) -> tuple[Aggregate, ...]:
     """Return the aggregates whose source columns this order log has."""
     have = set(available(orders))
-    return tuple(f for f in AGGREGATES if all(n in have for n in f.needs))
+    return tuple(f for f in current().aggregates if all(n in have for n in f.needs))
 
 
 def build_offline_sources(
@@ -48,7 +48,7 @@ def build_offline_sources(
     as_of_ms = int(np.nanmax(columns["created_at"])) + 1
     as_of = pd.Timestamp(as_of_ms, unit="ms", tz="UTC")
     written: dict[str, int] = {}
-    for entity in ENTITIES:
+    for entity in current().entities:
         if progress:
             progress(entity.name)
         keys = enriched[entity.key]
@@ -59,7 +59,7 @@ def build_offline_sources(
                 TIMESTAMP_FIELD: enriched["created_at"][mask].reset_index(drop=True),
             }
         )
-        for feature in AGGREGATES:
+        for feature in current().aggregates:
             if feature.entity == entity:
                 column = values.get(feature.name, np.full(len(enriched), np.nan))
                 frame[feature.name] = column[mask]

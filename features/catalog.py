@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from collections.abc import Iterable
-from functools import cache
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+
+import pyarrow as pa
 
 from features import derived
 from features.aggregates import AGGREGATES
@@ -14,14 +19,81 @@ from features.columns import DECLINE_DELAY_MS
 from features.currency import currency_spec
 from features.derived import DERIVED
 from features.ipclusters import HOSTING_AS_MARKERS, database_version
-from features.spec import VALUE_SCALE, Agg, Aggregate, Derived, Family
+from features.pack import Pack, load_pack
+from features.schema import Column
+from features.settings import PREFIX, FeatureSettings
+from features.spec import ENTITIES, VALUE_SCALE, Agg, Aggregate, Derived, Entity, Family
 
 # Bumped whenever the meaning of an IP cluster changes: models must be retrained.
 IP_CLUSTERING = "asn-block-or-24-48/v2"
 
 Feature = Aggregate | Derived
-FEATURES: tuple[Feature, ...] = (*AGGREGATES, *DERIVED)
-BY_NAME: dict[str, Feature] = {feature.name: feature for feature in FEATURES}
+PACK_VARIABLE = f"{PREFIX}FEATURE_PACK"
+
+
+@dataclass(frozen=True, eq=False)
+class Spec:
+    """The features in use: the built-in ones and those of the active feature pack."""
+
+    pack: Pack | None
+
+    @cached_property
+    def entities(self) -> tuple[Entity, ...]:
+        """Return every entity features aggregate over."""
+        return (*ENTITIES, *(self.pack.entities if self.pack else ()))
+
+    @cached_property
+    def aggregates(self) -> tuple[Aggregate, ...]:
+        """Return every aggregate feature, the built-in ones first."""
+        return (*AGGREGATES, *(self.pack.aggregates if self.pack else ()))
+
+    @cached_property
+    def derived(self) -> tuple[Derived, ...]:
+        """Return every request-time feature, in the order they are computed."""
+        return (*DERIVED, *(self.pack.derived if self.pack else ()))
+
+    @cached_property
+    def features(self) -> tuple[Feature, ...]:
+        """Return the whole catalogue in its order."""
+        return (*self.aggregates, *self.derived)
+
+    @cached_property
+    def by_name(self) -> Mapping[str, Feature]:
+        """Return every feature by its name."""
+        return {feature.name: feature for feature in self.features}
+
+    @cached_property
+    def aggregates_of(self) -> Mapping[Entity, tuple[Aggregate, ...]]:
+        """Return each entity's aggregates (the features its online state serves)."""
+        return {e: tuple(f for f in self.aggregates if f.entity == e) for e in self.entities}
+
+    @property
+    def extra_columns(self) -> tuple[Column, ...]:
+        """Return the order columns the pack adds to the canonical ones."""
+        return self.pack.columns if self.pack else ()
+
+    @cached_property
+    def extra_text(self) -> frozenset[str]:
+        """Return the pack's text columns (kept as text, not numbers, in a one-order batch)."""
+        return frozenset(c.name for c in self.extra_columns if c.type == pa.string())
+
+
+@cache
+def current() -> Spec:
+    """Return the features in use, with the pack `ORDERSHIELD_FEATURE_PACK` names if any."""
+    path = FeatureSettings().feature_pack
+    return Spec(None if path is None else load_pack(path))
+
+
+def use_pack(path: Path | None) -> Spec:
+    """Make a feature pack (or none) the one in use by this process and those it starts."""
+    if path is None:
+        os.environ.pop(PACK_VARIABLE, None)
+    else:
+        os.environ[PACK_VARIABLE] = str(path.resolve())
+    current.cache_clear()
+    spec_hash.cache_clear()
+    return current()
 
 
 def _describe(feature: Feature) -> dict[str, object]:
@@ -50,8 +122,10 @@ def spec_hash() -> str:
     means (a total in the reporting currency, to its minor unit) unchanged, so
     appending rates never forces a retrain; another reporting currency does.
     """
-    described = [_describe(f) for f in FEATURES]
+    spec = current()
+    described = [_describe(f) for f in spec.features]
     context = {
+        "feature_pack": spec.pack.describe() if spec.pack else None,
         "ip_clustering": IP_CLUSTERING,
         "ip_database": database_version(),
         "hosting_markers": list(HOSTING_AS_MARKERS),
@@ -68,7 +142,7 @@ def supported(available_columns: Iterable[str]) -> tuple[str, ...]:
     """Return the names of the features computable from data that has these columns."""
     have = set(available_columns)
     names: list[str] = []
-    for feature in FEATURES:
+    for feature in current().features:
         if all(n in have or n in names for n in feature.needs):
             names.append(feature.name)
     return tuple(names)
@@ -76,4 +150,4 @@ def supported(available_columns: Iterable[str]) -> tuple[str, ...]:
 
 def family(name: str) -> Family:
     """Return what a feature speaks of (an entity family, or the order itself)."""
-    return BY_NAME[name].family
+    return current().by_name[name].family

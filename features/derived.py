@@ -31,18 +31,49 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / denominator, np.nan)
 
 
+def _local_hours(c: Columns) -> np.ndarray:
+    """Return hours since the epoch in the shipping address's solar time, else in UTC."""
+    offset = np.nan_to_num(c["shipping_lon"] / 15.0, nan=0.0)
+    return c["created_at"] / MS_PER_HOUR + offset
+
+
 def _local_hour(c: Columns) -> np.ndarray:
-    """Approximate the shipping address's solar hour from its longitude."""
-    utc_hours = (c["created_at"] % MS_PER_DAY) / MS_PER_HOUR
-    return (utc_hours + c["shipping_lon"] / 15.0) % 24.0
+    """Return the hour of day where the order ships to (solar, from its longitude), else UTC."""
+    return _local_hours(c) % 24.0
 
 
-def _fraud_rate(entity: str, family: Family) -> Derived:
+def _local_weekday(c: Columns) -> np.ndarray:
+    """Return the weekday (0 Monday) where the order ships to, else in UTC (1970-01-01: Thu)."""
+    days = np.floor(_local_hours(c) / 24.0)
+    return (days + 3) % 7
+
+
+def _local_time_unknown(c: Columns) -> np.ndarray:
+    """Return 1.0 where no location gives the local time (hour and weekday read in UTC)."""
+    return np.isnan(c["shipping_lon"]).astype(float)
+
+
+RISK_ENTITIES: tuple[tuple[str, Family], ...] = (
+    ("device", "device"),
+    ("ip", "network"),
+    ("payment", "payment"),
+)
+
+
+def _risk(entity: str, window: str, words: str, family: Family) -> Derived:
+    """Return an entity's risk: fraud among the labels that became known in the window.
+
+    Numerator and denominator count the same orders (those labelled in the
+    window), so the share reads as "of what we learned lately, how much was fraud".
+    """
+    fraud, labelled = f"{entity}_fraud_{window}", f"{entity}_labelled_{window}"
     return Derived(
-        f"{entity}_fraud_rate_30d",
-        (f"{entity}_fraud_30d", f"{entity}_orders_30d"),
-        lambda c: _ratio(c[f"{entity}_fraud_30d"], c[f"{entity}_orders_30d"]),
-        "{value:.0%} of recent orders here were confirmed fraud",
+        f"{entity}_risk_{window}",
+        (fraud, labelled),
+        # A fraud label after an earlier legitimate one counts later than its order's
+        # first label: the share is capped at 1.
+        lambda c: np.minimum(_ratio(c[fraud], c[labelled]), 1.0),
+        f"{{value:.0%}} of the orders here labelled in the last {words} were fraud",
         family=family,
     )
 
@@ -132,10 +163,28 @@ DERIVED: tuple[Derived, ...] = (
     ),
     Derived(
         "local_hour",
-        ("created_at", "shipping_lon"),
+        ("created_at",),
         _local_hour,
         "the order was placed at {value:.0f}h local time",
         family="order",
+        reads=("shipping_lon",),
+    ),
+    Derived(
+        "local_weekday",
+        ("created_at",),
+        _local_weekday,
+        "the order was placed on weekday {value:.0f} (0 is Monday), local time",
+        family="order",
+        reads=("shipping_lon",),
+    ),
+    Derived(
+        "local_time_unknown",
+        ("created_at",),
+        _local_time_unknown,
+        "no location gives the order's local time: its hour and weekday are in UTC",
+        "the order's local time comes from its shipping location",
+        family="order",
+        reads=("shipping_lon",),
     ),
     Derived(
         "is_emulator",
@@ -153,7 +202,9 @@ DERIVED: tuple[Derived, ...] = (
         "the IP is not a datacenter or proxy address",
         family="network",
     ),
-    _fraud_rate("device", "device"),
-    _fraud_rate("ip", "network"),
-    _fraud_rate("payment", "payment"),
+    *(
+        _risk(entity, window, words, family)
+        for entity, family in RISK_ENTITIES
+        for window, words in (("1d", "day"), ("7d", "7 days"), ("30d", "30 days"))
+    ),
 )

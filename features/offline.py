@@ -33,10 +33,25 @@ def stream_times(orders: Columns, stream: Stream) -> np.ndarray:
         return orders["created_at"]
     if stream is Stream.DECLINES:
         return decline_times(orders)
+    if stream is Stream.LABELS:
+        return labelled_times(orders)
     is_fraud = orders["label"] == 1.0
     counted = np.where(is_fraud, orders["label_known_at"], np.nan)
     withdrawn, _ = fraud_withdrawals(orders)
     return np.where(withdrawn, _flagged(orders), counted)
+
+
+def labelled_times(orders: Columns) -> np.ndarray:
+    """Return when each order got its first label (NaN: never labelled).
+
+    A log without `labelled_at` (an imported history, one label per order) reads
+    it as the withdrawn fraud label's time, else the label's own.
+    """
+    n = len(orders["created_at"])
+    first = orders.get("labelled_at", np.full(n, np.nan))
+    fallback = np.where(np.isnan(_flagged(orders)), orders["label_known_at"], _flagged(orders))
+    fallback = np.where(np.isnan(orders["label"]), np.nan, fallback)
+    return np.where(np.isnan(first), fallback, first)
 
 
 def fraud_withdrawals(orders: Columns) -> tuple[np.ndarray, np.ndarray]:

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import numpy as np
 from feast import FeatureStore
 
-from features.aggregates import AGGREGATES
 from features.breaker import BreakerOpen, CircuitBreaker
+from features.catalog import current
 from features.currency import RateTable, rates_for, to_reporting
 from features.ipclusters import lookup
 from features.settings import FeatureSettings
-from features.spec import ENTITIES, Columns, Entity, Stream
+from features.spec import Columns, Entity, Stream
 from features.state import EntityState, apply_event, evaluate
 from features.state_stores import (
     OnlineStateLost,
@@ -65,7 +65,6 @@ LOCK_STRIPES = 256
 WRITE_ATTEMPTS = 8
 WRITE_BUDGET_TIMEOUTS = 2
 T = TypeVar("T")
-AGGREGATES_OF = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
 
 
 def order_columns(order: Mapping[str, Any]) -> Columns:
@@ -77,8 +76,9 @@ def order_columns(order: Mapping[str, Any]) -> Columns:
     values["ip_country"] = info.country if info else None
     values["ip_is_hosting"] = info.is_hosting if info else None
     columns: dict[str, np.ndarray] = {}
+    extra_text = current().extra_text
     for name, value in values.items():
-        if name in TEXT_COLUMNS:
+        if name in TEXT_COLUMNS or name in extra_text:
             columns[name] = np.array([None if value is None else str(value)], dtype=object)
         else:
             columns[name] = np.array([np.nan if value is None else float(value)])
@@ -153,7 +153,7 @@ def event_id(
 def entity_keys(order: Columns) -> dict[Entity, str]:
     """Return the order's entity keys (entities the order does not name are left out)."""
     keys = {}
-    for entity in ENTITIES:
+    for entity in current().entities:
         value = order.get(entity.key, np.array([None], dtype=object))[0]
         if value is not None:
             keys[entity] = str(value)
@@ -304,7 +304,7 @@ class OnlineFeatures:
     def ping(self) -> str | None:
         """Return None if the online store answers with whole state, else the degraded part."""
         try:
-            self.read_states({ENTITIES[0]: "__ping__"})
+            self.read_states({current().entities[0]: "__ping__"})
         except OnlineStateLost:
             return STATE_LOST
         except OnlineStoreUnavailable:
@@ -342,7 +342,7 @@ class OrderFeatures:
         wanted = set(names)
         states = self._read.states
         aggregates: dict[str, np.ndarray] = {}
-        for feature in AGGREGATES:
+        for feature in current().aggregates:
             if feature.name not in wanted:
                 continue
             value = np.nan
@@ -372,7 +372,7 @@ class OrderFeatures:
             for entity, state in read.states.items():
                 apply_event(
                     state,
-                    AGGREGATES_OF[entity],
+                    current().aggregates_of[entity],
                     event.stream,
                     event.time_ms,
                     row,

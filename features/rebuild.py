@@ -19,12 +19,12 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from features.aggregates import AGGREGATES
+from features.catalog import current
 from features.currency import RateTable
 from features.online import entity_keys, event_id, order_columns, with_reporting_amount
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, state_path
 from features.settings import FeatureSettings
-from features.spec import ENTITIES, Entity, Stream
+from features.spec import Entity, Stream
 from features.state import EntityState, apply_event
 from features.state_stores import RowStates
 
@@ -55,7 +55,7 @@ def load_snapshot(settings: FeatureSettings) -> Snapshot:
     """Return the offline state snapshot `materialize` loads (empty if none was built)."""
     states: dict[Entity, dict[str, EntityState]] = {}
     as_of = 0
-    for entity in ENTITIES:
+    for entity in current().entities:
         path = state_path(settings, entity)
         frame = pd.read_parquet(path) if path.exists() else pd.DataFrame()
         states[entity] = {
@@ -81,7 +81,7 @@ def rebuild_states(
     it and counts nothing again.
     """
     rebuilt = {entity: dict(found) for entity, found in snapshot.states.items()}
-    by_entity = {e: [f for f in AGGREGATES if f.entity == e] for e in ENTITIES}
+    by_entity = {e: [f for f in current().aggregates if f.entity == e] for e in current().entities}
     applied: list[str] = []
     for event in sorted(events, key=lambda e: e.time_ms):
         if event.time_ms < snapshot.as_of_ms:
@@ -103,7 +103,7 @@ def rebuild_states(
                 withdraws_ms=event.withdraws_ms,
             )
     written: dict[str, int] = {}
-    for entity in ENTITIES:
+    for entity in current().entities:
         if progress:
             progress(entity.name)
         states.write_all(entity, rebuilt[entity])

@@ -21,11 +21,10 @@ import yaml
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.types import Float64, String
 
-from features.aggregates import AGGREGATES
+from features.catalog import current
 from features.online_stores.redis_store import OrderShieldRedisOnlineStoreConfig
 from features.online_stores.sqlite import OrderShieldSqliteOnlineStoreConfig
 from features.settings import FeatureSettings
-from features.spec import ENTITIES
 from features.spec import Entity as SpecEntity
 
 PROJECT = "ordershield"
@@ -64,14 +63,14 @@ def definitions(settings: FeatureSettings) -> list[object]:
     """Return every Feast object of the repo."""
     objects: list[object] = []
     aggregate_views: list[Any] = []
-    for spec_entity in ENTITIES:
+    for spec_entity in current().entities:
         entity = Entity(
             name=spec_entity.name,
             join_keys=[spec_entity.key],
             value_type=ValueType.STRING,
             description=spec_entity.description,
         )
-        names = [f.name for f in AGGREGATES if f.entity == spec_entity]
+        names = [f.name for f in current().aggregates if f.entity == spec_entity]
         aggregates = FeatureView(
             name=aggregates_view_name(spec_entity),
             entities=[entity],

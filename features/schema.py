@@ -8,6 +8,7 @@ data); features that need them are then left out of the model, never faked.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -63,6 +64,11 @@ COLUMNS: tuple[Column, ...] = (
         TIMESTAMP,
         doc="when a fraud label became known that the legitimate label withdrew (else empty)",
     ),
+    Column(
+        "labelled_at",
+        TIMESTAMP,
+        doc="when the order's first label became known (empty: its fraud or current label's)",
+    ),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
@@ -78,17 +84,18 @@ class SchemaError(ValueError):
     """Raised when a frame cannot be read as canonical orders."""
 
 
-def conform(frame: pd.DataFrame) -> pd.DataFrame:
+def conform(frame: pd.DataFrame, extra: Sequence[Column] = ()) -> pd.DataFrame:
     """Return the frame with every canonical column, in order, with canonical types.
 
     Missing optional columns are added as all-null; required ones must be present
-    and non-null. Rows are sorted by `created_at` (ties by `order_id`).
+    and non-null. `extra` columns (a feature pack's, `features.pack`) follow the
+    canonical ones. Rows are sorted by `created_at` (ties by `order_id`).
     """
     missing = [name for name in REQUIRED if name not in frame.columns]
     if missing:
         raise SchemaError(f"missing required column(s): {', '.join(missing)}")
     out = pd.DataFrame(index=frame.index)
-    for column in COLUMNS:
+    for column in (*COLUMNS, *extra):
         values = frame[column.name] if column.name in frame.columns else None
         out[column.name] = _cast(values, column, len(frame))
         if column.required and out[column.name].isna().any():

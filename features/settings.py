@@ -56,6 +56,10 @@ class FeatureSettings(BaseSettings):
         f"{RATES_FILE} in the data dir if there, else only the reporting currency converts",
     )
 
+    feature_pack: Path | None = Field(
+        None, description="YAML feature pack whose features join the built-in ones"
+    )
+
     @field_validator("reporting_currency")
     @classmethod
     def _has_minor_units(cls, code: Currency) -> Currency:

@@ -45,6 +45,7 @@ class Stream(StrEnum):
     ORDERS = "orders"  # at created_at
     DECLINES = "declines"  # declined payments, at created_at + DECLINE_DELAY
     FRAUD = "fraud"  # confirmed fraud labels, at label_known_at
+    LABELS = "labels"  # orders that got a label (fraud or legitimate), at their first one's time
 
 
 # The order columns each stream is made of.
@@ -52,6 +53,7 @@ STREAM_COLUMNS: Mapping[Stream, tuple[str, ...]] = {
     Stream.ORDERS: ("created_at",),
     Stream.DECLINES: ("payment_declined",),
     Stream.FRAUD: ("label", "label_known_at"),
+    Stream.LABELS: ("label", "label_known_at"),
 }
 
 
@@ -133,3 +135,10 @@ class Derived:
     text: str
     text_when_false: str | None = None
     family: Family = field(kw_only=True)
+    reads: tuple[str, ...] = field(default=(), kw_only=True)
+    """Columns read when an order has them, not needed (shown to roles like `needs`)."""
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Return every column the value can depend on: what it needs and what it reads."""
+        return (*self.needs, *self.reads)

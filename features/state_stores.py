@@ -32,11 +32,12 @@ from datetime import UTC, datetime
 from feast import FeatureStore
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
+from features.catalog import current
 from features.online_stores.redis_store import OrderShieldRedisOnlineStoreConfig, redis_rows
 from features.online_stores.rows import WRITE_CHUNK, Cell, Conflict, Row, Rows, digest, micros
 from features.online_stores.sqlite import OrderShieldSqliteOnlineStoreConfig, database
 from features.repo import STATE_FIELD, state_view_name
-from features.spec import ENTITIES, Entity
+from features.spec import Entity
 from features.state import EntityState, dumps, loads
 
 # The marker's cells: no feature view has this name, and each field is one cell.
@@ -90,7 +91,7 @@ def state_store(store: FeatureStore, timeout_seconds: float | None = None) -> Ro
     `timeout_seconds` bounds each call to a networked store (Redis).
     """
     # The registry names the views, and so also checks they were applied.
-    views = {e: store.get_feature_view(state_view_name(e)).name for e in ENTITIES}
+    views = {e: store.get_feature_view(state_view_name(e)).name for e in current().entities}
     config = store.config
     online = config.online_store
     if isinstance(online, OrderShieldSqliteOnlineStoreConfig):

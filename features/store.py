@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from feast import FeatureStore
 
+from features.catalog import current
 from features.repo import (
     FEATURE_SERVICE,
     TIMESTAMP_FIELD,
@@ -16,7 +17,6 @@ from features.repo import (
     write_repo,
 )
 from features.settings import FeatureSettings
-from features.spec import ENTITIES
 from features.state_stores import state_store
 
 
@@ -40,12 +40,12 @@ def apply(settings: FeatureSettings) -> FeatureStore:
 
 def materialize(settings: FeatureSettings) -> int:
     """Load the state snapshot of every entity into the online store; return entities loaded."""
-    missing = [e.name for e in ENTITIES if not state_path(settings, e).exists()]
+    missing = [e.name for e in current().entities if not state_path(settings, e).exists()]
     if missing:
         raise FeatureStoreError(
             f"no offline state for {', '.join(missing)}: run `ordershield features apply` first"
         )
-    snapshots = [pd.read_parquet(state_path(settings, e)) for e in ENTITIES]
+    snapshots = [pd.read_parquet(state_path(settings, e)) for e in current().entities]
     stamps = [s[TIMESTAMP_FIELD].max() for s in snapshots if len(s)]
     if not stamps:
         _start_epoch(open_store(settings))
@@ -55,7 +55,7 @@ def materialize(settings: FeatureSettings) -> int:
     store.materialize(
         start_date=datetime(1970, 1, 2, tzinfo=UTC),
         end_date=end,
-        feature_views=[state_view_name(e) for e in ENTITIES],
+        feature_views=[state_view_name(e) for e in current().entities],
     )
     _start_epoch(store)
     return sum(len(s) for s in snapshots)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from features.catalog import BY_NAME
+from features.catalog import current
 from features.spec import Aggregate, Columns
 
 
@@ -21,7 +21,7 @@ def feature_matrix(
     known: dict[str, np.ndarray] = {**columns, **aggregates}
     out = np.empty((len(columns["created_at"]), len(names)))
     for j, name in enumerate(names):
-        feature = BY_NAME[name]
+        feature = current().by_name[name]
         if not isinstance(feature, Aggregate) and name not in aggregates:
             known[name] = np.asarray(feature.compute(known), dtype=float)
         out[:, j] = known[name]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
@@ -16,6 +16,8 @@ from models.settings import ModelSettings
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 EXPERIMENT = "ordershield"
+# Model-version tags carrying the card's protocol, so a listing needs no model download.
+PROTOCOL_TAG = "protocol."
 
 
 class RegistryError(RuntimeError):
@@ -46,7 +48,10 @@ def log_scorer(booster: lgb.Booster, card: ModelCard, settings: ModelSettings) -
         registered_model_name=settings.model_name,
     )
     version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(settings.model_name, CHALLENGER, version)
+    client = MlflowClient()
+    for key, value in card.protocol.items():
+        client.set_model_version_tag(settings.model_name, version, PROTOCOL_TAG + key, value)
+    client.set_registered_model_alias(settings.model_name, CHALLENGER, version)
     return version
 
 
@@ -139,12 +144,14 @@ def promote(settings: ModelSettings, version: str, alias: str = CHAMPION) -> Non
 
 @dataclass(frozen=True)
 class VersionSummary:
-    """One registered version with its aliases and headline metrics."""
+    """One registered version with its aliases, headline metrics and out-of-time protocol."""
 
     version: str
     aliases: list[str]
     created: int
     metrics: dict[str, Any]
+    protocol: dict[str, str] = field(default_factory=dict)
+    """Its card's protocol (periods, gap, labels); empty for versions registered before it."""
 
 
 def list_versions(settings: ModelSettings) -> list[VersionSummary]:
@@ -169,6 +176,11 @@ def list_versions(settings: ModelSettings) -> list[VersionSummary]:
                 sorted(aliases.get(str(v.version), [])),
                 int(v.creation_timestamp),
                 metrics,
+                {
+                    key.removeprefix(PROTOCOL_TAG): value
+                    for key, value in (v.tags or {}).items()
+                    if key.startswith(PROTOCOL_TAG)
+                },
             )
         )
     return out

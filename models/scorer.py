@@ -74,7 +74,10 @@ class ModelCard:
     features could not be read (all missing), chosen on the validation period
     with them missing: the scores of that input sit elsewhere, so the normal cut
     points would not hold the same false-positive budget. None for models
-    trained before they existed.
+    trained before they existed. `protocol` is the out-of-time split the model was
+    trained and measured on (train, valid and test periods, gap, which labels it
+    learned from); `dropped_features` names each catalogue feature the training
+    data could not support, with the fields it lacked. Both are empty on older cards.
     """
 
     features: list[str]
@@ -82,6 +85,8 @@ class ModelCard:
     spec_hash: str
     tradeoffs: list[dict[str, float]] = field(default_factory=list)
     degraded_thresholds: Thresholds | None = None
+    protocol: dict[str, str] = field(default_factory=dict)
+    dropped_features: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the card as plain data for the model's metadata."""
@@ -97,6 +102,8 @@ class ModelCard:
             str(data["spec_hash"]),
             list(data.get("tradeoffs", [])),
             None if degraded is None else Thresholds(**degraded),
+            dict(data.get("protocol", {})),
+            {name: list(fields) for name, fields in data.get("dropped_features", {}).items()},
         )
 
 

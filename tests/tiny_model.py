@@ -6,7 +6,7 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 
-from features.catalog import FEATURES, spec_hash
+from features.catalog import current, spec_hash
 from models.registry import connect, log_scorer, promote
 from models.scorer import ModelCard, Thresholds
 from models.settings import ModelSettings
@@ -17,7 +17,7 @@ def tiny_champion(
 ) -> str:
     """Train a small booster on random data over all features, register and promote it."""
     rng = np.random.default_rng(seed)
-    names = [f.name for f in FEATURES]
+    names = [f.name for f in current().features]
     matrix = rng.normal(size=(3000, len(names)))
     labels = (matrix[:, 0] + matrix[:, 1] + rng.normal(scale=0.5, size=3000) > 2).astype(int)
     booster = lgb.train(

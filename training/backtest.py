@@ -76,6 +76,7 @@ class Evaluation:
                 "folds": plan.folds,
                 "step_days": plan.step,
                 "start": self.folds[0].fold.train_start.isoformat(),
+                "exclude_known_fraud": plan.exclude_known_fraud,
             },
             "precision_at_k": {"k": self.k, "entity": ENTITIES[self.entity]},
             "models": {
@@ -168,8 +169,27 @@ def split_validation(
     return np.sort(np.concatenate(fit_rows)), np.sort(np.concatenate(valid_rows))
 
 
+def known_fraud_before_day(orders: pd.DataFrame, entities: pd.Series) -> np.ndarray:
+    """Return which orders' entity had a fraud label known before the order's (UTC) day began.
+
+    Such an entity is blocked already: its later orders are no detection task, and the
+    published protocols leave them out of the test days (a withdrawn fraud label counts
+    from when it was flagged, as in training).
+    """
+    flagged = orders["label_known_at"].where(orders["label"] == 1)
+    flagged = orders["fraud_known_at"].fillna(flagged)
+    first = flagged.groupby(entities.to_numpy()).transform("min")
+    known: np.ndarray = (first < orders["created_at"].dt.floor("D")).fillna(False).to_numpy(bool)
+    return known
+
+
 def run_fold(
-    frame: TrainingFrame, orders: pd.DataFrame, fold: Fold, k: int, entities: pd.Series
+    frame: TrainingFrame,
+    orders: pd.DataFrame,
+    fold: Fold,
+    k: int,
+    entities: pd.Series,
+    excluded: np.ndarray | None = None,
 ) -> FoldResult:
     """Train both models on what was known before the fold's test start; measure its test window."""
     in_training = fold.in_training(frame.created_at).to_numpy()
@@ -185,7 +205,9 @@ def run_fold(
         "lightgbm": lambda m: np.asarray(booster.predict(m), dtype=float),
         "logistic_regression": lambda m: np.asarray(baseline.predict_proba(m)[:, 1], dtype=float),
     }
-    test = np.flatnonzero(fold.in_test(frame.created_at).to_numpy())
+    in_test = fold.in_test(frame.created_at).to_numpy()
+    left_out = 0 if excluded is None else int((in_test & excluded).sum())
+    test = np.flatnonzero(in_test if excluded is None else in_test & ~excluded)
     truth = frame.labels[test]
     days = frame.created_at.iloc[test].dt.floor("D")
     metrics, curves = {}, {}
@@ -201,6 +223,7 @@ def run_fold(
         "train_fraud": int((labels[used] == 1).sum()),
         "validation_rows": len(valid_rows),
         "test_orders": len(test),
+        "test_left_out_known_fraud": left_out,
         "test_labelled": int((~np.isnan(truth)).sum()),
         "test_fraud": int((truth == 1).sum()),
         "test_days": int(days.nunique()),
@@ -224,8 +247,9 @@ def evaluate_out_of_time(
     entities = entity_keys(orders, entity)
     say(f"computing point-in-time features of {len(orders):,} orders")
     frame = order_features(orders)
+    excluded = known_fraud_before_day(orders, entities) if plan.exclude_known_fraud else None
     results = []
     for fold in folds:
         say(f"fold {fold.number}/{len(folds)}: LightGBM and logistic regression")
-        results.append(run_fold(frame, orders, fold, k, entities))
+        results.append(run_fold(frame, orders, fold, k, entities, excluded))
     return Evaluation(plan, results, frame.features, k, entity)

@@ -25,6 +25,7 @@ COUNTS = {
     "train_fraud": "fraud among the labelled",
     "validation_rows": "held out for early stopping and the cut point",
     "test_orders": "orders in the test window",
+    "test_left_out_known_fraud": "left out: their entity's fraud was known before their day",
     "test_labelled": "of them labelled",
     "test_fraud": "fraud among the labelled",
     "test_days": "test days",

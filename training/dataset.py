@@ -7,12 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.aggregates import AGGREGATES
 from features.build import computable
-from features.catalog import supported
+from features.catalog import current, supported
 from features.columns import available, to_columns
 from features.repo import TIMESTAMP_FIELD, aggregates_path
-from features.spec import ENTITIES
 from features.store import FeatureStoreError, historical_features, open_store
 from features.vector import feature_matrix
 from models.settings import ModelSettings
@@ -38,7 +36,7 @@ class TrainingFrame:
 def load_enriched(settings: ModelSettings) -> pd.DataFrame:
     """Return the enriched order log the offline sources were built from."""
     path = settings.data_dir.resolve() / ENRICHED
-    missing = [e.name for e in ENTITIES if not aggregates_path(settings, e).exists()]
+    missing = [e.name for e in current().entities if not aggregates_path(settings, e).exists()]
     if not path.exists() or missing:
         raise FeatureStoreError("no offline features yet: run `ordershield features apply` first")
     return pd.read_parquet(path)
@@ -48,7 +46,7 @@ def model_features(orders: pd.DataFrame) -> list[str]:
     """Return the features this order log supports (what it lacks stays out, never faked)."""
     aggregates = {f.name for f in computable(orders)}
     names = supported([*available(orders), *aggregates])
-    return [n for n in names if n in aggregates or n not in {f.name for f in AGGREGATES}]
+    return [n for n in names if n in aggregates or n not in {f.name for f in current().aggregates}]
 
 
 def training_frame(
@@ -63,14 +61,16 @@ def training_frame(
         labelled = labelled[labelled["created_at"] < end]
     if labelled.empty:
         raise ValueError("no labelled orders in the requested range")
-    keys = [e.key for e in ENTITIES]
+    keys = [e.key for e in current().entities]
     entity_rows = labelled[["order_id", *keys]].astype(object).copy()
     entity_rows[TIMESTAMP_FIELD] = labelled["created_at"].to_numpy()
     joined = historical_features(open_store(settings), entity_rows).set_index("order_id")
     joined = joined.loc[labelled["order_id"]]
     names = model_features(orders)
     aggregates = {
-        f.name: joined[f.name].to_numpy(dtype=float) for f in AGGREGATES if f.name in names
+        f.name: joined[f.name].to_numpy(dtype=float)
+        for f in current().aggregates
+        if f.name in names
     }
     columns = to_columns(labelled.reset_index(drop=True))
     missing = {name: np.full(len(labelled), np.nan) for name in aggregates}

@@ -114,6 +114,8 @@ class Plan:
     folds: int = 4
     step_days: int | None = None
     start: pd.Timestamp | None = None
+    exclude_known_fraud: bool = False
+    """Leave out of a test day the orders of entities with a fraud label known before it."""
 
     @property
     def step(self) -> int:
@@ -177,9 +179,27 @@ def labels_known_before(orders: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFr
     return pd.DataFrame({"label": label, "known_at": known_at}, index=orders.index)
 
 
-def plan_folds(plan: Plan, orders: pd.DataFrame) -> list[Fold]:
-    """Return the plan's folds on these orders, or raise naming the option that cannot hold."""
-    plan.check()
+@dataclass(frozen=True)
+class DataRange:
+    """The UTC days a history covers: [first_day, end)."""
+
+    first_day: pd.Timestamp
+    end: pd.Timestamp
+
+    def __str__(self) -> str:
+        return f"{self.first_day:%Y-%m-%d} to {self.end - DAY:%Y-%m-%d}"
+
+    def holds(self, moment: pd.Timestamp, option: str, closing: bool = False) -> None:
+        """Raise naming the option unless a period's start (or, `closing`, end) is in the data."""
+        inside = (
+            self.first_day < moment <= self.end if closing else self.first_day <= moment < self.end
+        )
+        if not inside:
+            raise ProtocolError(option, f"{shown(moment)} is outside the data ({self}, UTC)")
+
+
+def data_range(orders: pd.DataFrame) -> DataRange:
+    """Return the days a labelled history covers, or raise if it has no orders or no labels."""
     created = orders["created_at"]
     if created.empty:
         raise ProtocolError("data", "holds no orders")
@@ -187,11 +207,17 @@ def plan_folds(plan: Plan, orders: pd.DataFrame) -> list[Fold]:
         raise ProtocolError(
             "mapping", "the data has no labels: map label and label_known_at to your columns"
         )
-    first_day, end = created.min().floor("D"), created.max().floor("D") + DAY
+    return DataRange(created.min().floor("D"), created.max().floor("D") + DAY)
+
+
+def plan_folds(plan: Plan, orders: pd.DataFrame) -> list[Fold]:
+    """Return the plan's folds on these orders, or raise naming the option that cannot hold."""
+    plan.check()
+    data = data_range(orders)
+    first_day, end = data.first_day, data.end
     start = first_day if plan.start is None else plan.start
-    span = f"{first_day:%Y-%m-%d} to {end - DAY:%Y-%m-%d}"
-    if not first_day <= start < end:
-        raise ProtocolError("start", f"{shown(start)} is outside the data ({span}, UTC)")
+    span = str(data)
+    data.holds(start, "start")
     folds = plan.windows(start)
     if folds[-1].test_end > end:
         needed = f"{(folds[-1].test_end - start) / DAY:g} days from {shown(start)}"

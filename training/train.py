@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import lightgbm as lgb
@@ -22,10 +22,15 @@ from models.settings import ModelSettings
 from training import thresholds as tiers
 from training.dataset import TrainingFrame, training_frame
 from training.evaluate import metrics, pr_curve_plot
-from training.splits import TimeSplit
+from training.feature_choice import logged_dropped_features
+from training.splits import SplitOptions, TimeSplit, label_note, order_log, plan_split
+from training.tuning import tune
+from training.tuning_runs import TuningResult
 
 # Depth and leaves are capped so that exact TreeSHAP (cost ~ trees x leaves x
 # depth^2) stays well under a millisecond per decision.
+# The search's own seed: the same history and budget give the same trials.
+TUNING_SEED = 7
 PARAMS: dict[str, object] = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -59,6 +64,10 @@ class TrainingResult:
     bound_by: str = tiers.FP_BUDGET
     review_capacity: float | None = None
     valid_point: dict[str, float] = field(default_factory=dict)
+    label_note: str = ""
+    """Which training and validation labels were left out, or used though not known in time."""
+    tuning: TuningResult | None = None
+    """The hyperparameter search on validation, when one ran."""
 
 
 def fit(frame: TrainingFrame, train: np.ndarray, valid: np.ndarray) -> lgb.Booster:
@@ -80,23 +89,52 @@ def fit(frame: TrainingFrame, train: np.ndarray, valid: np.ndarray) -> lgb.Boost
 
 def train(
     settings: ModelSettings,
-    train_end: str | None = None,
-    valid_end: str | None = None,
+    options: SplitOptions | None = None,
     high_budget: float = tiers.DEFAULT_HIGH_BUDGET,
     progress: Progress | None = None,
     review_capacity: float | None = None,
+    tune_seconds: float = 0.0,
+    tune_trials: int = 50,
 ) -> TrainingResult:
-    """Run one training: out-of-time split, fit, thresholds, test metrics, MLflow, registry."""
+    """Run one training: out-of-time split, fit, thresholds, test metrics, MLflow, registry.
+
+    With `tune_seconds`, LightGBM's parameters are searched on the validation period first
+    (`training.tuning`: Optuna, every trial in MLflow, under the explanation-cost cap).
+
+    The split is planned and checked on the order log before any feature is read; a split
+    that cannot hold raises `ProtocolError` naming the option at fault (`training.splits`).
+    """
     say = progress or (lambda _: None)
+    orders = order_log(settings)
+    split = plan_split(options or SplitOptions(), orders)
+    note = label_note(split, orders)
     say("joining features through Feast")
     frame = training_frame(settings)
-    split = TimeSplit.by_fraction(frame.created_at, train_end=train_end, valid_end=valid_end)
-    train_rows, valid_rows, test_rows = (m.to_numpy() for m in split.masks(frame.created_at))
-    for name, rows in (("train", train_rows), ("validation", valid_rows), ("test", test_rows)):
-        if frame.labels[rows].sum() == 0:
-            raise ValueError(f"the {name} period has no fraud label: choose other ranges")
-    say("fitting LightGBM")
-    booster = fit(frame, train_rows, valid_rows)
+    usable = pd.Series(split.labels(orders).to_numpy(), index=orders["order_id"].to_numpy())
+    frame = replace(frame, labels=usable.reindex(frame.order_ids.to_numpy()).to_numpy())
+    labelled = ~np.isnan(frame.labels)
+    train_rows, valid_rows, test_rows = (
+        m.to_numpy() & labelled for m in split.masks(frame.created_at)
+    )
+    dropped = logged_dropped_features(settings)
+    tuned, params = None, PARAMS
+    if tune_seconds > 0:
+        say(f"tuning LightGBM on validation for up to {tune_seconds:.0f} s")
+        tuned = tune(
+            (frame.matrix[train_rows], frame.labels[train_rows]),
+            (frame.matrix[valid_rows], frame.labels[valid_rows]),
+            budget_seconds=tune_seconds,
+            max_trials=tune_trials,
+            seed=TUNING_SEED,
+            base_params=PARAMS,
+            feature_names=frame.features,
+            max_rounds=MAX_ROUNDS,
+            early_stopping=EARLY_STOPPING,
+        )
+        booster, params = tuned.booster, tuned.params
+    else:
+        say("fitting LightGBM")
+        booster = fit(frame, train_rows, valid_rows)
     valid_scores = np.asarray(booster.predict(frame.matrix[valid_rows]), dtype=float)
     # Thresholds and their trade-offs come from the validation period alone.
     valid = tiers.Period.between(
@@ -119,6 +157,8 @@ def train(
         spec_hash(),
         tiers.tradeoffs(valid, cuts.critical, review_capacity),
         degraded_cuts.thresholds,
+        split.describe(),
+        dropped,
     )
     point = tiers.operating_point(valid, cuts.high, cuts.critical)
     # Named like the test metrics, so validation and test figures line up in MLflow.
@@ -135,7 +175,7 @@ def train(
         test_scores,
         frame.scenarios[test_rows].reset_index(drop=True),
         cuts,
-        days=(split.end - split.valid_end) / pd.Timedelta(days=1),
+        days=(split.end - split.test_start) / pd.Timedelta(days=1),
     )
     degraded_metrics = metrics(
         frame.labels[test_rows],
@@ -152,13 +192,15 @@ def train(
         cost = explanation_cost_ms(booster, sample)
         mlflow.log_params(
             {
-                **{f"lgb_{k}": v for k, v in PARAMS.items()},
+                **{f"lgb_{k}": v for k, v in params.items()},
+                "tuning_trials": 0 if tuned is None else tuned.n_trials,
                 "trees": booster.num_trees(),
                 "spec_hash": card.spec_hash,
                 "high_fp_budget": high_budget,
                 "review_capacity": "none" if review_capacity is None else review_capacity,
                 "high_bound_by": choice.bound_by,
                 "n_features": len(frame.features),
+                "n_features_dropped": len(dropped),
                 **{f"range_{k}": v for k, v in split.describe().items()},
                 **{f"threshold_{k}": v for k, v in vars(cuts).items()},
                 **{f"degraded_threshold_{k}": v for k, v in vars(degraded_cuts.thresholds).items()},
@@ -177,8 +219,11 @@ def train(
         )
         mlflow.log_metrics({f"valid_{k}": v for k, v in valid_point.items()})
         mlflow.log_metric("explanation_ms", cost)
-        mlflow.set_tags({"spec_hash": card.spec_hash, "trees": booster.num_trees()})
+        mlflow.set_tags(
+            {"spec_hash": card.spec_hash, "trees": booster.num_trees(), "labels_note": note}
+        )
         (out / "features.json").write_text(json.dumps(frame.features, indent=1))
+        (out / "features_dropped.json").write_text(json.dumps(dropped, indent=1))
         (out / "tradeoffs.json").write_text(json.dumps(card.tradeoffs, indent=1))
         (out / "global_importance.json").write_text(
             json.dumps(global_importance(explanation, frame.features), indent=1)
@@ -197,4 +242,6 @@ def train(
         choice.bound_by,
         review_capacity,
         valid_point,
+        note,
+        tuned,
     )

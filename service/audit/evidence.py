@@ -19,7 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from explain.reasons import describe
-from features.catalog import BY_NAME
+from features.catalog import current
 from models.registry import version_details
 from service.audit.insights import definition, summary
 from service.auth.attributes import ATTRIBUTES, ORDER_ATTRIBUTES
@@ -328,7 +328,7 @@ def _features(
             reason = texts[name]
         elif hidden:
             reason = WITHHELD_TEXT
-        elif name in BY_NAME:
+        elif name in current().by_name:
             reason = describe(name, math.nan if value is None else float(value))
         else:
             reason = f"{name} = {value}"

@@ -21,7 +21,7 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import Engine
 
-from features.catalog import BY_NAME
+from features.catalog import current
 from features.spec import HOUR, Agg, Aggregate, Stream
 from service.persistence.audit_search import case_outcomes, daily_outcomes, mean_abs_shap
 from service.persistence.records import CaseAction, DecisionRecord, StockTransition
@@ -40,6 +40,7 @@ STREAM_WORDS = {
     Stream.ORDERS: "orders",
     Stream.DECLINES: "declined payments",
     Stream.FRAUD: "orders confirmed as fraud",
+    Stream.LABELS: "orders that got a label",
 }
 OUTCOMES = {
     "approve": "approved",
@@ -60,7 +61,7 @@ def _window(window: timedelta | None) -> str:
 
 def definition(name: str) -> str:
     """Return what a feature measures, in plain words, from its declaration."""
-    feature = BY_NAME.get(name)
+    feature = current().by_name.get(name)
     if feature is None:
         return "an input of the archived model that the running feature catalogue no longer has"
     if isinstance(feature, Aggregate):

@@ -48,6 +48,8 @@ ORDER_ATTRIBUTES = [
     Attribute("amount", "amount"),
     Attribute("currency", "currency"),
     Attribute("items", "items"),
+    # The feature pack's columns: declared as not personal (a terminal, a channel).
+    Attribute("attributes", "pack attributes"),
     Attribute("customer.id", "customer id", mask="prefix"),
     Attribute("customer.email", "e-mail", personal=True, mask="email", column="email"),
     Attribute("customer.phone", "phone", personal=True, mask="last_two_digits", column="phone"),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from features.derived import DERIVED
+from features.catalog import current
 from service.auth.attributes import ATTRIBUTES, BY_COLUMN
 from service.auth.masks import MASKS
 from service.auth.policy import MaskingPolicy, Visibility
@@ -69,8 +69,8 @@ def derived_visibility(policy: MaskingPolicy, role: str) -> dict[str, Visibility
     """Return, per feature computed from personal data, the least visible of its sources."""
     order: dict[Visibility, int] = {"hidden": 0, "masked": 1, "visible": 2}
     found: dict[str, Visibility] = {}
-    for feature in DERIVED:
-        sources = [BY_COLUMN[c].path for c in feature.needs if c in BY_COLUMN]
+    for feature in current().derived:
+        sources = [BY_COLUMN[c].path for c in feature.sources if c in BY_COLUMN]
         if sources:
             seen = [policy.visibility(role, path) for path in sources]
             found[feature.name] = min(seen, key=order.__getitem__)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from features.schema import SchemaError
+from service.cli.errors import fail, fail_option
+from service.cli.packs import FeaturesOption, use_features
 from training.backtest import MODELS, Evaluation, entity_keys, evaluate_out_of_time
 from training.backtest_report import summary_rows, write_report
 from training.protocol import Fold, Plan, ProtocolError, parse_moment, plan_folds, shown
 from training.sources.history import HistoryImportError, load_history
 
 console = Console()
-USAGE_ERROR = 2
 Entity = Literal["payment", "customer"]
 
 
@@ -45,12 +46,21 @@ def evaluate(
     entity: Annotated[
         Entity, typer.Option(help="what precision@k ranks: payment accounts or customers")
     ] = "payment",
+    exclude_known_fraud: Annotated[
+        bool,
+        typer.Option(
+            help="leave out of each test day the orders of --entity keys with a fraud label "
+            "known before that day (blocked already), as published protocols do"
+        ),
+    ] = False,
+    features: FeaturesOption = None,
 ) -> None:
     """Evaluate out of time: sliding folds, LightGBM against logistic regression, HTML report."""
+    use_features(features)
     # Every user error is found here, before features are computed or a model is fitted.
     try:
         moment = None if start is None else parse_moment(start, "start")
-        plan = Plan(train_days, gap_days, test_days, folds, step_days, moment)
+        plan = Plan(train_days, gap_days, test_days, folds, step_days, moment, exclude_known_fraud)
         plan.check()
         if k < 1:
             raise ProtocolError("k", f"must be at least 1, got {k}")
@@ -59,7 +69,7 @@ def evaluate(
         entity_keys(orders, entity)
         out.mkdir(parents=True, exist_ok=True)
     except ProtocolError as error:
-        fail(f"--{error.option.replace('_', '-')}: {error.problem}")
+        fail_option(error)
     except (HistoryImportError, SchemaError) as error:
         fail(str(error))
     except OSError as error:
@@ -76,12 +86,6 @@ def evaluate(
     print_folds([result.fold for result in evaluation.folds])
     console.print(summary_table(evaluation))
     console.print(f"report: {files.html}\nfigures: {files.json}", markup=False)
-
-
-def fail(message: str) -> NoReturn:
-    """Print a user error on one line and exit with the usage-error status."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(USAGE_ERROR)
 
 
 def print_folds(folds: list[Fold]) -> None:

@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 
 from features.build import build_offline_sources
+from features.catalog import current
 from features.schema import conform
 from features.store import apply, materialize
 from service.cli.db import database
@@ -24,7 +25,7 @@ def apply_features(settings: ServiceSettings) -> None:
             f"no order log at {settings.orders_path}: "
             "run `ordershield simulate` or train with --data"
         )
-    orders = conform(pd.read_parquet(settings.orders_path))
+    orders = conform(pd.read_parquet(settings.orders_path), current().extra_columns)
     with console.status("computing point-in-time aggregates") as status:
         written = build_offline_sources(
             orders, settings, progress=lambda e: status.update(f"writing {e} features")

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from features.build import write_order_log
+from features.catalog import current
 from features.schema import conform
 from service.cli.db import database
 from service.scoring.history import decided_frame
@@ -39,9 +40,11 @@ def sync(
         console.print("no decided orders to add")
         return
     path = log or settings.orders_path
-    known = conform(pd.read_parquet(path)) if path.exists() else None
-    merged = decided if known is None else pd.concat([known, conform(decided)])
-    merged = conform(merged.drop_duplicates("order_id", keep="last"))
+    known = conform(pd.read_parquet(path), current().extra_columns) if path.exists() else None
+    merged = (
+        decided if known is None else pd.concat([known, conform(decided, current().extra_columns)])
+    )
+    merged = conform(merged.drop_duplicates("order_id", keep="last"), current().extra_columns)
     if log is None:
         write_order_log(merged, settings)
     else:

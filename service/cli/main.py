@@ -23,6 +23,7 @@ from service.cli import (
     labels_cmd,
     models_cmd,
     review_cmd,
+    score_batch_cmd,
     training_cmd,
     webhooks_cmd,
 )
@@ -44,6 +45,7 @@ app.add_typer(audit_cmd.privacy, name="privacy")
 app.command()(training_cmd.simulate)
 app.command()(training_cmd.train)
 app.command()(evaluate_cmd.evaluate)
+app.command()(score_batch_cmd.score_batch)
 app.command()(demo.demo)
 console = Console()
 

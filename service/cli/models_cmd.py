@@ -27,17 +27,32 @@ HEADLINE = ("test_roc_auc", "test_average_precision", "test_recall_at_fpr_1pct",
 
 @app.command("list")
 def list_command() -> None:
-    """Show every version with its aliases and headline held-out metrics."""
-    table = Table("version", "aliases", "created", *(h.removeprefix("test_") for h in HEADLINE))
+    """Show every version with its aliases, test period, protocol and held-out metrics."""
+    table = Table(
+        "version",
+        "aliases",
+        "created",
+        "test period",
+        "protocol",
+        *(h.removeprefix("test_") for h in HEADLINE),
+    )
     for v in list_versions(ServiceSettings()):
         created = datetime.fromtimestamp(v.created / 1000, UTC).strftime("%Y-%m-%d %H:%M")
         table.add_row(
             v.version,
             ", ".join(v.aliases) or "-",
             created,
+            v.protocol.get("test", "-"),
+            protocol(v.protocol),
             *(f"{v.metrics[h]:.4f}" if h in v.metrics else "-" for h in HEADLINE),
         )
     console.print(table)
+
+
+def protocol(periods: dict[str, str]) -> str:
+    """Return how a version was trained: its train and valid periods, gap and labels."""
+    parts = ("train", "valid", "gap", "labels")
+    return "; ".join(f"{part} {periods[part]}" for part in parts if part in periods) or "-"
 
 
 @app.command("promote")

@@ -11,12 +11,21 @@ from rich.progress import Progress
 from rich.table import Table
 
 from features.build import write_order_log
+from features.schema import SchemaError
+from features.store import FeatureStoreError
 from models.registry import promote as promote_version
+from service.cli.errors import fail, fail_option
 from service.cli.features_cmd import apply_features
+from service.cli.packs import FeaturesOption, use_features
 from service.settings import ServiceSettings
+from training.feature_choice import by_missing_fields
+from training.protocol import ProtocolError
+from training.sources.mapping import HistoryImportError
 from training.sources.simulator.difficulty import Difficulty
+from training.splits import SplitOptions, order_log, plan_split
 from training.thresholds import REVIEW_CAPACITY
 from training.train import TrainingResult
+from training.tuning import TuningError
 
 console = Console()
 
@@ -64,11 +73,31 @@ def train(
     mapping: Annotated[
         Path | None, typer.Option(help="YAML mapping of your columns to OrderShield's")
     ] = None,
+    train_start: Annotated[
+        str | None,
+        typer.Option(help="start of the training period (default: the first order)"),
+    ] = None,
     train_end: Annotated[
-        str | None, typer.Option(help="end of the training period (default: 60 %)")
+        str | None,
+        typer.Option(
+            help="end of the training period and start of validation (default: 60 % of the period)"
+        ),
     ] = None,
     valid_end: Annotated[
-        str | None, typer.Option(help="end of the validation period (default: 80 %)")
+        str | None, typer.Option(help="end of the validation period (default: 80 % of the period)")
+    ] = None,
+    gap: Annotated[
+        str | None,
+        typer.Option(
+            help="label-maturity gap between the end of validation and the start of test, in "
+            "days (7 or 7d), hours (36h) or weeks (2w); default 0"
+        ),
+    ] = None,
+    test_start: Annotated[
+        str | None, typer.Option(help="start of the test period (default: --valid-end + --gap)")
+    ] = None,
+    test_end: Annotated[
+        str | None, typer.Option(help="end of the test period (default: the last order)")
     ] = None,
     fp_budget: Annotated[
         float, typer.Option(help="share of honest orders allowed at high or above")
@@ -82,27 +111,70 @@ def train(
         ),
     ] = None,
     promote: Annotated[bool, typer.Option(help="also make the new version the champion")] = False,
+    tune_minutes: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="search LightGBM's parameters on validation for up to this long first "
+            "(Optuna; every trial in MLflow; models over the explanation-cost cap refused)",
+        ),
+    ] = 0.0,
+    tune_trials: Annotated[int, typer.Option(min=1, help="most trials of the search")] = 50,
+    features: FeaturesOption = None,
 ) -> None:
-    """Train LightGBM out of time, report held-out metrics, register a challenger in MLflow."""
+    """Train LightGBM out of time, report held-out metrics, register a challenger in MLflow.
+
+    Periods follow each other: training, validation (early stopping, cut points), the gap,
+    test. Dates are ISO 8601: a date (midnight UTC) or a date and time with its zone, such
+    as 2026-03-01T08:00+01:00. Once any period option is given, training and validation
+    learn only from labels known before the test period starts; without one, labels are
+    taken as recorded and the run says how many were not known in time.
+    """
+    from training.sources.history import load_history
     from training.train import train as run_training
 
+    use_features(features)
     settings = ServiceSettings()
-    if (data is None) != (mapping is None):
-        raise typer.BadParameter("--data and --mapping go together")
-    if data is not None and mapping is not None:
-        from training.sources.history import load_history
-
-        write_order_log(load_history(data, mapping), settings)
+    # Every user error is found here, before features are computed or a model is fitted.
+    try:
+        if (data is None) != (mapping is None):
+            raise ProtocolError(
+                "mapping" if mapping is None else "data", "--data and --mapping go together"
+            )
+        options = SplitOptions.parse(train_start, train_end, gap, valid_end, test_start, test_end)
+        orders = (
+            order_log(settings) if data is None or mapping is None else load_history(data, mapping)
+        )
+        plan_split(options, orders)
+    except ProtocolError as error:
+        fail_option(error)
+    except (HistoryImportError, SchemaError, FeatureStoreError) as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"--data: cannot read {data}: {error.strerror}")
+    if data is not None:
+        write_order_log(orders, settings)
         apply_features(settings)
-    result = run_training(
-        settings,
-        train_end,
-        valid_end,
-        fp_budget,
-        progress=lambda step: console.print(f"[dim]… {step}[/dim]"),
-        review_capacity=review_capacity,
-    )
+    try:
+        result = run_training(
+            settings,
+            options,
+            fp_budget,
+            progress=lambda step: console.print(f"[dim]… {step}[/dim]"),
+            review_capacity=review_capacity,
+            tune_seconds=60 * tune_minutes,
+            tune_trials=tune_trials,
+        )
+    except TuningError as error:
+        fail(f"--tune-minutes: {error}")
     print_result(result)
+    if result.tuning is not None:
+        tuned = result.tuning
+        console.print(
+            f"tuning: {tuned.n_trials} trials ({tuned.n_pruned} over the explanation-cost cap) "
+            f"in {tuned.elapsed_seconds:.0f} s; validation AP {tuned.average_precision:.3f} "
+            f"(defaults {tuned.default_average_precision:.3f})"
+        )
     if promote:
         promote_version(settings, result.version)
         console.print(f"version {result.version} is now the champion")
@@ -115,7 +187,10 @@ def print_result(result: TrainingResult) -> None:
         f"(alias challenger), MLflow run {result.run_id}"
     )
     for period, span in result.split.describe().items():
-        console.print(f"  {period:5s} {span}")
+        console.print(f"  {period:6s} {span}")
+    if result.label_note:
+        console.print(f"labels: {result.label_note}")
+    print_features(result)
     table = Table("held-out test metric", "value")
     for name, value in result.test_metrics.items():
         digits = 0 if name.startswith("count_") else 2 if "per_day" in name else 4
@@ -137,6 +212,16 @@ def print_result(result: TrainingResult) -> None:
         f"high is bound by the {bound}: {valid['cases_per_day_high']:.2f} cases/day expected "
         f"on validation, {test['cases_per_day_high']:.2f} realised on test"
     )
+
+
+def print_features(result: TrainingResult) -> None:
+    """Print the features the model uses, and those left out with the fields they lack."""
+    card = result.card
+    console.print(f"features used ({len(card.features)}): {', '.join(card.features)}")
+    if card.dropped_features:
+        console.print(f"features dropped for missing fields ({len(card.dropped_features)}):")
+    for fields, names in by_missing_fields(card.dropped_features).items():
+        console.print(f"  missing {fields}: {', '.join(names)}")
 
 
 def tradeoff_table(result: TrainingResult) -> Table:

@@ -38,7 +38,7 @@ def record_label(
     if decision is None:
         raise NotFound(f"no decision for order {label.order_id!r}: labels attach to scored orders")
     known_at = _known_at(label.known_at, decision)
-    label_id, created, step = save_label_event(
+    label_id, created, steps = save_label_event(
         engine,
         label.order_id,
         label.label,
@@ -48,15 +48,14 @@ def record_label(
         event_key=_event_key(label.event_id, label.label, label.known_at),
         request_sha256=label.sha256(),
     )
-    if step is not None:
+    for step in steps:
         withdraws = None if step.withdraws is None else moment_ms(step.withdraws)
-        at = moment_ms(step.at)
-        scoring.record_event(decision, Stream.FRAUD, at, step.key, withdraws)
+        scoring.record_event(decision, step.stream, moment_ms(step.at), step.key, withdraws)
     return LabelOut(
         id=label_id,
         order_id=label.order_id,
         label=label.label,
-        applied_to_features=step is not None if created else _applied(engine, label_id),
+        applied_to_features=bool(steps) if created else _applied(engine, label_id),
         event_id=label.event_id,
     )
 

@@ -21,7 +21,7 @@ from service.persistence.chain import utc
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import ConflictingRequest, InvalidRecord
 from service.persistence.feature_updates import owe_feature_update
-from service.persistence.label_walk import FraudStep, lock_labels, owe_label_step
+from service.persistence.label_walk import LabelStep, lock_labels, owe_label_step
 from service.persistence.records import (
     Label,
     LabelSource,
@@ -64,11 +64,11 @@ def save_label_event(
     *,
     event_key: str | None = None,
     request_sha256: str | None = None,
-) -> tuple[int, bool, FraudStep | None]:
-    """Store a label once per `event_key`; return its id, whether it is new, and its step.
+) -> tuple[int, bool, tuple[LabelStep, ...]]:
+    """Store a label once per `event_key`; return its id, whether it is new, and its steps.
 
-    The step (`service.persistence.label_walk`) is what the label does to the
-    order's fraud count; its feature update is owed in the label's transaction.
+    The steps (`service.persistence.label_walk`) are what the label does to the
+    order's counts; their feature updates are owed in the label's transaction.
     """
     _one_of(label, ("fraud", "legit"), "label")
     _one_of(source, ("api", "file", "review"), "source")
@@ -85,12 +85,13 @@ def save_label_event(
     }
     entry = (f"label.{label}", f"labels:{source}", label_body(row))
 
-    def step(connection: Connection, stored_id: int) -> FraudStep | None:
+    def step(connection: Connection, stored_id: int) -> tuple[LabelStep, ...]:
         return owe_label_step(connection, order_id, label, known, stored_id)
 
-    return _store_once(
+    label_id, created, steps = _store_once(
         engine, LabelRow, "label", row, entry, step, lambda c: lock_labels(c, order_id)
     )
+    return label_id, created, steps or ()
 
 
 @translate_errors

@@ -37,6 +37,8 @@ class DecidedOrder:
     declined: bool
     fraud_known_at: datetime | None = None
     """The withdrawn fraud label's time, while the label is legitimate after it."""
+    labelled_at: datetime | None = None
+    """When the order got its first label."""
 
 
 @translate_errors
@@ -68,6 +70,7 @@ def decided_orders(engine: Engine) -> Iterator[DecidedOrder]:
                     walked.known_at,
                     declined=row.order_id in declined,
                     fraud_known_at=walked.fraud_known_at,
+                    labelled_at=walked.labelled_at,
                 )
 
 
@@ -136,4 +139,4 @@ def later_events(
             yield order_id, Stream.DECLINES, known_at, str(outcome_id), None
         for order_id, (walked, _) in _walks(connection).items():
             for step in walked.steps:
-                yield order_id, Stream.FRAUD, step.at, step.key, step.withdraws
+                yield order_id, step.stream, step.at, step.key, step.withdraws

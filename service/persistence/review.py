@@ -13,7 +13,7 @@ from uuid import uuid4
 
 from sqlalchemy import Connection, insert
 
-from features.catalog import BY_NAME
+from features.catalog import current
 from service.persistence.records import DecisionRecord
 from service.persistence.stock import freeze
 from service.persistence.tables import DecisionLinkRow, ReviewCaseRow
@@ -31,7 +31,7 @@ def open_review(connection: Connection, record: DecisionRecord, sla: timedelta) 
     currency = str(record.order_payload.get("currency") or "XXX")
     first = record.reasons[0] if record.reasons else None
     top = first.get("feature") if isinstance(first, dict) else None
-    feature = BY_NAME.get(top) if top else None
+    feature = current().by_name.get(top) if top else None
     connection.execute(
         insert(ReviewCaseRow),
         {

@@ -108,17 +108,16 @@ class ReviewDesk:
         note: str | None = None,
         scenario: str | None = None,
     ) -> ReviewCase:
-        """Approve, reject or escalate a case; a rejection's fraud label feeds the features."""
+        """Approve, reject or escalate a case; the outcome's label feeds the features."""
         check_reason(action, reason_code, scenario)
         actor = actor_of(principal)
         if action == "escalate":
             return escalate_case(self._engine, case_id, actor, reason_code, note)
         closed = decide_case(self._engine, case_id, actor, action, reason_code, note, scenario)
-        if action == "reject":
-            # The fraud label's feature update waits in the outbox, written with the outcome;
-            # applying it now lets the next order on these entities see the label at once.
-            # (An approval that withdraws a fraud label is applied by the drainer.)
-            self._scoring.replay_outbox(settle=timedelta(0))
+        # The label's feature updates (labelled, fraud counted or withdrawn) wait in the
+        # outbox, written with the outcome; applying them now lets the next order on these
+        # entities see the label at once.
+        self._scoring.replay_outbox(settle=timedelta(0))
         return closed
 
     def bulk(

@@ -27,6 +27,7 @@ def decided_frame(engine: Engine) -> pd.DataFrame:
                 "scenario": order.reason,
                 "label_known_at": order.label_known_at,
                 "fraud_known_at": order.fraud_known_at,
+                "labelled_at": order.labelled_at,
             }
         )
     frame = pd.DataFrame(rows)

@@ -10,6 +10,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 import pycountry
+from annotated_types import MaxLen
 from email_validator import EmailNotValidError, validate_email
 from fastapi import Path
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -26,9 +28,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_extra_types.country import CountryAlpha2
 from pydantic_extra_types.currency_code import Currency
 
+from features.catalog import current
 from features.columns import moment_ms
 from features.currency import TooManyDecimals, check_minor_units
-from service.inputs import STORED, EventTime, PastTime, RequestModel
+from service.inputs import STORED, EventTime, PastTime, RequestModel, has_control
 from service.scoring.order_forms import OrderForms, request_hash
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+=-]+$")]
@@ -77,6 +80,21 @@ Country = Annotated[
     CountryAlpha2 | UserAssignedCountry, WithJsonSchema({"type": "string", "enum": COUNTRIES})
 ]
 OrderCurrency = Currency | WithdrawnCurrency
+
+
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+AttributeValue = StrictBool | FiniteNumber | ShortText
+AttributeName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+# The JSON kind an attribute takes, by the arrow type its pack column has.
+KIND_OF = {"string": "text", "double": "a number", "bool": "true or false"}
+
+
+def _is_kind(value: object, wanted: str) -> bool:
+    if wanted == "text":
+        return isinstance(value, str)
+    if wanted == "true or false":
+        return isinstance(value, bool)
+    return isinstance(value, float) and not isinstance(value, bool)
 
 
 class Strict(RequestModel):
@@ -166,6 +184,50 @@ class Order(Strict):
     items: Annotated[list[Item], Field(min_length=1, max_length=500)]
     amount: Money
     currency: OrderCurrency = Field(description="ISO 4217 code of the order's currency")
+    attributes: Annotated[dict[AttributeName, AttributeValue], MaxLen(64)] = Field(
+        default_factory=dict,
+        description="the extra columns the feature pack declares (a terminal, a channel), "
+        "by name: text, number or flag as declared",
+    )
+
+    @model_validator(mode="after")
+    def _attributes_declared(self, info: ValidationInfo) -> Order:
+        """Refuse an attribute the feature pack does not declare, or of another kind.
+
+        A stored order is read under today's pack: what it no longer declares is left out.
+        """
+        kinds = {c.name: c.type for c in current().extra_columns}
+        if isinstance(info.context, dict) and info.context.get("stored"):
+            self.attributes = {
+                name: value
+                for name, value in self.attributes.items()
+                if name in kinds and _is_kind(value, KIND_OF[str(kinds[name])])
+            }
+            return self
+        problems: list[tuple[str, object, str]] = []
+        for name, value in self.attributes.items():
+            kind = kinds.get(name)
+            wanted = None if kind is None else KIND_OF[str(kind)]
+            if isinstance(value, str) and has_control(value):
+                problems.append((name, value, "must not hold control characters"))
+            elif wanted is None:
+                known = ", ".join(kinds) or "none: no feature pack is in use"
+                problems.append((name, value, f"not a declared attribute (declared: {known})"))
+            elif not _is_kind(value, wanted):
+                problems.append((name, value, f"must be {wanted}"))
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("attribute", "{reason}", {"reason": reason}),
+                        loc=("attributes", name),
+                        input=value,
+                    )
+                    for name, value, reason in problems
+                ],
+            )
+        return self
 
     @model_validator(mode="after")
     def _amount_fits_currency(self, info: ValidationInfo) -> Order:
@@ -225,6 +287,7 @@ class Order(Strict):
             "item_count": sum(i.quantity for i in self.items),
             "limited_quantity": sum(i.quantity for i in self.items if i.limited_stock),
             "max_item_quantity": max(i.quantity for i in self.items),
+            **{c.name: self.attributes.get(c.name) for c in current().extra_columns},
         }
 
 

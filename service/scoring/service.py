@@ -8,19 +8,16 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import uuid4
 
-import numpy as np
 from sqlalchemy import Engine
 
 from explain.contributions import explain
-from explain.reasons import top_reasons
 from features.ipclusters import lookup
 from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
-from models.scorer import ACTIONS, FREEZES_STOCK, Action, Scorer, Tier
+from models.scorer import Action, Scorer
 from service.auth.attributes import PERSONAL_PATHS
 from service.errors import Unavailable
 from service.models import ModelHolder
@@ -36,19 +33,15 @@ from service.persistence.errors import DatabaseUnavailable
 from service.persistence.repository import same_request
 from service.persistence.stock import stock_of
 from service.scoring.answer import Stock, answer_json, to_response
-from service.scoring.fail_policy import fall_back
 from service.scoring.feature_outbox import SETTLE, FeatureOutbox
 from service.scoring.order_forms import OrderForms
 from service.scoring.schemas import Decision, Order, canonical_of
 from service.scoring.stopwatch import Stopwatch
+from service.scoring.verdict import judge, reviewed_tiers
 from service.scoring.warm import WARM_UP_IP, warm_order, warm_plans, warm_scorer
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-FREEZE_REASONS = {
-    Tier.HIGH: "high risk: stock held until a reviewer decides",
-    Tier.CRITICAL: "critical risk: order declined, stock not allocated",
-}
 
 
 class ScoringService:
@@ -65,7 +58,7 @@ class ScoringService:
         self._features = features
         self._engine = engine
         self._sla = timedelta(seconds=settings.review_sla_seconds)
-        self._reviewed = {Tier.HIGH, Tier.CRITICAL} if settings.review_critical else {Tier.HIGH}
+        self._reviewed = reviewed_tiers(settings.review_critical)
         self._fail_policy = settings.fail_policy
         self._deadline_s = settings.decision_deadline_ms / 1000
         self._write_timeout_s = settings.decision_write_timeout_ms / 1000
@@ -192,20 +185,15 @@ class ScoringService:
         explanation = explain(scorer.booster, served.matrix)
         watch.lap("explain")
         contributions = explanation.values[0]
-        raw_score = float(contributions.sum() + explanation.base[0])
-        score = float(scorer.probability(np.array([raw_score]))[0])
-        tier = scorer.card.thresholds.tier(score)
-        rules: list[dict[str, Any]] = []
-        approve = False
-        if served.degraded_part is not None:
-            fallback = fall_back(self._fail_policy, scorer, score, served.degraded_part)
-            tier, rules, approve = fallback.tier, [fallback.rule], fallback.approve
-        action = Action.REVIEW if tier in self._reviewed else ACTIONS[tier]
-        if approve:
-            action = Action.APPROVE
-        freeze = tier in FREEZES_STOCK and action is not Action.APPROVE
-        names = scorer.card.features
-        reasons = top_reasons(names, served.matrix[0], contributions)
+        verdict = judge(
+            scorer,
+            served.matrix[0],
+            contributions,
+            float(explanation.base[0]),
+            self._reviewed,
+            self._fail_policy,
+            served.degraded_part,
+        )
         return NewDecision(
             order_id=order.order_id,
             created_at=datetime.fromtimestamp(forms.canonical["created_at"] / 1000, UTC),
@@ -213,24 +201,22 @@ class ScoringService:
             customer_id=order.customer.id,
             order_payload=forms.payload,
             features=served.as_dict(),
-            score=score,
-            raw_score=raw_score,
-            tier=tier.value,
-            action=action.value,
-            freeze=freeze,
-            freeze_reason=FREEZE_REASONS[Tier.HIGH if tier in self._reviewed else tier]
-            if freeze
-            else None,
-            reasons=[vars(r) for r in reasons],
+            score=verdict.score,
+            raw_score=verdict.raw_score,
+            tier=verdict.tier.value,
+            action=verdict.action.value,
+            freeze=verdict.freeze,
+            freeze_reason=verdict.freeze_reason,
+            reasons=[vars(r) for r in verdict.reasons],
             # `tolist` hands back Python floats in one call, not one `float` per value.
-            shap_values=dict(zip(names, contributions.tolist(), strict=True)),
+            shap_values=dict(zip(scorer.card.features, contributions.tolist(), strict=True)),
             base_value=float(explanation.base[0]),
             model_name=scorer.name,
             model_version=scorer.version,
             thresholds=vars(scorer.card.thresholds),
             spec_hash=scorer.card.spec_hash,
             rules_version=None,
-            rules=rules,
+            rules=verdict.rules,
             degraded=served.degraded,
             latency_ms=(time.perf_counter() - started) * 1000,
             request_sha256=forms.sha256,

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from explain.contributions import explain
-from features.online import AGGREGATES_OF
-from features.spec import ENTITIES, Stream
+from features.catalog import current
+from features.spec import Stream
 from features.state import stream_plan
 from models.registry import CHAMPION, load_scorer
 from models.scorer import Scorer
@@ -72,9 +72,9 @@ def warm_order(order_id: str, created_at: datetime) -> Order:
 
 def warm_plans() -> None:
     """Build the features' cached plan of every entity and stream."""
-    for entity in ENTITIES:
+    for entity in current().entities:
         for stream in Stream:
-            stream_plan(AGGREGATES_OF[entity], stream)
+            stream_plan(current().aggregates_of[entity], stream)
 
 
 def warm_scorer(scorer: Scorer) -> None:

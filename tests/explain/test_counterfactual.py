@@ -13,7 +13,7 @@ import pytest
 
 from explain.counterfactual import Counterfactual, candidate_values, find_counterfactual
 from explain.reasons import describe
-from features.catalog import BY_NAME
+from features.catalog import current
 
 COUNTS = ("device_orders_1h", "payment_declines_1h", "address_orders_24h", "ip_is_hosting")
 CONTINUOUS = ("amount", "account_age_days", "device_age_hours", "ip_hosting_share_7d")
@@ -310,7 +310,7 @@ def test_text_names_the_changes_and_the_new_score(results: list[Result]) -> None
             continue
         texts += 1
         for change in result.changes:
-            assert change.feature in BY_NAME
+            assert change.feature in current().by_name
             assert describe(change.feature, number(change.becomes)) in result.text
             assert describe(change.feature, number(change.was)) in result.text
         match = re.search(r"would have been (\d\.\d+), below the cut point 0\.5\.$", result.text)

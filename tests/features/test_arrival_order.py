@@ -35,6 +35,7 @@ from tests.features.eventlog import one_order, random_orders, with_probes
 
 LATENESS_MS = 60_000
 START = pd.Timestamp("2026-06-01", tz="UTC")
+NOT_YET = START + pd.Timedelta(days=36_500)  # a label time after every read of the test
 GAPS_MS = (0, 1, 500, 20_000, 45_000, 600_000, 2 * 3_600_000, 3 * 86_400_000)
 NAMES = [f.name for f in AGGREGATES]
 _examples = itertools.count()
@@ -142,6 +143,8 @@ def histories(draw: st.DrawFn) -> tuple[pd.DataFrame, list[Arrival]]:
         if columns["label"][i] == 1.0 or withdrawn:
             counted = columns["fraud_known_at" if withdrawn else "label_known_at"][i]
             later.append((Stream.FRAUD, int(counted)))
+            # The first label also counts the order as labelled, as a separate event.
+            later.append((Stream.LABELS, int(counted)))
         for stream, at in later:
             # An outcome never reaches the store before its order was scored; a decline
             # is posted at once, before the moment it counts from.
@@ -182,6 +185,10 @@ def _arrived(frame: pd.DataFrame, seen: set[tuple[int, str]], row: int) -> pd.Da
     no_label = np.array([(i, Stream.FRAUD.value) not in seen for i in rows])
     for column in ("label", "label_known_at", "fraud_known_at"):
         kept[column] = kept[column].where(~no_label)
+    # Labelled from the first label's time once that event arrived; until then, after every read.
+    first = frame["fraud_known_at"].fillna(frame["label_known_at"])
+    arrived = np.array([(i, Stream.LABELS.value) in seen for i in rows])
+    kept["labelled_at"] = first.where(arrived, NOT_YET).where(frame["label"].notna())
     return conform(kept[placed].reset_index(drop=True))
 
 

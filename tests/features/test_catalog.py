@@ -45,6 +45,7 @@ def test_the_hash_covers_a_distinct_count_cap(monkeypatch: pytest.MonkeyPatch) -
     before = _fresh()
     first = next(f for f in AGGREGATES if f.name == "device_accounts_1h")
     capped = dataclasses.replace(first, cap=8)
-    features = tuple(capped if f is first else f for f in catalog.FEATURES)
-    monkeypatch.setattr(catalog, "FEATURES", features)
+    spec = catalog.Spec(None)
+    spec.__dict__["aggregates"] = tuple(capped if f is first else f for f in spec.aggregates)
+    monkeypatch.setattr(catalog, "current", lambda: spec)
     assert _fresh() != before

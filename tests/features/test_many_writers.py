@@ -20,7 +20,7 @@ import pytest
 from features.aggregates import AGGREGATES
 from features.build import build_offline_sources
 from features.columns import DECLINE_DELAY_MS, to_columns
-from features.offline import point_in_time
+from features.offline import labelled_times, point_in_time
 from features.online import OnlineFeatures, order_columns
 from features.settings import FeatureSettings
 from features.spec import Stream
@@ -69,6 +69,8 @@ def _events(frame: pd.DataFrame) -> list[Event]:
         events.append((order, Stream.ORDERS.value, created))
         if columns["payment_declined"][i] == 1.0:
             events.append((order, Stream.DECLINES.value, created + DECLINE_DELAY_MS))
+        if not np.isnan(labelled := labelled_times(columns)[i]):
+            events.append((order, Stream.LABELS.value, int(labelled)))
         if columns["label"][i] == 1.0:
             events.append((order, Stream.FRAUD.value, int(columns["label_known_at"][i])))
         if not np.isnan(flagged := columns["fraud_known_at"][i]):

@@ -7,8 +7,9 @@ import math
 import numpy as np
 
 from features.aggregates import AGGREGATES
+from features.catalog import current
 from features.columns import DECLINE_DELAY_MS, lead_ms
-from features.offline import fraud_withdrawals, point_in_time, stream_times
+from features.offline import point_in_time
 from features.snapshot import snapshot
 from features.spec import ENTITIES, Stream
 from features.state import (
@@ -17,58 +18,13 @@ from features.state import (
     apply_event,
     dumps,
     evaluate,
-    loads,
     stream_field,
 )
-from tests.features.eventlog import random_columns
-
-Event = tuple[float, bool, np.intp, Stream, int | None]
-
-
-def _events(columns: dict[str, np.ndarray]) -> list[Event]:
-    """Return (time, is an outcome, row, stream, withdrawn label's time) of every event."""
-    events: list[Event] = []
-    for stream in Stream:
-        times = stream_times(columns, stream)
-        events += [
-            (times[i], stream is not Stream.ORDERS, i, stream, None)
-            for i in np.flatnonzero(~np.isnan(times))
-        ]
-    _, withdrawn_at = fraud_withdrawals(columns)
-    events += [
-        (withdrawn_at[i], True, i, Stream.FRAUD, int(columns["fraud_known_at"][i]))
-        for i in np.flatnonzero(~np.isnan(withdrawn_at))
-    ]
-    # At equal times an order is read before the outcomes stamped with that time.
-    return sorted(events, key=lambda e: (e[0], e[1]))
+from tests.features.eventlog import events_of, random_columns, replay_against_offline
 
 
 def test_replay_serves_the_offline_vector_order_by_order() -> None:
-    columns = random_columns(1500, seed=2)
-    offline = point_in_time(columns, AGGREGATES)
-    states: dict[str, dict[str, EntityState]] = {e.name: {} for e in ENTITIES}
-    compared = 0
-    for time_ms, _, row, stream, withdraws in _events(columns):
-        order = {name: values[row] for name, values in columns.items()}
-        for entity in ENTITIES:
-            key = order[entity.key]
-            if key is None:
-                continue
-            # Round-trip through the store's text form, as the online path does.
-            state = loads(dumps(states[entity.name].get(key, {})))
-            if stream is Stream.ORDERS:
-                for feature in (f for f in AGGREGATES if f.entity == entity):
-                    expected = offline[feature.name][row]
-                    served = evaluate(state, feature, int(time_ms))
-                    assert (math.isnan(served) and math.isnan(expected)) or served == expected, (
-                        feature.name,
-                        row,
-                    )
-                    compared += 1
-            features = [f for f in AGGREGATES if f.entity == entity]
-            apply_event(state, features, stream, int(time_ms), order, withdraws_ms=withdraws)
-            states[entity.name][key] = state
-    assert compared > 40_000
+    assert replay_against_offline(random_columns(1500, seed=2), current()) > 40_000
 
 
 def test_windows_decay_while_nothing_happens() -> None:
@@ -95,7 +51,7 @@ def test_snapshot_equals_replayed_state_at_the_same_moment() -> None:
     for entity in ENTITIES:
         snap = snapshot(columns, entity, AGGREGATES, as_of)
         replayed: dict[str, EntityState] = {}
-        for time_ms, _, row, stream, withdraws in _events(columns):
+        for time_ms, _, row, stream, withdraws in events_of(columns):
             key = columns[entity.key][row]
             if key is None or time_ms - lead_ms(stream) >= as_of:  # posted after it
                 continue

@@ -46,7 +46,7 @@ def one_order(orders: pd.DataFrame) -> Mapping[str, np.ndarray]:
     row = {str(k): v for k, v in orders.dropna(subset=["device_id"]).iloc[-1].to_dict().items()}
     row["order_id"] = "fault-order"
     row["created_at"] = int(pd.Timestamp(row["created_at"]).value // 1_000_000) + 1000
-    for name in ("customer_created_at", "label_known_at", "fraud_known_at"):
+    for name in ("customer_created_at", "label_known_at", "fraud_known_at", "labelled_at"):
         row.pop(name, None)
     return order_columns(row)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.aggregates import AGGREGATES
+from features.catalog import current, use_pack
 from features.columns import enrich, to_columns
 from features.offline import point_in_time
 from features.schema import DECLINE_DELAY
@@ -38,18 +39,41 @@ def events(orders: pd.DataFrame) -> list[tuple[pd.Timestamp, int, str, int]]:
         for i in fraud
         if orders.at[i, "label_known_at"] <= last
     ]
+    legit = orders.index[
+        ((orders["label"] == 0) & orders["fraud_known_at"].isna()).fillna(False).to_numpy(bool)
+    ]
+    out += [
+        (orders.at[i, "label_known_at"], 1, "legit", i)
+        for i in legit
+        if orders.at[i, "label_known_at"] <= last
+    ]
     withdrawn = orders.index[orders["fraud_known_at"].notna().to_numpy()]
     out += [(orders.at[i, "fraud_known_at"], 1, "fraud", i) for i in withdrawn]
     out += [(orders.at[i, "label_known_at"], 2, "legit", i) for i in withdrawn]
     return sorted(out, key=lambda e: (e[0], e[1]))
 
 
-@pytest.mark.parametrize("online_store", ["sqlite", "redis"])
+EXAMPLE_PACK = Path(__file__).parents[2] / "docs" / "examples" / "terminal_pack.yaml"
+
+
+@pytest.fixture(params=["sqlite", "redis", "sqlite+pack"])
+def online_store(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The online store, and whether the example feature pack (a terminal entity) is in use."""
+    store, _, pack = str(request.param).partition("+")
+    if pack:
+        use_pack(EXAMPLE_PACK)
+    yield store
+    use_pack(None)
+
+
 def test_replayed_stream_is_served_exactly_the_offline_vectors(
     online_store: str, tmp_path: Path, stream: pd.DataFrame, request: pytest.FixtureRequest
 ) -> None:
     # A busy slice: the densest window of the stream, with its quiet gaps.
     orders = stream.iloc[1000 : 1000 + REPLAYED].reset_index(drop=True)
+    if current().pack is not None:  # the pack's columns, sent as the order's attributes
+        orders["terminal_id"] = "t" + (orders["shipping_address_id"].str.len() % 5).astype(str)
+        orders["channel"] = np.where(orders.index % 3 == 0, "app", "web")
     # Bring chargebacks forward into the replayed day so label-based features move.
     fraud = (orders["label"] == 1).fillna(False).to_numpy(dtype=bool)
     delays = pd.to_timedelta(
@@ -105,7 +129,7 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     names = load_scorer(settings).card.features
     enriched = enrich(orders)
     columns = to_columns(enriched)
-    expected = feature_matrix(columns, point_in_time(columns, AGGREGATES), names)
+    expected = feature_matrix(columns, point_in_time(columns, current().aggregates), names)
     engine = make_engine(settings.db_url)
     mismatches = []
     for row, order_id in enumerate(orders["order_id"]):
@@ -126,9 +150,14 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     assert np.nanmax(expected[:, names.index("payment_declines_7d")]) >= 1
     label_based = [names.index(n) for n in names if "fraud" in n]
     assert np.nanmax(expected[:, label_based]) >= 1
+    assert np.nanmax(expected[:, names.index("payment_labelled_1d")]) >= 1
+    if current().pack is not None:  # the pack's features were served, and moved
+        assert np.nanmax(expected[:, names.index("terminal_orders_1d")]) >= 3
+        assert np.nanmax(expected[:, names.index("terminal_risk_30d")]) > 0
+        assert np.nanmax(expected[:, names.index("terminal_channels_7d")]) == 2
     # ... and withdrawals: without them, some order would have read another fraud count.
     kept = orders.assign(label=orders["label"].where(orders["fraud_known_at"].isna(), 1))
     kept["label_known_at"] = kept["fraud_known_at"].fillna(kept["label_known_at"])
     unwithdrawn = to_columns(enrich(kept.drop(columns="fraud_known_at")))
-    counted = feature_matrix(unwithdrawn, point_in_time(unwithdrawn, AGGREGATES), names)
+    counted = feature_matrix(unwithdrawn, point_in_time(unwithdrawn, current().aggregates), names)
     assert (counted[:, label_based] > np.nan_to_num(expected[:, label_based])).any()

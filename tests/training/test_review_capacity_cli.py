@@ -13,7 +13,7 @@ from service.cli import app
 from service.settings import ServiceSettings
 from tests.trained import HISTORY, MAPPING
 from training.dataset import training_frame
-from training.splits import TimeSplit
+from training.splits import SplitOptions, order_log, plan_split
 from training.thresholds import REVIEW_CAPACITY, Period, choose_within, cut_for_capacity
 
 CAPACITY = 0.5  # cases per day; the default 0.9 % budget opens about one a day here
@@ -38,7 +38,7 @@ def test_a_small_review_team_binds_the_high_cut_point(
     cuts = scorer.card.thresholds
     # Recompute the validation period independently: the cut point must come from it alone.
     frame = training_frame(settings)
-    split = TimeSplit.by_fraction(frame.created_at)
+    split = plan_split(SplitOptions(), order_log(settings))
     _, rows, _ = (m.to_numpy() for m in split.masks(frame.created_at))
     valid = Period.between(
         scorer.score(frame.matrix[rows]), frame.labels[rows], split.train_end, split.valid_end

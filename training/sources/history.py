@@ -19,7 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.schema import COLUMNS, TIMESTAMP, conform
+from features.catalog import current
+from features.pack import parse_window
+from features.schema import COLUMNS, TIMESTAMP, Column, conform
 from training.sources.mapping import (
     ITEM_FIELDS,
     ITEMS,
@@ -29,9 +31,8 @@ from training.sources.mapping import (
     value_keys,
 )
 
-__all__ = ["HistoryImportError", "load_history"]
+__all__ = ["CSV_OPTIONS", "HistoryImportError", "file_kind", "load_history", "parse_orders"]
 
-_BY_NAME = {column.name: column for column in COLUMNS}
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _BOOLEANS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
 _BOOLEANS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
@@ -41,6 +42,14 @@ _INT32_MAX = 2**31 - 1
 _MAX_QUANTITY = 1_000_000
 # An ISO 8601 time followed by a UTC offset; strings without one are local to the mapping's zone.
 _OFFSET = r"[T ]\d{2}.*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+# How CSV cells are read: everything as text so values are parsed, and rejected, by the
+# rules below; only an empty cell is missing ("NA" may be somebody's id).
+CSV_OPTIONS: dict[str, Any] = {
+    "dtype": str,
+    "keep_default_na": False,
+    "na_values": [""],
+    "encoding": "utf-8-sig",
+}
 _ITEM = pa.struct(
     [
         ("sku", pa.string()),
@@ -58,6 +67,8 @@ class _Input:
     field: str
     source: str
     values: pd.Series
+    first_row: int = 0
+    """Data rows of the file before these values (a chunk's place in the file)."""
 
     def reject(self, bad: pd.Series, problem: str) -> None:
         """Raise for the first row flagged in `bad`; `{value}` in `problem` shows its value."""
@@ -68,7 +79,7 @@ class _Input:
 
     def error(self, row: int, problem: str) -> HistoryImportError:
         """Return an error about one row of this column."""
-        where = f"column {self.source!r} (mapped to {self.field}), row {row + 1}"
+        where = f"column {self.source!r} (mapped to {self.field}), row {self.first_row + row + 1}"
         return HistoryImportError(f"{where}: {problem}")
 
 
@@ -76,22 +87,53 @@ def load_history(data_path: Path, mapping_path: Path) -> pd.DataFrame:
     """Read a user's order history (CSV or parquet) as canonical orders, as its mapping says."""
     mapping = load_mapping(Path(mapping_path))
     raw = _read(Path(data_path), mapping.columns)
-    inputs = {field: _Input(field, name, raw[name]) for field, name in mapping.columns.items()}
+    return conform(parse_orders(raw, mapping), current().extra_columns)
+
+
+def _column(field: str) -> Column:
+    """Return the canonical (or feature pack) column a field is read as."""
+    return next(c for c in (*COLUMNS, *current().extra_columns) if c.name == field)
+
+
+def parse_orders(raw: pd.DataFrame, mapping: Mapping, first_row: int = 0) -> pd.DataFrame:
+    """Return the user's rows as checked canonical fields, in the file's order (not conformed).
+
+    `first_row` counts the file's data rows before `raw`, so that errors name the file's row.
+    """
+    inputs = {
+        field: _Input(field, name, raw[name], first_row) for field, name in mapping.columns.items()
+    }
     frame = pd.DataFrame(index=raw.index)
     for field, column in inputs.items():
         if field == ITEMS:
             frame[list(ITEM_FIELDS)] = _items(column)
             continue
         frame[field] = _parse(column, mapping)
-        if _BY_NAME[field].required:
+        if _column(field).required:
             column.reject(frame[field].isna(), f"is empty, but {field} is required")
     _check_unique(frame["order_id"], inputs["order_id"])
-    if "label" in inputs:
+    if "label" in inputs and mapping.label_known_after is not None:
+        delay = pd.Timedelta(parse_window(mapping.label_known_after))
+        frame["label_known_at"] = (frame["created_at"] + delay).where(frame["label"].notna())
+    elif "label" in inputs:
         frame["label_known_at"] = _label_times(frame, inputs["label_known_at"])
-    return conform(frame)
+    return frame
 
 
 def _read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+    kind = file_kind(path, columns)
+    wanted = sorted(set(columns.values()))
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path, columns=wanted).reset_index(drop=True)
+        frame: pd.DataFrame = pd.read_csv(path, usecols=wanted, **CSV_OPTIONS)
+        return frame
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise HistoryImportError(f"cannot read {path.name}: {error}") from None
+
+
+def file_kind(path: Path, columns: dict[str, str]) -> str:
+    """Return `csv` or `parquet` once the file is found readable with every mapped column."""
     kind = _SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise HistoryImportError(
@@ -115,26 +157,11 @@ def _read(path: Path, columns: dict[str, str]) -> pd.DataFrame:
             f"column {', '.join(missing)} not in {path.name}; "
             f"its columns are: {', '.join(map(repr, present))}"
         )
-    wanted = sorted(set(columns.values()))
-    try:
-        if kind == "parquet":
-            return pd.read_parquet(path, columns=wanted).reset_index(drop=True)
-        # Everything as text so values are parsed, and rejected, by the rules below;
-        # only an empty cell is missing ("NA" may be somebody's id).
-        return pd.read_csv(
-            path,
-            usecols=wanted,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8-sig",
-        )
-    except (OSError, ValueError, pa.ArrowException) as error:
-        raise HistoryImportError(f"cannot read {path.name}: {error}") from None
+    return kind
 
 
 def _parse(column: _Input, mapping: Mapping) -> pd.Series:
-    kind = _BY_NAME[column.field].type
+    kind = _column(column.field).type
     if column.field == "label":
         return _labels(column, mapping)
     if kind == TIMESTAMP:
@@ -333,7 +360,8 @@ def _check_unique(ids: pd.Series, column: _Input) -> None:
         second = int(repeated.argmax())
         first = int((ids == ids.iloc[second]).to_numpy().argmax())
         raise column.error(
-            second, f"order id {ids.iloc[second]!r} already appears in row {first + 1}"
+            second,
+            f"order id {ids.iloc[second]!r} already appears in row {column.first_row + first + 1}",
         )
 
 

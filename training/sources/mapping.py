@@ -11,6 +11,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from features.catalog import current
+from features.pack import parse_window
 from features.schema import COLUMN_NAMES, REQUIRED
 
 ITEMS = "items"
@@ -67,16 +69,23 @@ class Mapping(BaseModel):
     columns: dict[str, str]
     timestamp_format: str | None = None
     timezone: str = "UTC"
+    label_known_after: str | None = Field(
+        None,
+        description="when the history has no label time: labels became known this long after "
+        "their order (e.g. 7d), as chargebacks do after a fixed maturity",
+    )
     label_values: LabelValues = LabelValues(fraud=[1, True], legit=[0, False])
 
     @field_validator("columns")
     @classmethod
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
-        unknown = [name for name in columns if name not in CANONICAL]
+        extra = tuple(column.name for column in current().extra_columns)
+        unknown = [name for name in columns if name not in (*CANONICAL, *extra)]
         if unknown:
             raise ValueError(
                 f"unknown canonical field(s) {', '.join(map(repr, unknown))}; "
                 f"allowed: {', '.join(CANONICAL)}"
+                + (f"; and the feature pack's: {', '.join(extra)}" if extra else "")
             )
         missing = [name for name in REQUIRED if name not in columns]
         if missing:
@@ -94,13 +103,25 @@ class Mapping(BaseModel):
             ) from None
         return zone
 
+    @field_validator("label_known_after")
+    @classmethod
+    def _delay(cls, delay: str | None) -> str | None:
+        if delay is not None:
+            parse_window(delay)
+        return delay
+
     @model_validator(mode="after")
     def _consistent(self) -> Mapping:
-        if "label" in self.columns and "label_known_at" not in self.columns:
+        known = "label_known_at" in self.columns
+        if "label" in self.columns and not known and self.label_known_after is None:
             raise ValueError(
-                "'label' is mapped but 'label_known_at' is not: labels need the time they "
-                "became known, to train without leakage"
+                "'label' is mapped but neither 'label_known_at' nor label_known_after is: "
+                "labels need the time they became known, to train without leakage"
             )
+        if known and self.label_known_after is not None:
+            raise ValueError("map 'label_known_at' or set label_known_after, not both")
+        if self.label_known_after is not None and "label" not in self.columns:
+            raise ValueError("label_known_after is set but 'label' is not mapped")
         if "label_known_at" in self.columns and "label" not in self.columns:
             raise ValueError("'label_known_at' is mapped but 'label' is not")
         clashes = [name for name in ITEM_FIELDS if name in self.columns]

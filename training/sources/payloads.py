@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from features.catalog import current
+
 
 def _present(value: Any) -> bool:
     return (
@@ -89,4 +91,15 @@ def order_payload(row: pd.Series) -> dict[str, Any]:
         ),
         "amount": f"{float(row['amount']):.2f}",
         "currency": get("currency") or "EUR",
+        "attributes": _attributes(row),
     }
+
+
+def _attributes(row: pd.Series) -> dict[str, Any]:
+    """Return the feature pack's columns the row holds, as JSON values."""
+    out: dict[str, Any] = {}
+    for column in current().extra_columns:
+        value: Any = row.get(column.name)
+        if _present(value):
+            out[column.name] = value.item() if hasattr(value, "item") else value
+    return out

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from features.build import build_offline_sources
-from features.catalog import FEATURES
+from features.catalog import current
 from features.store import apply, materialize
 from models.scorer import Thresholds
 from service.audit.evidence import NO_RULES, REGISTRY_UNAVAILABLE, Evidence, build_evidence
@@ -110,7 +110,7 @@ def test_every_feature_is_shown_with_its_definition_value_and_contribution(
     evidence = evidence_of(desk, LEGAL, reviewed)
     record = decision_by_order(desk.engine, reviewed)
     assert record is not None
-    assert len(evidence.features) == len(FEATURES) == len(record.shap_values)
+    assert len(evidence.features) == len(current().features) == len(record.shap_values)
     sizes = [abs(row.contribution) for row in evidence.features]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0
     texts = {reason["feature"]: reason["text"] for reason in record.reasons}

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from features.catalog import current
 from service.app import create_app
 from service.auth.attributes import ATTRIBUTES
 from service.auth.masking import WITHHELD_TEXT
@@ -148,12 +149,18 @@ def lookup(nested: dict[str, Any], path: str) -> Any:
     return node
 
 
+# The features computed from the shipping coordinates (local time): personal data.
+FROM_COORDINATES = frozenset(f.name for f in current().derived if "shipping_lon" in f.sources)
+
+
 def without_local_hour(value: Any) -> Any:
-    """Drop the one feature computed from personal data (checked on its own below)."""
+    """Drop the features computed from personal data (local_hour checked on its own below)."""
     if isinstance(value, dict) and "features" in value:
-        return {**value, "features": {**value["features"], "local_hour": None}}
+        return {**value, "features": {**value["features"], **dict.fromkeys(FROM_COORDINATES)}}
     if isinstance(value, list):
-        return [r for r in value if not (isinstance(r, dict) and r.get("feature") == "local_hour")]
+        return [
+            r for r in value if not (isinstance(r, dict) and r.get("feature") in FROM_COORDINATES)
+        ]
     return value
 
 

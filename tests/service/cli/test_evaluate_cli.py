@@ -48,6 +48,7 @@ def test_evaluate_writes_the_report_and_prints_the_summary(
         "folds": 2,
         "step_days": 14,
         "start": None,
+        "exclude_known_fraud": False,
     }
     for fold in saved["folds"]:
         gap = pd.Timestamp(fold["test_start"]) - pd.Timestamp(fold["train_end"])
@@ -60,6 +61,21 @@ def test_evaluate_writes_the_report_and_prints_the_summary(
         assert shown in (out / "report.html").read_text()
     assert "precision@20 per day" in result.stdout
     assert "fold 2: train 2026-01-15 .. 2026-02-05, test 2026-04-06 .. 2026-04-20" in result.stdout
+
+
+def test_known_fraud_entities_are_left_out_of_the_test_days(
+    tmp_path: Path, export: tuple[Path, Path]
+) -> None:
+    out, again = tmp_path / "all", tmp_path / "left-out"
+    assert runner.invoke(app, arguments(export, out, *WINDOWS)).exit_code == 0
+    result = runner.invoke(app, arguments(export, again, *WINDOWS, "--exclude-known-fraud"))
+    assert result.exit_code == 0, result.output
+    every = json.loads((out / "evaluation.json").read_text())["folds"]
+    kept = json.loads((again / "evaluation.json").read_text())["folds"]
+    for whole, part in zip(every, kept, strict=True):
+        left_out = part["counts"]["test_left_out_known_fraud"]
+        assert left_out > 0 and whole["counts"]["test_left_out_known_fraud"] == 0
+        assert part["counts"]["test_orders"] == whole["counts"]["test_orders"] - left_out
 
 
 @pytest.mark.parametrize(

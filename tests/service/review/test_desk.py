@@ -156,7 +156,7 @@ def test_a_rejection_owes_its_feature_update_in_its_own_transaction(
         with engine.connect() as connection:  # applied already by the drainer, or not yet
             rows = connection.execute(select(FeatureUpdateRow.payload)).scalars()
             owed = [p for p in rows if p["order_id"] == "desk-crash-1"]
-        assert [p["stream"] for p in owed] == ["orders", "fraud"]
+        assert [p["stream"] for p in owed] == ["orders", "labels", "fraud"]
     finally:
         engine.dispose()
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, expect
 
-from features.catalog import FEATURES
+from features.catalog import current
 from models.scorer import Thresholds
 from service.audit.signing import generate_signing_key
 from service.cli.server import running_server
@@ -91,7 +91,7 @@ def test_legal_searches_opens_the_evidence_replays_and_downloads_the_bundle(
     expect(page.locator("h1")).to_have_text("Evidence: order lb-3")
     expect(page.get_by_test_id("summary")).to_contain_text("so it fell in the high tier")
     features = page.get_by_test_id("features").locator("tr[data-feature]")
-    expect(features).to_have_count(len(FEATURES))
+    expect(features).to_have_count(len(current().features))
     expect(features.first.locator(".definition")).not_to_be_empty()
     expect(page.locator('[data-testid="waterfall"] svg')).to_be_visible()
     expect(page.locator('tr[data-attribute="customer.email"] td')).to_have_text("lb-3@example.org")

@@ -267,7 +267,8 @@ def test_bad_values_in_parquet_name_column_and_row(tmp_path: Path) -> None:
         ),
         (
             lambda m: m.update(time_zone="UTC"),
-            "unknown key 'time_zone'; allowed: columns, timestamp_format, timezone, label_values",
+            "unknown key 'time_zone'; allowed: columns, timestamp_format, timezone, "
+            "label_known_after, label_values",
         ),
         (
             lambda m: m["columns"].pop("amount"),
@@ -275,8 +276,8 @@ def test_bad_values_in_parquet_name_column_and_row(tmp_path: Path) -> None:
         ),
         (
             lambda m: m["columns"].pop("label_known_at"),
-            "'label' is mapped but 'label_known_at' is not: labels need the time they became "
-            "known, to train without leakage",
+            "'label' is mapped but neither 'label_known_at' nor label_known_after is: labels "
+            "need the time they became known, to train without leakage",
         ),
         (
             lambda m: m["label_values"]["legit"].append("Fraud"),

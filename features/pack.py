@@ -1,0 +1,403 @@
+"""Feature packs: extra features a user declares in YAML, joining the one feature spec.
+
+A pack names the extra columns its history carries through the mapping (text,
+number or flag), entities over text columns (a terminal, a merchant), and
+aggregates and ratios over canonical and extra columns. Its declarations become
+the same `Entity`, `Aggregate` and `Derived` objects as the built-in ones, so
+the Feast definitions, the offline and online computation, parity and
+`spec_hash` cover them exactly like the rest (`features.catalog`).
+
+    columns: {terminal_id: text}
+    entities:
+      terminal: {key: terminal_id, description: the payment terminal, family: payment}
+    aggregates:
+      - name: terminal_orders_{window}
+        entity: terminal
+        agg: count
+        windows: [1d, 7d, 30d]
+        text: this terminal took {value:.0f} orders in the last {window}
+    ratios:
+      - name: terminal_fraud_share_{window}
+        numerator: terminal_fraud_{window}
+        denominator: terminal_orders_{window}
+        windows: [1d, 7d, 30d]
+        text: "{value:.0%} of this terminal's orders were confirmed fraud"
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.aggregates import AGGREGATES
+from features.derived import DERIVED
+from features.schema import COLUMN_NAMES, COLUMNS, Column
+from features.spec import (
+    BUCKETS_PER_WINDOW,
+    DISTINCT_CAP,
+    ENTITIES,
+    FAMILIES,
+    Agg,
+    Aggregate,
+    Columns,
+    Derived,
+    Entity,
+    Family,
+    Stream,
+)
+
+Kind = Literal["text", "number", "flag"]
+ARROW_TYPES: Mapping[str, pa.DataType] = {
+    "text": pa.string(),
+    "number": pa.float64(),
+    "flag": pa.bool_(),
+}
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+WINDOW = re.compile(r"^(\d+)\s*(m|h|d)$")
+UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+WINDOW_TEXT = {"m": "minute", "h": "hour", "d": "day"}
+VALUE_AGGS = (Agg.SUM, Agg.MEAN, Agg.MAX)
+# Request-time and derived columns the feature code adds to every order (`features.columns`).
+ADDED_NUMBERS = ("amount_reporting", "ip_is_hosting")
+ADDED_TEXT = ("ip_cluster", "ip_country")
+
+
+class FeaturePackError(ValueError):
+    """Raised when a feature pack cannot be read: the message names the file and the entry."""
+
+
+def parse_window(text: str) -> timedelta:
+    """Return a window written as minutes, hours or days (`30m`, `1h`, `7d`)."""
+    match = WINDOW.match(text.strip())
+    if not match or not 0 < int(match.group(1)) <= 10_000:
+        raise ValueError(f"window {text!r} is not a whole number of minutes, hours or days (7d)")
+    return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def _window_words(text: str) -> str:
+    count, unit = WINDOW.match(text.strip()).groups()  # type: ignore[union-attr]
+    return f"{count} {WINDOW_TEXT[unit]}{'' if count == '1' else 's'}"
+
+
+def _check_text(text: str) -> str:
+    try:
+        text.format(value=1.0)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"text {text!r} is not a template of {{value}}: {error}") from None
+    return text
+
+
+def _all_history() -> list[str | None]:
+    return [None]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PackEntity(_Strict):
+    """An entity over one of the pack's text columns."""
+
+    key: str
+    description: str = Field(min_length=1)
+    family: Family = "order"
+
+
+class PackAggregate(_Strict):
+    """One aggregate, or one per window when the name holds `{window}`."""
+
+    name: str
+    entity: str
+    agg: Agg
+    text: str = Field(min_length=1)
+    stream: Stream = Stream.ORDERS
+    of: str | None = None
+    windows: list[str | None] = Field(default_factory=_all_history, min_length=1)
+    cap: int = Field(DISTINCT_CAP, ge=1, le=DISTINCT_CAP)
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, windows: list[str | None]) -> list[str | None]:
+        for window in windows:
+            if window is not None:
+                parse_window(window)
+        return windows
+
+
+class PackRatio(_Strict):
+    """A ratio of two features or numeric columns, NaN where the denominator is not above 0."""
+
+    name: str
+    numerator: str
+    denominator: str
+    text: str = Field(min_length=1)
+    windows: list[str | None] = Field(default_factory=_all_history, min_length=1)
+    family: Family | None = None
+
+
+class PackValue(_Strict):
+    """A numeric or flag column of the order used as a feature as it is."""
+
+    column: str
+    text: str = Field(min_length=1)
+    text_when_false: str | None = None
+    family: Family = "order"
+
+
+class FeaturePack(_Strict):
+    """A whole pack as written."""
+
+    columns: dict[str, Kind] = Field(default_factory=dict)
+    entities: dict[str, PackEntity] = Field(default_factory=dict)
+    aggregates: list[PackAggregate] = Field(default_factory=list)
+    ratios: list[PackRatio] = Field(default_factory=list)
+    values: list[PackValue] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A checked pack: its extra columns and the spec objects it adds."""
+
+    source: str
+    declared: FeaturePack
+    columns: tuple[Column, ...]
+    entities: tuple[Entity, ...]
+    aggregates: tuple[Aggregate, ...]
+    derived: tuple[Derived, ...]
+
+    def describe(self) -> dict[str, object]:
+        """Return the pack as data, for the spec hash (every declaration counts)."""
+        return self.declared.model_dump(mode="json")
+
+
+def load_pack(path: Path) -> Pack:
+    """Read and check a feature pack; every problem is a `FeaturePackError` naming its entry."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise FeaturePackError(f"cannot read feature pack {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise FeaturePackError(f"feature pack {path.name} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise FeaturePackError(f"feature pack {path.name} must be a YAML mapping")
+    try:
+        declared = FeaturePack.model_validate(raw)
+        return _build(declared, path.name)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, p['loc']))}: {p['msg'].removeprefix('Value error, ')}"
+            for p in error.errors()
+        )
+        raise FeaturePackError(f"feature pack {path.name}: {problems}") from None
+    except ValueError as error:
+        raise FeaturePackError(f"feature pack {path.name}: {error}") from None
+
+
+# Canonical columns not known when an order is scored (outcomes) or not a value to aggregate.
+NOT_AT_REQUEST = frozenset(
+    {
+        "order_id",
+        "created_at",
+        "label",
+        "label_known_at",
+        "fraud_known_at",
+        "labelled_at",
+        "scenario",
+    }
+)
+
+
+def _build(declared: FeaturePack, source: str) -> Pack:
+    columns = _columns(declared)
+    kinds = {c.name: c.type for c in (*COLUMNS, *columns) if c.name not in NOT_AT_REQUEST}
+    entities = _entities(declared, kinds)
+    by_entity = {e.name: e for e in (*ENTITIES, *entities)}
+    aggregates = tuple(
+        a for entry in declared.aggregates for a in _aggregates(entry, by_entity, kinds)
+    )
+    taken = {*_builtin_names(), *COLUMN_NAMES, *ADDED_NUMBERS, *ADDED_TEXT, *declared.columns}
+    names = [f.name for f in aggregates]
+    for name in names:
+        if name in taken:
+            raise ValueError(
+                f"feature {name!r} is declared twice, or is a built-in feature or a column"
+            )
+        taken.add(name)
+    derived = [*_values(declared, kinds), *_ratios(declared, kinds, aggregates)]
+    for feature in derived:
+        if feature.name in taken:
+            raise ValueError(
+                f"feature {feature.name!r} is declared twice, or is a built-in feature or a column"
+            )
+        taken.add(feature.name)
+    _check_plans(aggregates)
+    return Pack(source, declared, columns, entities, aggregates, tuple(derived))
+
+
+def _builtin_names() -> list[str]:
+    return [f.name for f in AGGREGATES] + [f.name for f in DERIVED]
+
+
+def _columns(declared: FeaturePack) -> tuple[Column, ...]:
+    out = []
+    for name, kind in declared.columns.items():
+        if not NAME.match(name):
+            raise ValueError(f"columns.{name}: a column name is lower-case letters, digits and _")
+        if name in COLUMN_NAMES or name in (*ADDED_NUMBERS, *ADDED_TEXT):
+            raise ValueError(f"columns.{name}: already a canonical column; map it directly")
+        if name in _builtin_names():
+            raise ValueError(f"columns.{name}: the name of a built-in feature")
+        out.append(Column(name, ARROW_TYPES[kind], doc=f"{kind} column of the feature pack"))
+    return tuple(out)
+
+
+def _entities(declared: FeaturePack, kinds: Mapping[str, pa.DataType]) -> tuple[Entity, ...]:
+    out = []
+    builtin = {e.name for e in ENTITIES}
+    for name, entity in declared.entities.items():
+        if not NAME.match(name) or name in builtin:
+            raise ValueError(f"entities.{name}: not a new entity name (lower-case, not built-in)")
+        if kinds.get(entity.key) != pa.string():
+            raise ValueError(f"entities.{name}.key: {entity.key!r} is not a text column")
+        out.append(Entity(name, entity.key, entity.description, entity.family))
+    return tuple(out)
+
+
+def _expand(name: str, text: str, window: str | None) -> tuple[str, str]:
+    if window is None:
+        if "{window}" in name:
+            raise ValueError(f"{name!r} holds {{window}} but no windows are listed")
+        return name, _check_text(text)
+    if "{window}" not in name:
+        raise ValueError(f"{name!r} lists windows: put {{window}} in its name")
+    expanded = name.replace("{window}", window.strip())
+    if not NAME.match(expanded):
+        raise ValueError(f"feature name {expanded!r} is not lower-case letters, digits and _")
+    return expanded, _check_text(text.replace("{window}", _window_words(window)))
+
+
+def _aggregates(
+    entry: PackAggregate, entities: Mapping[str, Entity], kinds: Mapping[str, pa.DataType]
+) -> list[Aggregate]:
+    where = f"aggregate {entry.name!r}"
+    if entry.entity not in entities:
+        raise ValueError(f"{where}: unknown entity {entry.entity!r}; known: {', '.join(entities)}")
+    needs_value = entry.agg in (Agg.DISTINCT, *VALUE_AGGS)
+    if needs_value != (entry.of is not None):
+        raise ValueError(
+            f"{where}: {entry.agg.value} {'needs' if needs_value else 'takes no'} 'of'"
+        )
+    if entry.of is not None:
+        kind = kinds.get(entry.of) or (pa.float64() if entry.of in ADDED_NUMBERS else None)
+        if kind is None and entry.of not in ADDED_TEXT:
+            raise ValueError(f"{where}: 'of' names no column: {entry.of!r}")
+        numeric = kind is not None and (pa.types.is_floating(kind) or pa.types.is_integer(kind))
+        if entry.agg in VALUE_AGGS and not (numeric or kind == pa.bool_()):
+            raise ValueError(f"{where}: {entry.agg.value} needs a numeric column, not {entry.of!r}")
+    out = []
+    for window in entry.windows:
+        name, text = _expand(entry.name, entry.text, window)
+        length = None if window is None else parse_window(window)
+        if length is not None and length % (BUCKETS_PER_WINDOW * timedelta(milliseconds=1)):
+            raise ValueError(f"{where}: window {window} is not a multiple of 60 ms")
+        out.append(
+            Aggregate(
+                name,
+                entities[entry.entity],
+                entry.agg,
+                text,
+                window=length,
+                stream=entry.stream,
+                of=entry.of,
+                cap=entry.cap,
+            )
+        )
+    return out
+
+
+def _values(declared: FeaturePack, kinds: Mapping[str, pa.DataType]) -> list[Derived]:
+    out = []
+    for entry in declared.values:
+        kind = kinds.get(entry.column)
+        if kind is None or kind == pa.string():
+            raise ValueError(f"value {entry.column!r}: not a number or flag column")
+        column = entry.column
+        out.append(
+            Derived(
+                column,
+                (column,),
+                _column(column),
+                _check_text(entry.text),
+                entry.text_when_false,
+                family=entry.family,
+            )
+        )
+    return out
+
+
+def _column(name: str) -> Callable[[Columns], np.ndarray]:
+    return lambda c: np.asarray(c[name], dtype=float)
+
+
+def _ratio_of(numerator: str, denominator: str) -> Callable[[Columns], np.ndarray]:
+    def compute(c: Columns) -> np.ndarray:
+        top, bottom = np.asarray(c[numerator], float), np.asarray(c[denominator], float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(bottom > 0, top / bottom, np.nan)
+
+    return compute
+
+
+def _ratios(
+    declared: FeaturePack, kinds: Mapping[str, pa.DataType], aggregates: tuple[Aggregate, ...]
+) -> list[Derived]:
+    families: dict[str, Family] = {f.name: f.family for f in (*AGGREGATES, *aggregates)}
+    families |= {f.name: f.family for f in DERIVED}
+    numbers = {n for n, k in kinds.items() if k != pa.string()} | set(ADDED_NUMBERS)
+    out = []
+    for entry in declared.ratios:
+        for window in entry.windows:
+            name, text = _expand(entry.name, entry.text, window)
+            operands = []
+            for side in (entry.numerator, entry.denominator):
+                operand = side if window is None else side.replace("{window}", window.strip())
+                if operand not in families and operand not in numbers:
+                    raise ValueError(f"ratio {name!r}: {operand!r} is no feature or numeric column")
+                if operand in families and operand in kinds:
+                    # `amount` is the order's own currency as a column, the reporting one as a
+                    # feature: a ratio names which it means.
+                    raise ValueError(
+                        f"ratio {name!r}: {operand!r} is both a feature and a column; name the "
+                        "column (amount_reporting for the amount in the reporting currency)"
+                    )
+                operands.append(operand)
+            family = entry.family or families.get(operands[0], "order")
+            assert family in FAMILIES
+            out.append(Derived(name, tuple(operands), _ratio_of(*operands), text, family=family))
+    return out
+
+
+def _check_plans(aggregates: tuple[Aggregate, ...]) -> None:
+    """Refuse a column both counted distinct and summed on one entity and stream (one state)."""
+    seen: dict[tuple[str, Stream, str], Agg] = {}
+    for feature in (*AGGREGATES, *aggregates):
+        if feature.of is None:
+            continue
+        key = (feature.entity.name, feature.stream, feature.of)
+        distinct = feature.agg is Agg.DISTINCT
+        earlier = seen.setdefault(key, feature.agg)
+        if (earlier is Agg.DISTINCT) != distinct:
+            raise ValueError(
+                f"aggregate {feature.name!r}: {feature.of!r} is both counted distinct and "
+                f"summed on {feature.entity.name} {feature.stream.value}; use another entity "
+                "or stream for one of them"
+            )

@@ -1,0 +1,107 @@
+"""Feature packs: declared in YAML, they join the one spec (hash, offline, online, parity)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.catalog import Spec, current, spec_hash, use_pack
+from features.columns import enrich, to_columns
+from features.pack import FeaturePackError, load_pack
+from features.schema import conform
+from tests.features.eventlog import random_orders, replay_against_offline
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "terminal_pack.yaml"
+
+
+@pytest.fixture
+def terminal_pack() -> Iterator[Spec]:
+    """Make the shipped example pack the one in use, for one test."""
+    yield use_pack(EXAMPLE)
+    use_pack(None)
+
+
+def test_the_example_pack_adds_its_entity_aggregates_and_ratios(terminal_pack: Spec) -> None:
+    names = set(terminal_pack.by_name)
+    assert {"terminal_orders_7d", "terminal_labelled_30d", "terminal_channels_7d"} <= names
+    assert {"terminal_risk_1d", "terminal_risk_30d", "amount_vs_terminal_mean_7d"} <= names
+    assert [e.name for e in terminal_pack.entities][-1] == "terminal"
+    risk = terminal_pack.by_name["terminal_risk_7d"]
+    assert risk.needs == ("terminal_fraud_7d", "terminal_labelled_7d")
+    assert "in the last 7 days" in terminal_pack.by_name["terminal_orders_7d"].text
+
+
+def test_the_spec_hash_covers_the_pack(tmp_path: Path) -> None:
+    without = spec_hash()
+    try:
+        with_pack = use_pack(EXAMPLE) and spec_hash()
+        edited = tmp_path / "pack.yaml"
+        edited.write_text(EXAMPLE.read_text().replace("[1d, 7d]", "[2d, 7d]"))
+        use_pack(edited)
+        assert len({without, with_pack, spec_hash()}) == 3
+    finally:
+        use_pack(None)
+    assert spec_hash() == without
+
+
+def _terminal_columns(n: int, seed: int) -> dict[str, np.ndarray]:
+    orders = random_orders(n, seed)
+    rng = np.random.default_rng(seed)
+    orders["terminal_id"] = [f"t{k}" for k in rng.integers(0, 5, n)]
+    orders["channel"] = np.array(["web", "app", "phone", None], dtype=object)[rng.integers(0, 4, n)]
+    return to_columns(enrich(conform(orders, current().extra_columns)))
+
+
+def test_pack_features_replay_online_exactly_as_offline(terminal_pack: Spec) -> None:
+    columns = _terminal_columns(1200, seed=3)
+    pack_only = Spec(terminal_pack.pack)
+    pack_only.__dict__["aggregates"] = terminal_pack.pack.aggregates if terminal_pack.pack else ()
+    compared = replay_against_offline(columns, pack_only)
+    # Every pack aggregate on every order with a terminal (or customer): none skipped.
+    assert compared >= 1200 * len(pack_only.aggregates) * 0.9
+
+
+def test_pack_columns_pass_through_the_canonical_form(terminal_pack: Spec) -> None:
+    columns = _terminal_columns(50, seed=1)
+    assert columns["terminal_id"][0].startswith("t")
+    assert "channel" in columns
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("aggregates: [{name: x_7d, entity: shop, agg: count, text: t}]", "unknown entity 'shop'"),
+        (
+            "aggregates: [{name: 'x_{window}', entity: device, agg: count, windows: [7y], "
+            "text: t}]",
+            "window '7y'",
+        ),
+        ("aggregates: [{name: device_orders_1h, entity: device, agg: count, text: t}]", "built-in"),
+        ("aggregates: [{name: x, entity: device, agg: sum, of: email, text: t}]", "numeric"),
+        ("aggregates: [{name: x, entity: device, agg: count, of: amount, text: t}]", "takes no"),
+        ("aggregates: [{name: x, entity: device, agg: count, text: '{valu}'}]", "template"),
+        ("columns: {amount: number}", "canonical"),
+        ("entities: {shop: {key: shop_id, description: d}}", "not a text column"),
+        ("ratios: [{name: r, numerator: nope, denominator: amount, text: t}]", "'nope'"),
+        ("aggregates: [{name: x, entity: device, agg: count, text: t, colour: red}]", "colour"),
+        ("- just a list", "YAML mapping"),
+        ("values: [{column: label, text: t}]", "not a number or flag column"),
+        ("ratios: [{name: r, numerator: amount, denominator: item_count, text: t}]", "both"),
+        ("aggregates: [{name: x, entity: device, agg: sum, of: label, text: t}]", "no column"),
+        ("aggregates: [{name: created_at, entity: device, agg: count, text: t}]", "a column"),
+        (
+            "aggregates: [{name: 'x_{window}', entity: device, agg: count, windows: [99999999d], "
+            "text: t}]",
+            "99999999d",
+        ),
+    ],
+)
+def test_a_bad_pack_is_refused_naming_its_entry(tmp_path: Path, text: str, names: str) -> None:
+    path = tmp_path / "pack.yaml"
+    path.write_text(text)
+    with pytest.raises(FeaturePackError, match=r"pack\.yaml") as refused:
+        load_pack(path)
+    assert names in str(refused.value)
