@@ -169,15 +169,20 @@ def split_validation(
     return np.sort(np.concatenate(fit_rows)), np.sort(np.concatenate(valid_rows))
 
 
-def known_fraud_before_day(orders: pd.DataFrame, entities: pd.Series) -> np.ndarray:
+def known_fraud_before_day(
+    orders: pd.DataFrame, entities: pd.Series, since: pd.Timestamp | None = None
+) -> np.ndarray:
     """Return which orders' entity had a fraud label known before the order's (UTC) day began.
 
     Such an entity is blocked already: its later orders are no detection task, and the
-    published protocols leave them out of the test days (a withdrawn fraud label counts
-    from when it was flagged, as in training).
+    published protocols leave them out of the test days. Only frauds of orders placed
+    from `since` on count (the fold's training start, as those protocols do); a withdrawn
+    fraud label counts from when it was flagged, as in training.
     """
     flagged = orders["label_known_at"].where(orders["label"] == 1)
     flagged = orders["fraud_known_at"].fillna(flagged)
+    if since is not None:
+        flagged = flagged.where(orders["created_at"] >= since)
     first = flagged.groupby(entities.to_numpy()).transform("min")
     known: np.ndarray = (first < orders["created_at"].dt.floor("D")).fillna(False).to_numpy(bool)
     return known
@@ -189,7 +194,7 @@ def run_fold(
     fold: Fold,
     k: int,
     entities: pd.Series,
-    excluded: np.ndarray | None = None,
+    exclude_known_fraud: bool = False,
 ) -> FoldResult:
     """Train both models on what was known before the fold's test start; measure its test window."""
     in_training = fold.in_training(frame.created_at).to_numpy()
@@ -206,8 +211,11 @@ def run_fold(
         "logistic_regression": lambda m: np.asarray(baseline.predict_proba(m)[:, 1], dtype=float),
     }
     in_test = fold.in_test(frame.created_at).to_numpy()
-    left_out = 0 if excluded is None else int((in_test & excluded).sum())
-    test = np.flatnonzero(in_test if excluded is None else in_test & ~excluded)
+    excluded = np.zeros(len(in_test), dtype=bool)
+    if exclude_known_fraud:
+        excluded = known_fraud_before_day(orders, entities, fold.train_start)
+    left_out = int((in_test & excluded).sum())
+    test = np.flatnonzero(in_test & ~excluded)
     truth = frame.labels[test]
     days = frame.created_at.iloc[test].dt.floor("D")
     metrics, curves = {}, {}
@@ -247,9 +255,8 @@ def evaluate_out_of_time(
     entities = entity_keys(orders, entity)
     say(f"computing point-in-time features of {len(orders):,} orders")
     frame = order_features(orders)
-    excluded = known_fraud_before_day(orders, entities) if plan.exclude_known_fraud else None
     results = []
     for fold in folds:
         say(f"fold {fold.number}/{len(folds)}: LightGBM and logistic regression")
-        results.append(run_fold(frame, orders, fold, k, entities, excluded))
+        results.append(run_fold(frame, orders, fold, k, entities, plan.exclude_known_fraud))
     return Evaluation(plan, results, frame.features, k, entity)
