@@ -7,7 +7,10 @@ a whole training frame and a single order at scoring time.
 
 from __future__ import annotations
 
+import zoneinfo
+
 import numpy as np
+import pandas as pd
 
 from features.spec import Columns, Derived, Family
 
@@ -31,26 +34,52 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / denominator, np.nan)
 
 
+def _zone_offsets(c: Columns) -> np.ndarray:
+    """Return each order's UTC offset in hours in the customer's time zone (NaN: none known)."""
+    created = c["created_at"]
+    out = np.full(len(created), np.nan)
+    zones = c.get("time_zone")
+    if zones is None:
+        return out
+    for zone in {z for z in zones if isinstance(z, str)}:
+        rows = np.flatnonzero(zones == zone)
+        try:
+            moments = pd.to_datetime(created[rows], unit="ms", utc=True)
+            local = moments.tz_convert(zone).tz_localize(None)
+        except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+            continue  # not a zone this machine knows: the next source, or UTC
+        out[rows] = (local - moments.tz_localize(None)) / pd.Timedelta(hours=1)
+    return out
+
+
+def _offsets(c: Columns) -> np.ndarray:
+    """Return the local offset in hours: the customer's zone, else the shipping longitude (NaN)."""
+    zone = _zone_offsets(c)
+    return np.where(np.isnan(zone), c["shipping_lon"] / 15.0, zone)
+
+
 def _local_hours(c: Columns) -> np.ndarray:
-    """Return hours since the epoch in the shipping address's solar time, else in UTC."""
-    offset = np.nan_to_num(c["shipping_lon"] / 15.0, nan=0.0)
-    return c["created_at"] / MS_PER_HOUR + offset
+    """Return hours since the epoch in the customer's local time, else in UTC."""
+    hours: np.ndarray = c["created_at"] / MS_PER_HOUR + np.nan_to_num(_offsets(c), nan=0.0)
+    return hours
 
 
 def _local_hour(c: Columns) -> np.ndarray:
-    """Return the hour of day where the order ships to (solar, from its longitude), else UTC."""
+    """Return the hour of day in the customer's time zone, else solar where the order ships
+    to (from its longitude), else in UTC."""
     return _local_hours(c) % 24.0
 
 
 def _local_weekday(c: Columns) -> np.ndarray:
-    """Return the weekday (0 Monday) where the order ships to, else in UTC (1970-01-01: Thu)."""
+    """Return the weekday (0 Monday) in local time as `_local_hour` (1970-01-01 was a Thursday)."""
     days = np.floor(_local_hours(c) / 24.0)
     return (days + 3) % 7
 
 
 def _local_time_unknown(c: Columns) -> np.ndarray:
-    """Return 1.0 where no location gives the local time (hour and weekday read in UTC)."""
-    return np.isnan(c["shipping_lon"]).astype(float)
+    """Return 1.0 where neither a time zone nor a location gives the local time (UTC read)."""
+    unknown: np.ndarray = np.isnan(_offsets(c)).astype(float)
+    return unknown
 
 
 RISK_ENTITIES: tuple[tuple[str, Family], ...] = (
@@ -167,7 +196,7 @@ DERIVED: tuple[Derived, ...] = (
         _local_hour,
         "the order was placed at {value:.0f}h local time",
         family="order",
-        reads=("shipping_lon",),
+        reads=("time_zone", "shipping_lon"),
     ),
     Derived(
         "local_weekday",
@@ -175,16 +204,16 @@ DERIVED: tuple[Derived, ...] = (
         _local_weekday,
         "the order was placed on weekday {value:.0f} (0 is Monday), local time",
         family="order",
-        reads=("shipping_lon",),
+        reads=("time_zone", "shipping_lon"),
     ),
     Derived(
         "local_time_unknown",
         ("created_at",),
         _local_time_unknown,
-        "no location gives the order's local time: its hour and weekday are in UTC",
-        "the order's local time comes from its shipping location",
+        "no time zone or location gives the order's local time: its hour and weekday are in UTC",
+        "the order's local time comes from the customer's time zone or shipping location",
         family="order",
-        reads=("shipping_lon",),
+        reads=("time_zone", "shipping_lon"),
     ),
     Derived(
         "is_emulator",

@@ -54,6 +54,7 @@ TEXT_COLUMNS = frozenset(
         "billing_address_id",
         "billing_country",
         "currency",
+        "time_zone",
         "scenario",
         "ip_cluster",
         "ip_country",

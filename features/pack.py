@@ -348,9 +348,24 @@ def _column(name: str) -> Callable[[Columns], np.ndarray]:
     return lambda c: np.asarray(c[name], dtype=float)
 
 
+def _operand(name: str) -> Callable[[Columns], np.ndarray]:
+    """Return how a ratio reads an operand: a request-time feature by its own computation.
+
+    So `amount` is the feature (the reporting currency), never the column of the same
+    name (the order's own currency), whatever order the model computes features in.
+    """
+    feature = next((f for f in DERIVED if f.name == name), None)
+    if feature is not None:
+        return feature.compute
+    return lambda c: np.asarray(c[name], dtype=float)
+
+
 def _ratio_of(numerator: str, denominator: str) -> Callable[[Columns], np.ndarray]:
+    top_of, bottom_of = _operand(numerator), _operand(denominator)
+
     def compute(c: Columns) -> np.ndarray:
-        top, bottom = np.asarray(c[numerator], float), np.asarray(c[denominator], float)
+        top = np.asarray(top_of(c), dtype=float)
+        bottom = np.asarray(bottom_of(c), dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(bottom > 0, top / bottom, np.nan)
 
@@ -372,13 +387,6 @@ def _ratios(
                 operand = side if window is None else side.replace("{window}", window.strip())
                 if operand not in families and operand not in numbers:
                     raise ValueError(f"ratio {name!r}: {operand!r} is no feature or numeric column")
-                if operand in families and operand in kinds:
-                    # `amount` is the order's own currency as a column, the reporting one as a
-                    # feature: a ratio names which it means.
-                    raise ValueError(
-                        f"ratio {name!r}: {operand!r} is both a feature and a column; name the "
-                        "column (amount_reporting for the amount in the reporting currency)"
-                    )
                 operands.append(operand)
             family = entry.family or families.get(operands[0], "order")
             assert family in FAMILIES

@@ -33,6 +33,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("created_at", TIMESTAMP, True, "when the order was placed (UTC)"),
     Column("customer_id", pa.string(), True, "the ordering account"),
     Column("customer_created_at", TIMESTAMP, doc="when the account was created"),
+    Column("time_zone", pa.string(), doc="the customer's IANA time zone (Europe/Berlin)"),
     Column("email", pa.string(), doc="account e-mail"),
     Column("phone", pa.string(), doc="account phone number"),
     Column("device_id", pa.string(), doc="device fingerprint"),

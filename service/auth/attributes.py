@@ -54,6 +54,7 @@ ORDER_ATTRIBUTES = [
     Attribute("customer.email", "e-mail", personal=True, mask="email", column="email"),
     Attribute("customer.phone", "phone", personal=True, mask="last_two_digits", column="phone"),
     Attribute("customer.account_created_at", "account created at"),
+    Attribute("customer.time_zone", "time zone"),
     Attribute("device.fingerprint", "device fingerprint", mask="prefix"),
     Attribute("device.user_agent", "user agent"),
     Attribute("device.emulator", "emulator"),

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_extra_types.country import CountryAlpha2
 from pydantic_extra_types.currency_code import Currency
+from pydantic_extra_types.timezone_name import TimeZoneName
 
 from features.catalog import current
 from features.columns import moment_ms
@@ -119,6 +120,9 @@ class Customer(Strict):
     phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()-]{4,31}$")] | None = None
     account_created_at: PastTime | None = Field(
         None, description="ISO 8601 with its zone, from 1970 to now (plus the clock skew)"
+    )
+    time_zone: TimeZoneName | None = Field(
+        None, description="the customer's IANA time zone (Europe/Berlin): local time features"
     )
 
 
@@ -265,6 +269,7 @@ class Order(Strict):
             "created_at": _ms(created),
             "customer_id": self.customer.id,
             "customer_created_at": _ms(self.customer.account_created_at),
+            "time_zone": self.customer.time_zone,
             "email": self.customer.email,
             "phone": self.customer.phone,
             "device_id": device.fingerprint if device else None,

@@ -89,7 +89,6 @@ def test_pack_columns_pass_through_the_canonical_form(terminal_pack: Spec) -> No
         ("aggregates: [{name: x, entity: device, agg: count, text: t, colour: red}]", "colour"),
         ("- just a list", "YAML mapping"),
         ("values: [{column: label, text: t}]", "not a number or flag column"),
-        ("ratios: [{name: r, numerator: amount, denominator: item_count, text: t}]", "both"),
         ("aggregates: [{name: x, entity: device, agg: sum, of: label, text: t}]", "no column"),
         ("aggregates: [{name: created_at, entity: device, agg: count, text: t}]", "a column"),
         (
@@ -105,3 +104,12 @@ def test_a_bad_pack_is_refused_naming_its_entry(tmp_path: Path, text: str, names
     with pytest.raises(FeaturePackError, match=r"pack\.yaml") as refused:
         load_pack(path)
     assert names in str(refused.value)
+
+
+def test_a_ratio_reads_a_request_time_feature_not_the_column_of_its_name(tmp_path: Path) -> None:
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("ratios: [{name: r, numerator: amount, denominator: item_count, text: t}]")
+    (ratio,) = load_pack(pack).derived
+    columns = {"amount": np.array([100.0]), "amount_reporting": np.array([50.0])}
+    columns["item_count"] = np.array([2.0])
+    assert ratio.compute(columns).tolist() == [25.0]  # the reporting amount, per item

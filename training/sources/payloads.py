@@ -74,6 +74,7 @@ def order_payload(row: pd.Series) -> dict[str, Any]:
             "email": get("email"),
             "phone": get("phone"),
             "account_created_at": _iso(get("customer_created_at")),
+            "time_zone": get("time_zone"),
         },
         "device": {
             "fingerprint": get("device_id"),
