@@ -26,24 +26,29 @@ the Feast definitions, the offline and online computation, parity and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from features.aggregates import AGGREGATES
 from features.derived import DERIVED
+from features.pack_schema import (
+    NAME,
+    FeaturePack,
+    PackAggregate,
+    check_text,
+    parse_window,
+    window_words,
+)
 from features.schema import COLUMN_NAMES, COLUMNS, Column
 from features.spec import (
     BUCKETS_PER_WINDOW,
-    DISTINCT_CAP,
     ENTITIES,
     FAMILIES,
     Agg,
@@ -55,16 +60,11 @@ from features.spec import (
     Stream,
 )
 
-Kind = Literal["text", "number", "flag"]
 ARROW_TYPES: Mapping[str, pa.DataType] = {
     "text": pa.string(),
     "number": pa.float64(),
     "flag": pa.bool_(),
 }
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-WINDOW = re.compile(r"^(\d+)\s*(m|h|d)$")
-UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
-WINDOW_TEXT = {"m": "minute", "h": "hour", "d": "day"}
 VALUE_AGGS = (Agg.SUM, Agg.MEAN, Agg.MAX)
 # Request-time and derived columns the feature code adds to every order (`features.columns`).
 ADDED_NUMBERS = ("amount_reporting", "ip_is_hosting")
@@ -73,94 +73,6 @@ ADDED_TEXT = ("ip_cluster", "ip_country")
 
 class FeaturePackError(ValueError):
     """Raised when a feature pack cannot be read: the message names the file and the entry."""
-
-
-def parse_window(text: str) -> timedelta:
-    """Return a window written as minutes, hours or days (`30m`, `1h`, `7d`)."""
-    match = WINDOW.match(text.strip())
-    if not match or not 0 < int(match.group(1)) <= 10_000:
-        raise ValueError(f"window {text!r} is not a whole number of minutes, hours or days (7d)")
-    return int(match.group(1)) * UNITS[match.group(2)]
-
-
-def _window_words(text: str) -> str:
-    count, unit = WINDOW.match(text.strip()).groups()  # type: ignore[union-attr]
-    return f"{count} {WINDOW_TEXT[unit]}{'' if count == '1' else 's'}"
-
-
-def _check_text(text: str) -> str:
-    try:
-        text.format(value=1.0)
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"text {text!r} is not a template of {{value}}: {error}") from None
-    return text
-
-
-def _all_history() -> list[str | None]:
-    return [None]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PackEntity(_Strict):
-    """An entity over one of the pack's text columns."""
-
-    key: str
-    description: str = Field(min_length=1)
-    family: Family = "order"
-
-
-class PackAggregate(_Strict):
-    """One aggregate, or one per window when the name holds `{window}`."""
-
-    name: str
-    entity: str
-    agg: Agg
-    text: str = Field(min_length=1)
-    stream: Stream = Stream.ORDERS
-    of: str | None = None
-    windows: list[str | None] = Field(default_factory=_all_history, min_length=1)
-    cap: int = Field(DISTINCT_CAP, ge=1, le=DISTINCT_CAP)
-
-    @field_validator("windows")
-    @classmethod
-    def _windows(cls, windows: list[str | None]) -> list[str | None]:
-        for window in windows:
-            if window is not None:
-                parse_window(window)
-        return windows
-
-
-class PackRatio(_Strict):
-    """A ratio of two features or numeric columns, NaN where the denominator is not above 0."""
-
-    name: str
-    numerator: str
-    denominator: str
-    text: str = Field(min_length=1)
-    windows: list[str | None] = Field(default_factory=_all_history, min_length=1)
-    family: Family | None = None
-
-
-class PackValue(_Strict):
-    """A numeric or flag column of the order used as a feature as it is."""
-
-    column: str
-    text: str = Field(min_length=1)
-    text_when_false: str | None = None
-    family: Family = "order"
-
-
-class FeaturePack(_Strict):
-    """A whole pack as written."""
-
-    columns: dict[str, Kind] = Field(default_factory=dict)
-    entities: dict[str, PackEntity] = Field(default_factory=dict)
-    aggregates: list[PackAggregate] = Field(default_factory=list)
-    ratios: list[PackRatio] = Field(default_factory=list)
-    values: list[PackValue] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -276,13 +188,13 @@ def _expand(name: str, text: str, window: str | None) -> tuple[str, str]:
     if window is None:
         if "{window}" in name:
             raise ValueError(f"{name!r} holds {{window}} but no windows are listed")
-        return name, _check_text(text)
+        return name, check_text(text)
     if "{window}" not in name:
         raise ValueError(f"{name!r} lists windows: put {{window}} in its name")
     expanded = name.replace("{window}", window.strip())
     if not NAME.match(expanded):
         raise ValueError(f"feature name {expanded!r} is not lower-case letters, digits and _")
-    return expanded, _check_text(text.replace("{window}", _window_words(window)))
+    return expanded, check_text(text.replace("{window}", window_words(window)))
 
 
 def _aggregates(
@@ -336,7 +248,7 @@ def _values(declared: FeaturePack, kinds: Mapping[str, pa.DataType]) -> list[Der
                 column,
                 (column,),
                 _column(column),
-                _check_text(entry.text),
+                check_text(entry.text),
                 entry.text_when_false,
                 family=entry.family,
             )

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.catalog import current
-from features.pack import parse_window
+from features.pack_schema import parse_window
 from features.schema import COLUMNS, TIMESTAMP, Column, conform
 from training.sources.mapping import (
     ITEM_FIELDS,

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.catalog import current
-from features.pack import parse_window
+from features.pack_schema import parse_window
 from features.schema import COLUMN_NAMES, REQUIRED
 
 ITEMS = "items"
