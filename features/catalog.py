@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-import pyarrow as pa
-
 from features import derived
 from features.aggregates import AGGREGATES
 from features.columns import DECLINE_DELAY_MS
@@ -20,6 +18,7 @@ from features.currency import currency_spec
 from features.derived import DERIVED
 from features.ipclusters import HOSTING_AS_MARKERS, database_version
 from features.pack import Pack, load_pack
+from features.pack_schema import Kind
 from features.schema import Column
 from features.settings import PREFIX, FeatureSettings
 from features.spec import ENTITIES, VALUE_SCALE, Agg, Aggregate, Derived, Entity, Family
@@ -73,9 +72,14 @@ class Spec:
         return self.pack.columns if self.pack else ()
 
     @cached_property
+    def extra_kinds(self) -> Mapping[str, Kind]:
+        """Return the pack's columns by name, with the kind each holds (text, number, flag)."""
+        return dict(self.pack.declared.columns) if self.pack else {}
+
+    @cached_property
     def extra_text(self) -> frozenset[str]:
         """Return the pack's text columns (kept as text, not numbers, in a one-order batch)."""
-        return frozenset(c.name for c in self.extra_columns if c.type == pa.string())
+        return frozenset(name for name, kind in self.extra_kinds.items() if kind == "text")
 
 
 @cache

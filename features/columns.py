@@ -6,13 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.currency import RateTable, current_rates, to_reporting
 from features.ipclusters import lookup
-from features.schema import DECLINE_DELAY, TIMESTAMP
+from features.schema import DECLINE_DELAY, TIMESTAMP, Column
 from features.spec import VALUE_SCALE, Columns, Stream
 
-DERIVED_COLUMNS: tuple[str, ...] = ("ip_cluster", "ip_country", "ip_is_hosting", "amount_reporting")
+# The columns `enrich` adds to every order, with their types.
+ADDED_COLUMNS: tuple[Column, ...] = (
+    Column("ip_cluster", pa.string(), doc="the IP's network cluster"),
+    Column("ip_country", pa.string(), doc="the IP's country"),
+    Column("ip_is_hosting", pa.bool_(), doc="the IP belongs to a datacenter or proxy network"),
+    Column("amount_reporting", pa.float64(), doc="the amount in the reporting currency"),
+)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

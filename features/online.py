@@ -66,6 +66,8 @@ LOCK_STRIPES = 256
 WRITE_ATTEMPTS = 8
 WRITE_BUDGET_TIMEOUTS = 2
 T = TypeVar("T")
+# How often the scoring path looks whether the exchange-rate file changed.
+RATES_CHECK_SECONDS = 1.0
 
 
 def order_columns(order: Mapping[str, Any]) -> Columns:
@@ -172,6 +174,8 @@ class OnlineFeatures:
     def __init__(self, store: FeatureStore, settings: FeatureSettings | None = None) -> None:
         settings = settings or FeatureSettings()
         self._settings = settings
+        self._rates = rates_for(settings)
+        self._rates_due = time.monotonic() + RATES_CHECK_SECONDS
         self._states: RowStates = state_store(store, settings.online_store_timeout_ms / 1000)
         self.breaker = CircuitBreaker(
             settings.online_store_breaker_failures, settings.online_store_breaker_reset_seconds
@@ -184,8 +188,16 @@ class OnlineFeatures:
 
     @property
     def rates(self) -> RateTable:
-        """Return the exchange rates amounts are converted with (read again when they change)."""
-        return rates_for(self._settings)
+        """Return the exchange rates amounts are converted with.
+
+        The file is looked at once a second, not for every order: a changed one is read
+        again (`rates_for`).
+        """
+        now = time.monotonic()
+        if now >= self._rates_due:
+            self._rates = rates_for(self._settings)
+            self._rates_due = now + RATES_CHECK_SECONDS
+        return self._rates
 
     @property
     def states(self) -> RowStates:

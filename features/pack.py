@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import yaml
 from pydantic import ValidationError
 
 from features.aggregates import AGGREGATES
+from features.columns import ADDED_COLUMNS
 from features.derived import DERIVED
 from features.pack_schema import (
     NAME,
@@ -59,6 +59,8 @@ from features.spec import (
     Family,
     Stream,
 )
+from features.state import stream_plan
+from features.yaml_files import read_yaml_mapping
 
 ARROW_TYPES: Mapping[str, pa.DataType] = {
     "text": pa.string(),
@@ -66,9 +68,6 @@ ARROW_TYPES: Mapping[str, pa.DataType] = {
     "flag": pa.bool_(),
 }
 VALUE_AGGS = (Agg.SUM, Agg.MEAN, Agg.MAX)
-# Request-time and derived columns the feature code adds to every order (`features.columns`).
-ADDED_NUMBERS = ("amount_reporting", "ip_is_hosting")
-ADDED_TEXT = ("ip_cluster", "ip_country")
 
 
 class FeaturePackError(ValueError):
@@ -93,14 +92,7 @@ class Pack:
 
 def load_pack(path: Path) -> Pack:
     """Read and check a feature pack; every problem is a `FeaturePackError` naming its entry."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise FeaturePackError(f"cannot read feature pack {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise FeaturePackError(f"feature pack {path.name} is not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise FeaturePackError(f"feature pack {path.name} must be a YAML mapping")
+    raw = read_yaml_mapping(path, "feature pack", FeaturePackError)
     try:
         declared = FeaturePack.model_validate(raw)
         return _build(declared, path.name)
@@ -130,29 +122,26 @@ NOT_AT_REQUEST = frozenset(
 
 def _build(declared: FeaturePack, source: str) -> Pack:
     columns = _columns(declared)
-    kinds = {c.name: c.type for c in (*COLUMNS, *columns) if c.name not in NOT_AT_REQUEST}
+    readable = (*COLUMNS, *ADDED_COLUMNS, *columns)
+    kinds = {c.name: c.type for c in readable if c.name not in NOT_AT_REQUEST}
     entities = _entities(declared, kinds)
     by_entity = {e.name: e for e in (*ENTITIES, *entities)}
     aggregates = tuple(
         a for entry in declared.aggregates for a in _aggregates(entry, by_entity, kinds)
     )
-    taken = {*_builtin_names(), *COLUMN_NAMES, *ADDED_NUMBERS, *ADDED_TEXT, *declared.columns}
-    names = [f.name for f in aggregates]
-    for name in names:
+    derived = (*_values(declared, kinds), *_ratios(declared, kinds, aggregates))
+    taken = {*_builtin_names(), *(c.name for c in readable)}
+    for name in [f.name for f in aggregates] + [f.name for f in derived]:
         if name in taken:
             raise ValueError(
                 f"feature {name!r} is declared twice, or is a built-in feature or a column"
             )
         taken.add(name)
-    derived = [*_values(declared, kinds), *_ratios(declared, kinds, aggregates)]
-    for feature in derived:
-        if feature.name in taken:
-            raise ValueError(
-                f"feature {feature.name!r} is declared twice, or is a built-in feature or a column"
-            )
-        taken.add(feature.name)
-    _check_plans(aggregates)
-    return Pack(source, declared, columns, entities, aggregates, tuple(derived))
+    for entity in by_entity.values():
+        for stream in Stream:
+            # The online state's plan refuses a column both counted distinct and summed.
+            stream_plan([f for f in (*AGGREGATES, *aggregates) if f.entity == entity], stream)
+    return Pack(source, declared, columns, entities, aggregates, derived)
 
 
 def _builtin_names() -> list[str]:
@@ -164,7 +153,7 @@ def _columns(declared: FeaturePack) -> tuple[Column, ...]:
     for name, kind in declared.columns.items():
         if not NAME.match(name):
             raise ValueError(f"columns.{name}: a column name is lower-case letters, digits and _")
-        if name in COLUMN_NAMES or name in (*ADDED_NUMBERS, *ADDED_TEXT):
+        if name in COLUMN_NAMES or name in {c.name for c in ADDED_COLUMNS}:
             raise ValueError(f"columns.{name}: already a canonical column; map it directly")
         if name in _builtin_names():
             raise ValueError(f"columns.{name}: the name of a built-in feature")
@@ -209,11 +198,10 @@ def _aggregates(
             f"{where}: {entry.agg.value} {'needs' if needs_value else 'takes no'} 'of'"
         )
     if entry.of is not None:
-        kind = kinds.get(entry.of) or (pa.float64() if entry.of in ADDED_NUMBERS else None)
-        if kind is None and entry.of not in ADDED_TEXT:
+        kind = kinds.get(entry.of)
+        if kind is None:
             raise ValueError(f"{where}: 'of' names no column: {entry.of!r}")
-        numeric = kind is not None and (pa.types.is_floating(kind) or pa.types.is_integer(kind))
-        if entry.agg in VALUE_AGGS and not (numeric or kind == pa.bool_()):
+        if entry.agg in VALUE_AGGS and kind == pa.string():
             raise ValueError(f"{where}: {entry.agg.value} needs a numeric column, not {entry.of!r}")
     out = []
     for window in entry.windows:
@@ -247,17 +235,13 @@ def _values(declared: FeaturePack, kinds: Mapping[str, pa.DataType]) -> list[Der
             Derived(
                 column,
                 (column,),
-                _column(column),
+                _operand(column),
                 check_text(entry.text),
                 entry.text_when_false,
                 family=entry.family,
             )
         )
     return out
-
-
-def _column(name: str) -> Callable[[Columns], np.ndarray]:
-    return lambda c: np.asarray(c[name], dtype=float)
 
 
 def _operand(name: str) -> Callable[[Columns], np.ndarray]:
@@ -289,7 +273,7 @@ def _ratios(
 ) -> list[Derived]:
     families: dict[str, Family] = {f.name: f.family for f in (*AGGREGATES, *aggregates)}
     families |= {f.name: f.family for f in DERIVED}
-    numbers = {n for n, k in kinds.items() if k != pa.string()} | set(ADDED_NUMBERS)
+    numbers = {n for n, k in kinds.items() if k != pa.string()}
     out = []
     for entry in declared.ratios:
         for window in entry.windows:
@@ -304,20 +288,3 @@ def _ratios(
             assert family in FAMILIES
             out.append(Derived(name, tuple(operands), _ratio_of(*operands), text, family=family))
     return out
-
-
-def _check_plans(aggregates: tuple[Aggregate, ...]) -> None:
-    """Refuse a column both counted distinct and summed on one entity and stream (one state)."""
-    seen: dict[tuple[str, Stream, str], Agg] = {}
-    for feature in (*AGGREGATES, *aggregates):
-        if feature.of is None:
-            continue
-        key = (feature.entity.name, feature.stream, feature.of)
-        distinct = feature.agg is Agg.DISTINCT
-        earlier = seen.setdefault(key, feature.agg)
-        if (earlier is Agg.DISTINCT) != distinct:
-            raise ValueError(
-                f"aggregate {feature.name!r}: {feature.of!r} is both counted distinct and "
-                f"summed on {feature.entity.name} {feature.stream.value}; use another entity "
-                "or stream for one of them"
-            )

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.spec import DISTINCT_CAP, Agg, Family, Stream
+from features.spec import DISTINCT_CAP, LONGEST, Agg, Family, Stream
 
 Kind = Literal["text", "number", "flag"]
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -23,9 +23,12 @@ WINDOW_TEXT = {"m": "minute", "h": "hour", "d": "day"}
 def parse_window(text: str) -> timedelta:
     """Return a window written as minutes, hours or days (`30m`, `1h`, `7d`)."""
     match = WINDOW.match(text.strip())
-    if not match or not 0 < int(match.group(1)) <= 10_000:
+    if not match or int(match.group(1)) == 0:
         raise ValueError(f"window {text!r} is not a whole number of minutes, hours or days (7d)")
-    return int(match.group(1)) * UNITS[match.group(2)]
+    count, unit = int(match.group(1)), UNITS[match.group(2)]
+    if count > LONGEST // unit:
+        raise ValueError(f"window {text!r} is longer than {LONGEST.days} days")
+    return count * unit
 
 
 def window_words(text: str) -> str:

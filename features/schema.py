@@ -108,6 +108,17 @@ def conform(frame: pd.DataFrame, extra: Sequence[Column] = ()) -> pd.DataFrame:
     return out.sort_values(["created_at", "order_id"], kind="stable").reset_index(drop=True)
 
 
+def canonical_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Return these canonical columns of a frame, one it lacks added empty (an older log)."""
+    by_name = {column.name: column for column in COLUMNS}
+    return pd.DataFrame(
+        {
+            name: frame[name] if name in frame else _cast(None, by_name[name], len(frame))
+            for name in names
+        }
+    )
+
+
 def _cast(values: pd.Series | None, column: Column, length: int) -> pd.Series:
     dtype = "datetime64[ms, UTC]" if column.type == TIMESTAMP else _pandas_dtype(column.type)
     if values is None:

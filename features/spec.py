@@ -25,6 +25,8 @@ import numpy as np
 BUCKETS_PER_WINDOW = 60
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+# The longest duration a window, a delay or a period option may have (about 27 years).
+LONGEST = 10_000 * DAY
 
 
 class Agg(StrEnum):

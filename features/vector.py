@@ -20,8 +20,9 @@ def feature_matrix(
     """
     known: dict[str, np.ndarray] = {**columns, **aggregates}
     out = np.empty((len(columns["created_at"]), len(names)))
+    by_name = current().by_name
     for j, name in enumerate(names):
-        feature = current().by_name[name]
+        feature = by_name[name]
         if not isinstance(feature, Aggregate) and name not in aggregates:
             known[name] = np.asarray(feature.compute(known), dtype=float)
         out[:, j] = known[name]

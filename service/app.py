@@ -44,7 +44,7 @@ from service.review.service import ReviewDesk
 from service.scoring.rebuild import Rebuilder
 from service.scoring.router import router as scoring_router
 from service.scoring.service import ScoringService
-from service.scoring.warm import WarmModels
+from service.scoring.warm import warm_scorer
 from service.settings import ServiceSettings
 from service.ui import templates
 from service.ui.docs import docs_router
@@ -83,7 +83,7 @@ def build_state(settings: ServiceSettings) -> State:
     access = access_control(settings, engine)
     features = OnlineFeatures(open_store(settings), settings)
     # Each champion, the first and every one a reload brings, is warmed before it serves.
-    model = WarmModels(settings)
+    model = ModelHolder(settings, warm=warm_scorer)
     try:
         model.reload()
     except RegistryError as error:

@@ -23,9 +23,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from features.build import computable
 from features.columns import enrich, to_columns
 from features.offline import point_in_time
-from features.vector import feature_matrix
-from training.dataset import TrainingFrame, model_features
-from training.protocol import Fold, Plan, ProtocolError, labels_known_before
+from training.dataset import TrainingFrame, frame_of, model_features
+from training.protocol import Fold, Plan, ProtocolError, fraud_at, fraud_flags, labels_known_before
 from training.ranking import pr_points, spread, window_metrics
 from training.thresholds import choose
 from training.train import PARAMS, fit
@@ -117,18 +116,7 @@ def order_features(orders: pd.DataFrame) -> TrainingFrame:
     aggregates = {
         n: v for n, v in point_in_time(columns, computable(enriched)).items() if n in names
     }
-    # `train.fit` takes a TrainingFrame, which also carries the rows as scored when the
-    # online store is down; it is built the way `dataset.training_frame` builds it.
-    missing = {name: np.full(len(orders), np.nan) for name in aggregates}
-    return TrainingFrame(
-        features=names,
-        matrix=feature_matrix(columns, aggregates, names),
-        request_matrix=feature_matrix(columns, missing, names),
-        labels=orders["label"].to_numpy(dtype=float, na_value=np.nan),
-        scenarios=orders["scenario"].reset_index(drop=True),
-        created_at=orders["created_at"].reset_index(drop=True),
-        order_ids=orders["order_id"].reset_index(drop=True),
-    )
+    return frame_of(enriched, columns, aggregates, names)
 
 
 def _signed_log(matrix: np.ndarray) -> np.ndarray:
@@ -176,15 +164,26 @@ def known_fraud_before_day(
 
     Such an entity is blocked already: its later orders are no detection task, and the
     published protocols leave them out of the test days. Only frauds of orders placed
-    from `since` on count (the fold's training start, as those protocols do); a withdrawn
-    fraud label counts from when it was flagged, as in training.
+    from `since` on count (the fold's training start, as those protocols do). A flag
+    counts as in training (`protocol.fraud_flags`): from its time until a legitimate
+    label withdrew it.
     """
-    flagged = orders["label_known_at"].where(orders["label"] == 1)
-    flagged = orders["fraud_known_at"].fillna(flagged)
+    flagged, until = fraud_flags(orders)
     if since is not None:
         flagged = flagged.where(orders["created_at"] >= since)
-    first = flagged.groupby(entities.to_numpy()).transform("min")
-    known: np.ndarray = (first < orders["created_at"].dt.floor("D")).fillna(False).to_numpy(bool)
+    day = orders["created_at"].dt.floor("D")
+    keys = entities.to_numpy()
+    # A flag never withdrawn blocks its entity from its time on: the first one says it all.
+    lasting = flagged.where(until.isna()).groupby(keys).transform("min")
+    known: np.ndarray = (lasting < day).fillna(False).to_numpy(dtype=bool)
+    # A withdrawn one (rare) blocks only the days it held.
+    spans = pd.DataFrame({"key": keys, "flagged": flagged, "until": until})
+    spans = spans[flagged.notna() & until.notna()]
+    if len(spans):
+        orders_of = pd.DataFrame({"key": keys, "day": day, "row": np.arange(len(keys))})
+        pairs = orders_of.merge(spans, on="key")
+        covered = fraud_at(pairs["flagged"], pairs["until"], pairs["day"])
+        known[pairs["row"][covered.to_numpy()].to_numpy()] = True
     return known
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from training.backtest import MODELS, Evaluation
-from training.ranking import fpr_name, metric_labels
+from training.evaluate import fpr_name
+from training.ranking import metric_labels
 
 COLOURS = {"lightgbm": "#1f6fb4", "logistic_regression": "#e07b1a"}
 PANELS = ("roc_auc", "average_precision", fpr_name(0.01), "precision_at_k")

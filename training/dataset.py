@@ -11,6 +11,7 @@ from features.build import computable
 from features.catalog import current, supported
 from features.columns import available, to_columns
 from features.repo import TIMESTAMP_FIELD, aggregates_path
+from features.spec import Columns
 from features.store import FeatureStoreError, historical_features, open_store
 from features.vector import feature_matrix
 from models.settings import ModelSettings
@@ -46,7 +47,8 @@ def model_features(orders: pd.DataFrame) -> list[str]:
     """Return the features this order log supports (what it lacks stays out, never faked)."""
     aggregates = {f.name for f in computable(orders)}
     names = supported([*available(orders), *aggregates])
-    return [n for n in names if n in aggregates or n not in {f.name for f in current().aggregates}]
+    every_aggregate = {f.name for f in current().aggregates}
+    return [n for n in names if n in aggregates or n not in every_aggregate]
 
 
 def training_frame(
@@ -72,14 +74,23 @@ def training_frame(
         for f in current().aggregates
         if f.name in names
     }
-    columns = to_columns(labelled.reset_index(drop=True))
-    missing = {name: np.full(len(labelled), np.nan) for name in aggregates}
+    labelled = labelled.reset_index(drop=True)
+    return frame_of(labelled, to_columns(labelled), aggregates, names)
+
+
+def frame_of(
+    orders: pd.DataFrame, columns: Columns, aggregates: dict[str, np.ndarray], names: list[str]
+) -> TrainingFrame:
+    """Return the frame of these (enriched) orders, `columns` their arrays, from their
+    aggregates: the model's features in `names` order, and the same rows as scored when
+    the online store cannot answer."""
+    missing = {name: np.full(len(orders), np.nan) for name in aggregates}
     return TrainingFrame(
         features=names,
         matrix=feature_matrix(columns, aggregates, names),
         request_matrix=feature_matrix(columns, missing, names),
-        labels=labelled["label"].to_numpy(dtype=int),
-        scenarios=labelled["scenario"].reset_index(drop=True),
-        created_at=labelled["created_at"].reset_index(drop=True),
-        order_ids=labelled["order_id"].reset_index(drop=True),
+        labels=orders["label"].to_numpy(dtype=float, na_value=np.nan),
+        scenarios=orders["scenario"].reset_index(drop=True),
+        created_at=orders["created_at"].reset_index(drop=True),
+        order_ids=orders["order_id"].reset_index(drop=True),
     )

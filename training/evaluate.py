@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +31,26 @@ def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_target: float) -> 
     return float(tpr[fpr <= fpr_target].max())
 
 
+def fpr_name(target: float) -> str:
+    """Return the metric name of recall at one false-positive rate."""
+    return f"recall_at_fpr_{target * 100:g}pct"
+
+
+def ranking_metrics(
+    labels: np.ndarray, scores: np.ndarray, high: float, fpr_targets: Iterable[float]
+) -> dict[str, float]:
+    """Return ROC AUC, AP, recall at fixed false-positive rates, and both classes at `high`."""
+    out = {
+        "roc_auc": float(roc_auc_score(labels, scores)),
+        "average_precision": float(average_precision_score(labels, scores)),
+        "honest_flagged_high": float((scores[labels == 0] >= high).mean()),
+        "recall_high": float((scores[labels == 1] >= high).mean()),
+    }
+    for target in fpr_targets:
+        out[fpr_name(target)] = recall_at_fpr(labels, scores, target)
+    return out
+
+
 def metrics(
     labels: np.ndarray,
     scores: np.ndarray,
@@ -38,20 +59,13 @@ def metrics(
     days: float | None = None,
 ) -> dict[str, float]:
     """Return ROC AUC, AP, recall at fixed FPRs, per-scenario recall and, given days, cases/day."""
-    out = {
-        "roc_auc": float(roc_auc_score(labels, scores)),
-        "average_precision": float(average_precision_score(labels, scores)),
-        "fraud_rate": float(labels.mean()),
-        "honest_flagged_high": float((scores[labels == 0] >= thresholds.high).mean()),
-        "recall_high": float((scores[labels == 1] >= thresholds.high).mean()),
-    }
+    out = ranking_metrics(labels, scores, thresholds.high, FPR_POINTS)
+    out["fraud_rate"] = float(labels.mean())
     if days is not None:
         # Realised on this period only: reported, never used to choose a cut point.
         period = Period(scores, labels, days)
         out["orders_per_day"] = period.orders_per_day()
         out["cases_per_day_high"] = period.cases_per_day(thresholds.high, thresholds.critical)
-    for point in FPR_POINTS:
-        out[f"recall_at_fpr_{point * 100:g}pct"] = recall_at_fpr(labels, scores, point)
     honest = scores[labels == 0]
     one_pct_cut = np.quantile(honest, 0.99)
     for scenario in sorted(scenarios[labels == 1].dropna().unique()):

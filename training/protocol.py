@@ -16,6 +16,8 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from features.spec import LONGEST
+
 DAY = pd.Timedelta(days=1)
 # Per class: one to learn from and one to stop early on.
 MIN_CLASS_LABELS = 2
@@ -137,6 +139,13 @@ class Plan:
                 f"must be 0 or more days, got {self.gap_days}: a negative gap would train on "
                 "orders of the test window",
             )
+        span = (self.folds - 1) * self.step + self.train_days + self.gap_days + self.test_days
+        if span > LONGEST.days:
+            raise ProtocolError(
+                "folds",
+                f"{self.folds} fold(s) of {self.train_days}+{self.gap_days}+{self.test_days} "
+                f"days, {self.step} apart, span {span} days: more than {LONGEST.days}",
+            )
         if self.step < self.test_days:
             raise ProtocolError(
                 "step_days",
@@ -158,6 +167,22 @@ class Plan:
         return folds
 
 
+def fraud_flags(orders: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Return when each order was flagged as fraud, and when a legitimate label withdrew
+    that (NaT: never flagged; never withdrawn)."""
+    final = orders["label"].astype("Float64")
+    withdrawn = ((final == 0) & orders["fraud_known_at"].notna()).fillna(False).astype(bool)
+    fraud = (final == 1).fillna(False).astype(bool)
+    flagged = orders["fraud_known_at"].where(withdrawn, orders["label_known_at"].where(fraud))
+    return flagged, orders["label_known_at"].where(withdrawn)
+
+
+def fraud_at(flagged: pd.Series, until: pd.Series, moment: pd.Series | pd.Timestamp) -> pd.Series:
+    """Return whether each flag held just before `moment`: flagged earlier, not yet withdrawn."""
+    held = (flagged < moment) & ~(until < moment)
+    return held.fillna(False).astype(bool)
+
+
 def labels_known_before(orders: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
     """Return each order's label as known just before `moment`, and when it became known.
 
@@ -165,17 +190,13 @@ def labels_known_before(orders: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFr
     label that a legitimate one later withdrew was fraud until the withdrawal: before
     it, fraud is what anyone knew.
     """
-    final = orders["label"].astype("Float64")
     known = (orders["label_known_at"] < moment).fillna(False).astype(bool)
-    believed_fraud = (
-        (final == 0).fillna(False).astype(bool)
-        & (orders["fraud_known_at"] < moment).fillna(False).astype(bool)
-        & ~known
-    )
-    label = final.where(known)
+    flagged, until = fraud_flags(orders)
+    believed_fraud = fraud_at(flagged, until, moment)
+    label = orders["label"].astype("Float64").where(known)
     label[believed_fraud] = 1.0
     known_at = orders["label_known_at"].where(known)
-    known_at[believed_fraud] = orders["fraud_known_at"][believed_fraud]
+    known_at[believed_fraud] = flagged[believed_fraud]
     return pd.DataFrame({"label": label, "known_at": known_at}, index=orders.index)
 
 

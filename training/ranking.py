@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+from sklearn.metrics import precision_recall_curve
 
-from training.evaluate import recall_at_fpr
+from training.evaluate import fpr_name, ranking_metrics
 
 FPR_TARGETS = (0.001, 0.01, 0.05)
 CURVE_POINTS = 200
-
-
-def fpr_name(target: float) -> str:
-    """Return the metric name of recall at one false-positive rate."""
-    return f"recall_at_fpr_{target * 100:g}pct"
 
 
 METRICS = (
@@ -86,19 +81,11 @@ def window_metrics(
     too) but count as not fraudulent; the other metrics use labelled orders only.
     """
     labelled = ~np.isnan(labels)
-    truth, scored = labels[labelled].astype(int), scores[labelled]
-    out = {
-        "roc_auc": float(roc_auc_score(truth, scored)),
-        "average_precision": float(average_precision_score(truth, scored)),
-    }
-    for target in FPR_TARGETS:
-        out[fpr_name(target)] = recall_at_fpr(truth, scored, target)
+    # The cut point was chosen before the test window; here it is only measured.
+    out = ranking_metrics(labels[labelled].astype(int), scores[labelled], high, FPR_TARGETS)
     out["precision_at_k"], out["precision_at_k_best"] = precision_at_k(
         days, entities, labels == 1, scores, k
     )
-    # The cut point was chosen before the test window; here it is only measured.
-    out["honest_flagged_high"] = float((scored[truth == 0] >= high).mean())
-    out["recall_high"] = float((scored[truth == 1] >= high).mean())
     return out
 
 

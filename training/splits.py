@@ -22,8 +22,12 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from features.schema import canonical_columns
 from features.settings import FeatureSettings
+from features.spec import LONGEST
 from features.store import FeatureStoreError
 from training.protocol import (
     DAY,
@@ -76,7 +80,10 @@ def parse_gap(text: str, option: str = "gap") -> pd.Timedelta:
             f"must be 0 or more, got {text.strip()!r}: a negative gap would start the test "
             "period inside validation",
         )
-    return float(match["number"]) * _UNITS[match["unit"].lower()]
+    unit = _UNITS[match["unit"].lower()]
+    if float(match["number"]) > LONGEST / unit:
+        raise ProtocolError(option, f"{text.strip()!r} is longer than {LONGEST.days} days")
+    return float(match["number"]) * unit
 
 
 def gap_text(gap: pd.Timedelta) -> str:
@@ -196,7 +203,17 @@ def order_log(settings: FeatureSettings) -> pd.DataFrame:
             f"no order log at {settings.orders_path}: run `ordershield simulate` or train "
             "with --data and --mapping"
         )
-    return pd.read_parquet(settings.orders_path, columns=LABEL_COLUMNS)
+    try:
+        present = set(pq.read_schema(settings.orders_path).names)
+        frame = pd.read_parquet(
+            settings.orders_path, columns=[c for c in LABEL_COLUMNS if c in present]
+        )
+    except (OSError, pa.ArrowException) as error:
+        raise FeatureStoreError(
+            f"cannot read the order log {settings.orders_path}: {error}"
+        ) from None
+    # A log written before withdrawals were recorded has none.
+    return canonical_columns(frame, LABEL_COLUMNS)
 
 
 def plan_split(options: SplitOptions, orders: pd.DataFrame) -> TimeSplit:

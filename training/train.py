@@ -26,11 +26,10 @@ from training.feature_choice import logged_dropped_features
 from training.splits import SplitOptions, TimeSplit, label_note, order_log, plan_split
 from training.tuning import tune
 from training.tuning_runs import TuningResult
+from training.tuning_space import fit_booster
 
 # Depth and leaves are capped so that exact TreeSHAP (cost ~ trees x leaves x
 # depth^2) stays well under a millisecond per decision.
-# The search's own seed: the same history and budget give the same trials.
-TUNING_SEED = 7
 PARAMS: dict[str, object] = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -47,6 +46,8 @@ PARAMS: dict[str, object] = {
 }
 MAX_ROUNDS = 600
 EARLY_STOPPING = 50
+# The search's own seed: the same history and budget give the same trials.
+TUNING_SEED = 7
 
 Progress = Callable[[str], None]
 
@@ -72,19 +73,14 @@ class TrainingResult:
 
 def fit(frame: TrainingFrame, train: np.ndarray, valid: np.ndarray) -> lgb.Booster:
     """Fit LightGBM on the train rows, stopping early on the later validation rows."""
-    train_set = lgb.Dataset(
-        frame.matrix[train], frame.labels[train], feature_name=frame.features, free_raw_data=False
-    )
-    valid_set = lgb.Dataset(frame.matrix[valid], frame.labels[valid], reference=train_set)
-    booster = lgb.train(
+    return fit_booster(
         PARAMS,
-        train_set,
-        num_boost_round=MAX_ROUNDS,
-        valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+        (frame.matrix[train], frame.labels[train]),
+        (frame.matrix[valid], frame.labels[valid]),
+        feature_names=frame.features,
+        max_rounds=MAX_ROUNDS,
+        early_stopping=EARLY_STOPPING,
     )
-    # Keep only the trees up to the best iteration, so every consumer scores alike.
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
 
 
 def train(

@@ -80,8 +80,9 @@ def fit_booster(
     early_stopping: int,
     deadline: float | None = None,
 ) -> lgb.Booster:
-    """Fit on the train rows, stopping early on the validation rows, as training.train.fit does.
+    """Fit on the train rows, stopping early on the validation rows; keep the best iteration.
 
+    Every LightGBM fit of training goes through here (`training.train.fit`, tuning trials).
     Raises OutOfTime when `deadline` (a time.monotonic() value) passes while boosting.
     """
     names: list[str] | Literal["auto"] = "auto" if feature_names is None else list(feature_names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -142,6 +143,13 @@ def train(
                 "mapping" if mapping is None else "data", "--data and --mapping go together"
             )
         options = SplitOptions.parse(train_start, train_end, gap, valid_end, test_start, test_end)
+        for option, value, most in (
+            ("fp_budget", fp_budget, 1.0),
+            ("review_capacity", review_capacity, math.inf),
+            ("tune_minutes", tune_minutes, 60.0 * 24),
+        ):
+            if value is not None and not (math.isfinite(value) and 0 <= value <= most):
+                raise ProtocolError(option, f"must be a number from 0 to {most:g}, got {value}")
         orders = (
             order_log(settings) if data is None or mapping is None else load_history(data, mapping)
         )

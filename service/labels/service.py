@@ -19,7 +19,6 @@ from service.persistence import (
 )
 from service.persistence.chain import timestamp
 from service.persistence.history import changing_labels
-from service.scoring.schemas import canonical_of
 from service.scoring.service import ScoringService
 
 
@@ -48,9 +47,7 @@ def record_label(
         event_key=_event_key(label.event_id, label.label, label.known_at),
         request_sha256=label.sha256(),
     )
-    for step in steps:
-        withdraws = None if step.withdraws is None else moment_ms(step.withdraws)
-        scoring.record_event(decision, step.stream, moment_ms(step.at), step.key, withdraws)
+    scoring.record_steps(decision, steps)
     return LabelOut(
         id=label_id,
         order_id=label.order_id,
@@ -73,12 +70,8 @@ def record_payment(
     if decision is None:
         raise NotFound(f"no decision for order {order_id!r}")
     known_at = _known_at(outcome.known_at, decision)
-    canonical = canonical_of(decision.order, decision.decided_at)
-    decline_ms = (
-        None
-        if canonical is None  # an erased order no longer holds its entities
-        else event_time_ms(Stream.DECLINES, int(canonical["created_at"]), moment_ms(known_at))
-    )
+    # The decision keeps the order's own time (an erased order's update is skipped later).
+    decline_ms = event_time_ms(Stream.DECLINES, moment_ms(decision.created_at), moment_ms(known_at))
     outcome_id, created, _ = save_payment_event(
         engine,
         order_id,
@@ -88,7 +81,7 @@ def record_payment(
         request_sha256=outcome.sha256(),
         decline_time_ms=decline_ms,
     )
-    if created and decline_ms is not None and outcome.status == "declined":
+    if created and outcome.status == "declined":
         # Keyed by the stored outcome: two declines of one order can share a moment.
         scoring.record_event(decision, Stream.DECLINES, decline_ms, str(outcome_id))
     return PaymentOutcomeOut(

@@ -69,7 +69,13 @@ def _postgres_engine(url: URL) -> Engine:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     # An unreachable host must fail fast, not hang the scoring path on a TCP timeout.
-    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    connect_args: dict[str, object] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    if "options" not in url.query:
+        # A transaction without a deadline (a label, a review, a sync) waits for a row lock
+        # no longer than a SQLite writer waits for the database; `within` narrows it.
+        connect_args["options"] = f"-c lock_timeout={BUSY_TIMEOUT_MS}"
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **JSON_CODEC)
 
 
@@ -162,11 +168,8 @@ def within(seconds: float) -> Iterator[None]:
     (`statement_timeout`, `lock_timeout`). A write that cannot finish in time
     raises `DatabaseUnavailable`, written nothing, rather than stall the order.
     """
-    token = _DEADLINE.set(time.monotonic() + max(seconds, 0.0))
-    try:
+    with until(time.monotonic() + max(seconds, 0.0)):
         yield
-    finally:
-        _DEADLINE.reset(token)
 
 
 @contextmanager

@@ -23,13 +23,13 @@ from features.columns import moment_ms
 from features.spec import Stream
 from service.persistence.audit_log import DECISION_CREATED, PENDING, pending_row
 from service.persistence.audit_rows import PersonalValueRow
-from service.persistence.chain import canonical_json, committed, content_hash, normalize
+from service.persistence.chain import committed, content_hash, normalize
 from service.persistence.db import writing
 from service.persistence.driver_insert import DriverInsert
 from service.persistence.feature_updates import owe_feature_update
-from service.persistence.personal import seal, take
+from service.persistence.personal import seal, take, value_rows
 from service.persistence.records import DecisionRecord, NewDecision, PersonalValue
-from service.persistence.review import LINK_KINDS, open_review
+from service.persistence.review import link_rows, open_review
 from service.persistence.tables import DecisionLinkRow, DecisionRow, OutboxEventRow
 
 DECISIONS = cast(Table, DecisionRow.__table__)
@@ -92,18 +92,7 @@ def prepare(
         "order_id": record.order_id,
         "content": content_hash(committed(fields)),
     }
-    values = [
-        {
-            "decision_id": record.id,
-            "customer_id": record.customer_id,
-            "path": path,
-            "value": canonical_json(value),
-            "salt": salt,
-            "erased_at": None,
-            "erased_by": None,
-        }
-        for path, (value, salt) in salted.items()
-    ]
+    values = value_rows(record.id, record.customer_id, salted)
     return PreparedDecision(
         record=record,
         row=fields,
@@ -118,11 +107,7 @@ def prepare(
             "payload": decision_event(record),
             "created_at": datetime.now(UTC),
         },
-        links=[
-            {"order_id": record.order_id, "kind": kind, "key": key, "created_at": record.created_at}
-            for kind, key in (links or {}).items()
-            if key and kind in LINK_KINDS
-        ],
+        links=link_rows(record.order_id, record.created_at, links or {}),
         open_case=open_case,
         sla=sla,
     )
@@ -173,17 +158,24 @@ def rehearse(engine: Engine, prepared: PreparedDecision) -> None:
         pass
 
 
-def decision_event(record: DecisionRecord) -> dict[str, Any]:
-    """Return what a `decision.created` event tells: the decision as the API answers it."""
+def decision_fields(record: DecisionRecord) -> dict[str, Any]:
+    """Return what every telling of a decision says: the webhook's event, the API's answer."""
     return {
         "order_id": record.order_id,
         "decision_id": record.id,
         "score": record.score,
         "tier": record.tier,
         "action": record.action,
-        "stock": {"freeze": record.freeze, "reason": record.freeze_reason},
         "reasons": record.reasons,
         "model": {"name": record.model_name, "version": record.model_version},
         "degraded": record.degraded,
+    }
+
+
+def decision_event(record: DecisionRecord) -> dict[str, Any]:
+    """Return what a `decision.created` event tells: the decision as the API answers it."""
+    return {
+        **decision_fields(record),
+        "stock": {"freeze": record.freeze, "reason": record.freeze_reason},
         "decided_at": record.decided_at.isoformat(),
     }

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from features.spec import Stream
 from service.persistence.audit_log import append_entry, label_body, payment_body
 from service.persistence.chain import utc
 from service.persistence.db import translate_errors, writing
@@ -142,8 +143,8 @@ def save_payment_event(
 
     def owe(connection: Connection, stored_id: int) -> None:
         if status == "declined" and decline_time_ms is not None:
-            declines = "declines"
-            owe_feature_update(connection, order_id, declines, decline_time_ms, str(stored_id))
+            stream = Stream.DECLINES.value
+            owe_feature_update(connection, order_id, stream, decline_time_ms, str(stored_id))
 
     return _store_once(engine, PaymentOutcomeRow, "payment", row, entry, owe)
 

@@ -24,7 +24,7 @@ from service.persistence.cases import (
 )
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import CaseClosed
-from service.persistence.label_walk import lock_labels, owe_label_step
+from service.persistence.label_walk import LabelStep, lock_labels, owe_label_step
 from service.persistence.records import ReviewCase
 from service.persistence.stock import ExpiryOutcome, move
 
@@ -48,8 +48,12 @@ def decide_case(
     note: str | None = None,
     scenario: str | None = None,
     now: datetime | None = None,
-) -> ReviewCase:
-    """Approve or reject a case the actor holds (or that is free); return the closed case."""
+) -> tuple[ReviewCase, tuple[LabelStep, ...]]:
+    """Approve or reject a case the actor holds (or that is free).
+
+    Return the closed case and the steps its label made on the order's counts
+    (`label_walk`), owed in this transaction: the caller may apply them at once.
+    """
     now = now or datetime.now(UTC)
     status, stock_state, label = OUTCOMES[outcome]
     with writing(engine) as connection:
@@ -58,10 +62,10 @@ def decide_case(
         move(connection, current.order_id, stock_state, actor.name, reason_code)
         lock_labels(connection, current.order_id)
         label_id = add_label(connection, current.order_id, label, scenario or reason_code, now)
-        # What the label does to the order's fraud count is owed by this same transaction,
+        # What the label does to the order's counts is owed by this same transaction,
         # so a crash after the commit leaves it in the outbox the service drains.
-        owe_label_step(connection, current.order_id, label, now, label_id)
-        return load_case(connection, case_id)
+        steps = owe_label_step(connection, current.order_id, label, now, label_id)
+        return load_case(connection, case_id), steps
 
 
 @translate_errors

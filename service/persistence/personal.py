@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, select, update
 
 from service.persistence.audit_log import append_entry
 from service.persistence.audit_rows import PersonalValueRow
@@ -65,29 +65,22 @@ def seal(values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, tuple[Any
     return {path: commitment(salt, v) for path, (v, salt) in salted.items()}, salted
 
 
-def insert_values(
-    connection: Connection,
-    decision_id: str,
-    customer_id: str | None,
-    salted: Mapping[str, tuple[Any, str]],
-) -> None:
-    """Store a decision's personal values with their salts."""
-    if salted:
-        connection.execute(
-            insert(VALUES),
-            [
-                {
-                    "decision_id": decision_id,
-                    "customer_id": customer_id,
-                    "path": path,
-                    "value": canonical_json(value),
-                    "salt": salt,
-                    "erased_at": None,
-                    "erased_by": None,
-                }
-                for path, (value, salt) in salted.items()
-            ],
-        )
+def value_rows(
+    decision_id: str, customer_id: str | None, salted: Mapping[str, tuple[Any, str]]
+) -> list[dict[str, Any]]:
+    """Return the rows of a decision's personal values with their salts."""
+    return [
+        {
+            "decision_id": decision_id,
+            "customer_id": customer_id,
+            "path": path,
+            "value": canonical_json(value),
+            "salt": salt,
+            "erased_at": None,
+            "erased_by": None,
+        }
+        for path, (value, salt) in salted.items()
+    ]
 
 
 def values_of(connection: Connection, decision_id: str) -> dict[str, PersonalValue]:

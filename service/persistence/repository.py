@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.persistence import decision_rows
 from service.persistence.db import translate_errors, writing
-from service.persistence.decision_rows import PreparedDecision, decision_event
+from service.persistence.decision_rows import PreparedDecision
 from service.persistence.errors import (
     CaseClosed,
     ConflictingRequest,
@@ -40,8 +40,6 @@ from service.persistence.tables import (
     DecisionRow,
     ReviewCaseRow,
 )
-
-__all__ = ["decision_event"]  # moved to `decision_rows`; importable from here as before
 
 
 def _now() -> datetime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import Connection, insert
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, insert
 from features.catalog import current
 from service.persistence.records import DecisionRecord
 from service.persistence.stock import freeze
-from service.persistence.tables import DecisionLinkRow, ReviewCaseRow
+from service.persistence.tables import ReviewCaseRow
 
 DEFAULT_SLA = timedelta(hours=4)
 # The entities whose shared use links orders in the ring view.
@@ -61,14 +62,12 @@ def open_review(connection: Connection, record: DecisionRecord, sla: timedelta) 
     freeze(connection, record.order_id, record.id, "system", record.freeze_reason)
 
 
-def insert_links(
-    connection: Connection, order_id: str, created_at: datetime, links: Mapping[str, str | None]
-) -> None:
-    """Record the entities an order used, for the ring view of later cases."""
-    rows = [
+def link_rows(
+    order_id: str, created_at: datetime, links: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
+    """Return the rows of the entities an order used, for the ring view of later cases."""
+    return [
         {"order_id": order_id, "kind": kind, "key": key, "created_at": created_at}
         for kind, key in links.items()
         if key and kind in LINK_KINDS
     ]
-    if rows:
-        connection.execute(insert(DecisionLinkRow), rows)

@@ -15,6 +15,7 @@ from typing import Literal
 from sqlalchemy import Engine
 
 from service.auth.principal import Principal
+from service.persistence import decision_by_order
 from service.persistence.cases import (
     Actor,
     QueueFilter,
@@ -113,11 +114,14 @@ class ReviewDesk:
         actor = actor_of(principal)
         if action == "escalate":
             return escalate_case(self._engine, case_id, actor, reason_code, note)
-        closed = decide_case(self._engine, case_id, actor, action, reason_code, note, scenario)
-        # The label's feature updates (labelled, fraud counted or withdrawn) wait in the
-        # outbox, written with the outcome; applying them now lets the next order on these
-        # entities see the label at once.
-        self._scoring.replay_outbox(settle=timedelta(0))
+        closed, steps = decide_case(
+            self._engine, case_id, actor, action, reason_code, note, scenario
+        )
+        # The label's feature updates (labelled, fraud counted or withdrawn) were owed with
+        # the outcome; applying them now lets the next order on these entities see the label.
+        decision = decision_by_order(self._engine, closed.order_id) if steps else None
+        if decision is not None:
+            self._scoring.record_steps(decision, steps)
         return closed
 
     def bulk(

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from service.persistence.decision_rows import decision_fields
 from service.persistence.records import DecisionRecord, StockState, StockTransition
 from service.scoring.fail_policy import degraded_parts
 from service.scoring.schemas import Decision
@@ -24,11 +25,8 @@ def answer(record: DecisionRecord, stock: Stock | None = None) -> dict[str, Any]
     state, steps = stock if stock else (None, [])
     parts, policy = degraded_parts(record.rules)
     return {
-        "order_id": record.order_id,
-        "decision_id": record.id,
-        "score": record.score,
-        "tier": record.tier,
-        "action": record.action,
+        # Stored as `Reason`'s fields, which are `ReasonOut`'s.
+        **decision_fields(record),
         "stock": {
             "freeze": record.freeze,
             "reason": record.freeze_reason,
@@ -45,12 +43,8 @@ def answer(record: DecisionRecord, stock: Stock | None = None) -> dict[str, Any]
                 for step in steps
             ],
         },
-        # Stored as `Reason`'s fields, which are `ReasonOut`'s.
-        "reasons": record.reasons,
         "rules": record.rules,
-        "model": {"name": record.model_name, "version": record.model_version},
         "feature_spec": {"hash": record.spec_hash},
-        "degraded": record.degraded,
         "degraded_parts": parts,
         "fail_policy": policy,
         "latency_ms": record.latency_ms,

@@ -86,16 +86,16 @@ OrderCurrency = Currency | WithdrawnCurrency
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 AttributeValue = StrictBool | FiniteNumber | ShortText
 AttributeName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
-# The JSON kind an attribute takes, by the arrow type its pack column has.
-KIND_OF = {"string": "text", "double": "a number", "bool": "true or false"}
+# What an attribute of each kind of pack column must be, in the words of an error.
+KIND_WORDS = {"text": "text", "number": "a number", "flag": "true or false"}
 
 
-def _is_kind(value: object, wanted: str) -> bool:
-    if wanted == "text":
+def _is_kind(value: object, kind: str) -> bool:
+    if kind == "text":
         return isinstance(value, str)
-    if wanted == "true or false":
+    if kind == "flag":
         return isinstance(value, bool)
-    return isinstance(value, float) and not isinstance(value, bool)
+    return isinstance(value, float)  # a JSON true is taken as a flag (StrictBool), never here
 
 
 class Strict(RequestModel):
@@ -200,25 +200,24 @@ class Order(Strict):
 
         A stored order is read under today's pack: what it no longer declares is left out.
         """
-        kinds = {c.name: c.type for c in current().extra_columns}
+        kinds = current().extra_kinds
         if isinstance(info.context, dict) and info.context.get("stored"):
             self.attributes = {
                 name: value
                 for name, value in self.attributes.items()
-                if name in kinds and _is_kind(value, KIND_OF[str(kinds[name])])
+                if name in kinds and _is_kind(value, kinds[name])
             }
             return self
         problems: list[tuple[str, object, str]] = []
         for name, value in self.attributes.items():
             kind = kinds.get(name)
-            wanted = None if kind is None else KIND_OF[str(kind)]
             if isinstance(value, str) and has_control(value):
                 problems.append((name, value, "must not hold control characters"))
-            elif wanted is None:
+            elif kind is None:
                 known = ", ".join(kinds) or "none: no feature pack is in use"
                 problems.append((name, value, f"not a declared attribute (declared: {known})"))
-            elif not _is_kind(value, wanted):
-                problems.append((name, value, f"must be {wanted}"))
+            elif not _is_kind(value, kind):
+                problems.append((name, value, f"must be {KIND_WORDS[kind]}"))
         if problems:
             raise ValidationError.from_exception_data(
                 type(self).__name__,

@@ -6,13 +6,14 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from sqlalchemy import Engine
 
 from explain.contributions import explain
+from features.columns import moment_ms
 from features.ipclusters import lookup
 from features.online import OnlineFeatures, ServedFeatures, order_columns
 from features.spec import Stream
@@ -30,12 +31,13 @@ from service.persistence import (
 from service.persistence.db import within
 from service.persistence.decision_rows import prepare, rehearse
 from service.persistence.errors import DatabaseUnavailable
+from service.persistence.label_walk import LabelStep
 from service.persistence.repository import same_request
 from service.persistence.stock import stock_of
 from service.scoring.answer import Stock, answer_json, to_response
 from service.scoring.feature_outbox import SETTLE, FeatureOutbox
 from service.scoring.order_forms import OrderForms
-from service.scoring.schemas import Decision, Order, canonical_of
+from service.scoring.schemas import Order, canonical_of
 from service.scoring.stopwatch import Stopwatch
 from service.scoring.verdict import judge, reviewed_tiers
 from service.scoring.warm import WARM_UP_IP, warm_order, warm_plans, warm_scorer
@@ -104,16 +106,12 @@ class ScoringService:
         answer_json(prepared.record, ("frozen", []))
         to_response(prepared.record)
 
-    def decide(self, order: Order, watch: Stopwatch | None = None) -> Decision:
-        """Return the decision for an order, computing and storing it the first time only.
-
-        `watch` gets the time of each stage: prepare, read, explain, score, write, update.
-        """
-        record, _, stock = self._decided(order, watch or Stopwatch())
-        return to_response(record, stock)
-
     def answer(self, order: Order, watch: Stopwatch | None = None) -> bytes:
-        """Return `decide`'s answer as JSON: a new decision's straight from its record."""
+        """Return the decision for an order as JSON, computing and storing it the first time only.
+
+        A new decision's answer comes straight from its record. `watch` gets the time of
+        each stage: prepare, read, explain, score, write, update.
+        """
         record, created, stock = self._decided(order, watch or Stopwatch())
         if created:
             return answer_json(record, stock)
@@ -223,27 +221,49 @@ class ScoringService:
         )
 
     def record_event(
-        self,
-        decision: DecisionRecord,
-        stream: Stream,
-        time_ms: int,
-        key: str | None = None,
-        withdraws_ms: int | None = None,
+        self, decision: DecisionRecord, stream: Stream, time_ms: int, key: str | None = None
     ) -> None:
-        """Apply a later event of a decided order (decline, fraud label, withdrawal) now.
+        """Apply a later event of a decided order (a decline) now.
 
         Its update was owed in the event's own transaction already, under the same
         identity: applied here, the drainer finds it done; not (the store is out),
         the drainer applies it later. `time_ms` is when it counts (`event_time_ms`),
         `key` the stored event's id where one order can have several at one moment.
         """
+        self._record_all(decision, [(stream, time_ms, key, None)])
+
+    def record_steps(self, decision: DecisionRecord, steps: Sequence[LabelStep]) -> None:
+        """Apply what a label did to a decided order's counts (`label_walk`) now, as above."""
+        self._record_all(
+            decision,
+            [
+                (
+                    step.stream,
+                    moment_ms(step.at),
+                    step.key,
+                    None if step.withdraws is None else moment_ms(step.withdraws),
+                )
+                for step in steps
+            ],
+        )
+
+    def _record_all(
+        self,
+        decision: DecisionRecord,
+        events: Sequence[tuple[Stream, int, str | None, int | None]],
+    ) -> None:
+        """Apply events of one decided order, its stored order read once for all of them."""
+        if not events:
+            return
         canonical = canonical_of(decision.order, decision.decided_at)
         if canonical is None:
             return  # an erased order no longer holds its entities
-        record = functools.partial(
-            self._features.record, order_columns(canonical), stream, time_ms, key, withdraws_ms
-        )
-        self._update_features(decision, stream, time_ms, record)
+        columns = order_columns(canonical)
+        for stream, time_ms, key, withdraws_ms in events:
+            record = functools.partial(
+                self._features.record, columns, stream, time_ms, key, withdraws_ms
+            )
+            self._update_features(decision, stream, time_ms, record)
 
     def _update_features(
         self, decision: DecisionRecord, stream: Stream, time_ms: int, write: Callable[[], None]

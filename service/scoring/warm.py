@@ -6,13 +6,12 @@ storing nothing): the IP database, the online store's connection, the
 features' cached plans, the order's validators and the country and currency
 tables they load, the booster's exact-SHAP tables and their compiled kernels,
 and the decision's SQL statements. A new champion gets its SHAP tables before
-it is swapped in (`WarmModels`), so no scoring thread builds them while it
-holds its order's entities.
+it is swapped in (the `ModelHolder` is given `warm_scorer`), so no scoring
+thread builds them while it holds its order's entities.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +21,8 @@ from explain.contributions import explain
 from features.catalog import current
 from features.spec import Stream
 from features.state import stream_plan
-from models.registry import CHAMPION, load_scorer
 from models.scorer import Scorer
-from service.models import ModelHolder
 from service.scoring.schemas import Order
-from service.settings import ServiceSettings
 
 # An address from the documentation range (RFC 5737): looking it up loads the IP database.
 WARM_UP_IP = "192.0.2.1"
@@ -80,21 +76,3 @@ def warm_plans() -> None:
 def warm_scorer(scorer: Scorer) -> None:
     """Build the booster's exact-SHAP tables (and compile their kernels, the first time)."""
     explain(scorer.booster, np.full((1, len(scorer.card.features)), np.nan))
-
-
-class WarmModels(ModelHolder):
-    """The serving model, each champion warmed up (`warm`) before requests can get it."""
-
-    def __init__(
-        self, settings: ServiceSettings, warm: Callable[[Scorer], None] = warm_scorer
-    ) -> None:
-        super().__init__(settings)
-        self._warm = warm
-
-    def reload(self) -> Scorer:
-        """Load the champion, warm it, then swap it in (a failed load keeps the old model)."""
-        with self._reload_lock:
-            scorer = load_scorer(self._settings, CHAMPION)
-            self._warm(scorer)
-            self._scorer = scorer
-            return scorer

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import Spec
-from features.columns import enrich, to_columns
-from features.offline import fraud_withdrawals, point_in_time, stream_times
+from features.columns import DECLINE_DELAY_MS, enrich, to_columns
+from features.offline import point_in_time
 from features.schema import conform
 from features.spec import Columns, Stream
 from features.state import EntityState, apply_event, dumps, evaluate, loads
@@ -88,19 +88,38 @@ def one_order(columns: Columns, row: int) -> Columns:
 Event = tuple[float, bool, np.intp, Stream, int | None]
 
 
+def raw_event_times(columns: Columns, stream: Stream) -> np.ndarray:
+    """Return when each order's event on a stream counts (NaN: none), read from its columns
+    as the README defines them, not through the feature code's own functions."""
+    created = columns["created_at"]
+    none = np.full(len(created), np.nan)
+    if stream is Stream.ORDERS:
+        return created
+    if stream is Stream.DECLINES:
+        return np.where(columns["payment_declined"] == 1.0, created + DECLINE_DELAY_MS, np.nan)
+    label, known = columns["label"], columns["label_known_at"]
+    flagged = columns.get("fraud_known_at", none)
+    if stream is Stream.FRAUD:  # a withdrawn fraud label counted from its flag
+        return np.where(label == 1.0, known, np.where(label == 0.0, flagged, np.nan))
+    first = np.where(np.isnan(label), np.nan, np.where(np.isnan(flagged), known, flagged))
+    kept = columns.get("labelled_at", none)
+    return np.where(np.isnan(kept), first, kept)
+
+
 def events_of(columns: Columns) -> list[Event]:
     """Return (time, is an outcome, row, stream, withdrawn label's time) of every event."""
     events: list[Event] = []
     for stream in Stream:
-        times = stream_times(columns, stream)
+        times = raw_event_times(columns, stream)
         events += [
             (times[i], stream is not Stream.ORDERS, i, stream, None)
             for i in np.flatnonzero(~np.isnan(times))
         ]
-    _, withdrawn_at = fraud_withdrawals(columns)
+    flagged = columns.get("fraud_known_at", np.full(len(columns["created_at"]), np.nan))
+    withdrawn = (columns["label"] == 0.0) & ~np.isnan(flagged)
     events += [
-        (withdrawn_at[i], True, i, Stream.FRAUD, int(columns["fraud_known_at"][i]))
-        for i in np.flatnonzero(~np.isnan(withdrawn_at))
+        (columns["label_known_at"][i], True, i, Stream.FRAUD, int(flagged[i]))
+        for i in np.flatnonzero(withdrawn)
     ]
     # At equal times an order is read before the outcomes stamped with that time.
     return sorted(events, key=lambda e: (e[0], e[1]))

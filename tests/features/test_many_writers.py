@@ -20,13 +20,13 @@ import pytest
 from features.aggregates import AGGREGATES
 from features.build import build_offline_sources
 from features.columns import DECLINE_DELAY_MS, to_columns
-from features.offline import labelled_times, point_in_time
+from features.offline import point_in_time
 from features.online import OnlineFeatures, order_columns
 from features.settings import FeatureSettings
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
 from features.store import apply, materialize, open_store
-from tests.features.eventlog import one_order, random_orders, with_probes
+from tests.features.eventlog import one_order, random_orders, raw_event_times, with_probes
 
 ORDERS = 300
 NAMES = [f.name for f in AGGREGATES]
@@ -60,6 +60,7 @@ def _log() -> pd.DataFrame:
 
 def _events(frame: pd.DataFrame) -> list[Event]:
     columns = to_columns(frame)
+    first_labels = raw_event_times(columns, Stream.LABELS)
     events: list[Event] = []
     for i in range(len(frame)):
         order = {c: (None if pd.isna(frame.iloc[i][c]) else frame.iloc[i][c]) for c in CANONICAL}
@@ -69,7 +70,7 @@ def _events(frame: pd.DataFrame) -> list[Event]:
         events.append((order, Stream.ORDERS.value, created))
         if columns["payment_declined"][i] == 1.0:
             events.append((order, Stream.DECLINES.value, created + DECLINE_DELAY_MS))
-        if not np.isnan(labelled := labelled_times(columns)[i]):
+        if not np.isnan(labelled := first_labels[i]):
             events.append((order, Stream.LABELS.value, int(labelled)))
         if columns["label"][i] == 1.0:
             events.append((order, Stream.FRAUD.value, int(columns["label_known_at"][i])))

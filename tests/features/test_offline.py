@@ -12,10 +12,10 @@ import pytest
 
 from features.aggregates import AGGREGATES
 from features.columns import enrich, to_columns
-from features.offline import point_in_time, stream_times
+from features.offline import point_in_time
 from features.schema import conform
 from features.spec import BUCKETS_PER_WINDOW, Agg, Aggregate, Stream
-from tests.features.eventlog import random_columns
+from tests.features.eventlog import random_columns, raw_event_times
 
 
 def recompute(columns: dict[str, np.ndarray], feature: Aggregate, row: int) -> float:
@@ -24,7 +24,7 @@ def recompute(columns: dict[str, np.ndarray], feature: Aggregate, row: int) -> f
     if key is None:
         return math.nan
     now = columns["created_at"][row]
-    times = stream_times(columns, feature.stream)
+    times = raw_event_times(columns, feature.stream)
     mask = np.array([k == key for k in columns[feature.entity.key]]) & (times < now)
     if feature.bucket_ms is not None:
         bucket = feature.bucket_ms

@@ -8,20 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.catalog import Spec, current, spec_hash, use_pack
+from features.catalog import Spec, current, spec_hash
 from features.columns import enrich, to_columns
 from features.pack import FeaturePackError, load_pack
 from features.schema import conform
 from tests.features.eventlog import random_orders, replay_against_offline
-
-EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "terminal_pack.yaml"
+from tests.packs import EXAMPLE_PACK, pack_in_use
 
 
 @pytest.fixture
 def terminal_pack() -> Iterator[Spec]:
     """Make the shipped example pack the one in use, for one test."""
-    yield use_pack(EXAMPLE)
-    use_pack(None)
+    with pack_in_use(EXAMPLE_PACK) as spec:
+        yield spec
 
 
 def test_the_example_pack_adds_its_entity_aggregates_and_ratios(terminal_pack: Spec) -> None:
@@ -36,14 +35,12 @@ def test_the_example_pack_adds_its_entity_aggregates_and_ratios(terminal_pack: S
 
 def test_the_spec_hash_covers_the_pack(tmp_path: Path) -> None:
     without = spec_hash()
-    try:
-        with_pack = use_pack(EXAMPLE) and spec_hash()
-        edited = tmp_path / "pack.yaml"
-        edited.write_text(EXAMPLE.read_text().replace("[1d, 7d]", "[2d, 7d]"))
-        use_pack(edited)
+    with pack_in_use(EXAMPLE_PACK):
+        with_pack = spec_hash()
+    edited = tmp_path / "pack.yaml"
+    edited.write_text(EXAMPLE_PACK.read_text().replace("[1d, 7d]", "[2d, 7d]"))
+    with pack_in_use(edited):
         assert len({without, with_pack, spec_hash()}) == 3
-    finally:
-        use_pack(None)
     assert spec_hash() == without
 
 
@@ -57,8 +54,9 @@ def _terminal_columns(n: int, seed: int) -> dict[str, np.ndarray]:
 
 def test_pack_features_replay_online_exactly_as_offline(terminal_pack: Spec) -> None:
     columns = _terminal_columns(1200, seed=3)
+    assert terminal_pack.pack is not None and len(terminal_pack.pack.aggregates) >= 10
     pack_only = Spec(terminal_pack.pack)
-    pack_only.__dict__["aggregates"] = terminal_pack.pack.aggregates if terminal_pack.pack else ()
+    pack_only.__dict__["aggregates"] = terminal_pack.pack.aggregates
     compared = replay_against_offline(columns, pack_only)
     # Every pack aggregate on every order with a terminal (or customer): none skipped.
     assert compared >= 1200 * len(pack_only.aggregates) * 0.9
@@ -88,6 +86,11 @@ def test_pack_columns_pass_through_the_canonical_form(terminal_pack: Spec) -> No
         ("ratios: [{name: r, numerator: nope, denominator: amount, text: t}]", "'nope'"),
         ("aggregates: [{name: x, entity: device, agg: count, text: t, colour: red}]", "colour"),
         ("- just a list", "YAML mapping"),
+        (
+            "aggregates: [{name: x, entity: customer, agg: distinct, of: amount_reporting, "
+            "text: t}]",
+            "both counted distinct and summed",
+        ),
         ("values: [{column: label, text: t}]", "not a number or flag column"),
         ("aggregates: [{name: x, entity: device, agg: sum, of: label, text: t}]", "no column"),
         ("aggregates: [{name: created_at, entity: device, agg: count, text: t}]", "a column"),

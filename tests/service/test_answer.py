@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -43,6 +44,8 @@ def test_the_json_answer_is_the_decision_models_answer(engine: Engine, rules: li
         assert fast == json.loads(to_response(record, held).model_dump_json())
     answer = orjson.loads(answer_json(record, stock))
     assert answer["decided_at"] == "2024-03-01T07:30:15.654321Z"  # as pydantic writes it
+    shown = [datetime.fromisoformat(step["at"]) for step in answer["stock"]["history"]]
+    assert shown == [step.at for step in stock[1]]
     assert answer["stock"] == {
         "freeze": True,
         "reason": record.freeze_reason,

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from features.catalog import use_pack
 from service.inputs import STORED
 from service.scoring.schemas import Order
+from tests.packs import EXAMPLE_PACK, pack_in_use
 
-EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "terminal_pack.yaml"
 ORDER: dict[str, Any] = {
     "order_id": "o-1",
     "customer": {"id": "c-1"},
@@ -26,9 +26,8 @@ ORDER: dict[str, Any] = {
 
 @pytest.fixture(autouse=True)
 def terminal_pack() -> Iterator[None]:
-    use_pack(EXAMPLE)
-    yield
-    use_pack(None)
+    with pack_in_use(EXAMPLE_PACK):
+        yield
 
 
 def test_declared_attributes_join_the_canonical_record() -> None:

@@ -4,66 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalog import current, use_pack
+from features.catalog import current
 from features.columns import enrich, to_columns
 from features.offline import point_in_time
-from features.schema import DECLINE_DELAY
 from features.vector import feature_matrix
 from models.registry import load_scorer
 from service.persistence import decision_by_order, make_engine
+from tests.packs import EXAMPLE_PACK, pack_in_use
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
-from training.sources.payloads import order_payload
+from tests.service.shop import post, shop_events
 
 REPLAYED = 900
-
-
-def events(orders: pd.DataFrame) -> list[tuple[pd.Timestamp, int, str, int]]:
-    """Return (time, tie, kind, row) of every order, decline, fraud label and its withdrawal."""
-    last = orders["created_at"].max()
-    out = [(t, 0, "order", i) for i, t in enumerate(orders["created_at"])]
-    declined = orders.index[orders["payment_declined"].fillna(False).to_numpy(dtype=bool)]
-    out += [
-        (cast(pd.Timestamp, orders.at[i, "created_at"]) + DECLINE_DELAY, 1, "decline", i)
-        for i in declined
-    ]
-    fraud = orders.index[(orders["label"] == 1).fillna(False).to_numpy(dtype=bool)]
-    out += [
-        (orders.at[i, "label_known_at"], 1, "fraud", i)
-        for i in fraud
-        if orders.at[i, "label_known_at"] <= last
-    ]
-    legit = orders.index[
-        ((orders["label"] == 0) & orders["fraud_known_at"].isna()).fillna(False).to_numpy(bool)
-    ]
-    out += [
-        (orders.at[i, "label_known_at"], 1, "legit", i)
-        for i in legit
-        if orders.at[i, "label_known_at"] <= last
-    ]
-    withdrawn = orders.index[orders["fraud_known_at"].notna().to_numpy()]
-    out += [(orders.at[i, "fraud_known_at"], 1, "fraud", i) for i in withdrawn]
-    out += [(orders.at[i, "label_known_at"], 2, "legit", i) for i in withdrawn]
-    return sorted(out, key=lambda e: (e[0], e[1]))
-
-
-EXAMPLE_PACK = Path(__file__).parents[2] / "docs" / "examples" / "terminal_pack.yaml"
 
 
 @pytest.fixture(params=["sqlite", "redis", "sqlite+pack"])
 def online_store(request: pytest.FixtureRequest) -> Iterator[str]:
     """The online store, and whether the example feature pack (a terminal entity) is in use."""
     store, _, pack = str(request.param).partition("+")
-    if pack:
-        use_pack(EXAMPLE_PACK)
-    yield store
-    use_pack(None)
+    with pack_in_use(EXAMPLE_PACK if pack else None):
+        yield store
 
 
 def test_replayed_stream_is_served_exactly_the_offline_vectors(
@@ -101,30 +66,14 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     assert (orders.loc[won, "label_known_at"] <= last).sum() >= 5
     redis_url = request.getfixturevalue("redis_url") if online_store == "redis" else None
     settings = prepared_settings(tmp_path, orders, online_store, redis_url, empty_store=True)
-    replay = events(orders)
+    replay = shop_events(orders)
     assert {kind for _, _, kind, _ in replay} == {"order", "decline", "fraud", "legit"}
     with api_client(settings) as client:
-        for moment, _, kind, row in replay:
-            order_id = cast(str, orders.at[row, "order_id"])
-            if kind == "order":
-                response = client.post("/v1/orders/score", json=order_payload(orders.iloc[row]))
-            elif kind == "decline":
-                response = client.post(
-                    f"/v1/orders/{order_id}/payment",
-                    json={"status": "declined", "known_at": moment.isoformat()},
-                )
-            else:
-                response = client.post(
-                    "/v1/labels",
-                    json={
-                        "order_id": order_id,
-                        "label": kind,
-                        "reason": orders.at[row, "scenario"],
-                        "known_at": moment.isoformat(),
-                    },
-                )
-                assert response.json()["applied_to_features"], response.text
+        for event in replay:
+            response = post(client, orders, event)
             assert response.status_code == 200, response.text
+            if event[2] in ("fraud", "legit"):
+                assert response.json()["applied_to_features"], response.text
 
     names = load_scorer(settings).card.features
     enriched = enrich(orders)

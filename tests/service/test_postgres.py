@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from service.persistence.db import BUSY_TIMEOUT_MS, make_engine, within, writing
 from service.settings import ServiceSettings
 from tests.conftest import ADMIN_URL
 from tests.service.clients import api_client
@@ -151,3 +152,17 @@ def test_two_server_processes_on_postgres_keep_one_valid_log(
     ]
     assert len(created) == len(orders) and all(e.seq is not None for e in created)
     engine.dispose()
+
+
+def test_a_transaction_without_a_deadline_waits_for_a_lock_no_longer_than_sqlite_would(
+    postgres_url: str,
+) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        with writing(engine) as connection:
+            bound = connection.exec_driver_sql("SHOW lock_timeout").scalar_one()
+        assert bound == f"{BUSY_TIMEOUT_MS // 1000}s"
+        with within(0.25), writing(engine) as connection:
+            assert connection.exec_driver_sql("SHOW lock_timeout").scalar_one() != bound
+    finally:
+        engine.dispose()

@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from models.scorer import Scorer
-from service.scoring.warm import WarmModels
+from service.models import ModelHolder
+from service.persistence.decision_rows import (
+    INSERT_ENTRIES,
+    INSERT_EVENTS,
+    INSERT_LINKS,
+    INSERT_VALUES,
+)
 from service.settings import ServiceSettings
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
@@ -26,7 +32,12 @@ def own_settings(tmp_path_factory: pytest.TempPathFactory, stream: pd.DataFrame)
 def test_the_first_order_after_a_start_compiles_none_of_its_statements(
     own_settings: ServiceSettings, stream: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Compiled by the inserts themselves, unlogged: they must be compiled by the warm-up.
+    inserts = (INSERT_VALUES, INSERT_ENTRIES, INSERT_LINKS, INSERT_EVENTS)
+    for insert in inserts:
+        insert._compiled.clear()
     with api_client(own_settings) as client:
+        assert all(insert._compiled for insert in inserts), "the warm-up left an insert cold"
         # SQLAlchemy logs each statement, then whether its compiled form was cached.
         caplog.set_level(logging.INFO, logger="sqlalchemy.engine.Engine")
         order = dict(order_payload(stream.iloc[310]), order_id="warm-first")
@@ -47,7 +58,7 @@ def test_a_new_champion_is_warmed_before_requests_can_get_it(
     own_settings: ServiceSettings,
 ) -> None:
     seen: list[tuple[str, Scorer | None]] = []
-    holder = WarmModels(
+    holder = ModelHolder(
         own_settings, warm=lambda scorer: seen.append((scorer.version, holder.current))
     )
     first = holder.reload()

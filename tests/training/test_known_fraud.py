@@ -55,3 +55,16 @@ def test_only_frauds_since_the_given_start_count() -> None:
     assert known_fraud_before_day(orders, entities).tolist() == [False, True]
     since = pd.Timestamp("2026-05-01", tz="UTC")
     assert known_fraud_before_day(orders, entities, since).tolist() == [False, False]
+
+
+def test_a_withdrawn_flag_blocks_only_the_days_it_held() -> None:
+    orders = pd.DataFrame(
+        {
+            "created_at": times("2026-05-01 10:00", "2026-05-03 10:00", "2026-05-06 10:00"),
+            "label": [0, None, None],  # flagged 05-02, withdrawn 05-04 (a dispute won)
+            "label_known_at": times("2026-05-04 12:00", None, None),
+            "fraud_known_at": times("2026-05-02 00:00", None, None),
+        }
+    )
+    entities = pd.Series(["a", "a", "a"])
+    assert known_fraud_before_day(orders, entities).tolist() == [False, True, False]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from features.build import build_offline_sources
-from features.catalog import use_pack
 from features.store import apply
 from models.settings import ModelSettings
+from tests.packs import pack_in_use
 from tests.trained import HISTORY, MAPPING
 from training.sources.history import load_history
 from training.train import train
@@ -49,9 +49,8 @@ ratios:
 def channel_pack(tmp_path: Path) -> Iterator[Path]:
     pack = tmp_path / "pack.yaml"
     pack.write_text(PACK)
-    use_pack(pack)
-    yield pack
-    use_pack(None)
+    with pack_in_use(pack):
+        yield pack
 
 
 def test_a_pack_feature_is_trained_on(tmp_path: Path, channel_pack: Path) -> None:

@@ -14,25 +14,13 @@ from sklearn.metrics import average_precision_score
 
 from models.registry import EXPERIMENT, connect
 from models.settings import ModelSettings
+from training.train import PARAMS
 from training.tuning import CostMeter, TuningError, TuningResult, tune
 from training.tuning_runs import COMPLETE, OUT_OF_TIME, OVER_CAP
 from training.tuning_space import SPACE, OutOfTime, Rows, fit_booster
 
-# Shaped like training.train.PARAMS; one thread, so that every fit is reproducible.
-BASE: dict[str, object] = {
-    "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "max_depth": 6,
-    "min_child_samples": 40,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "verbose": -1,
-    "seed": 7,
-    "num_threads": 1,
-}
+# Training's own parameters; one thread, so that every fit is reproducible.
+BASE: dict[str, object] = {**PARAMS, "num_threads": 1}
 ROUNDS, PATIENCE = 300, 30
 
 

@@ -114,7 +114,13 @@ def parse_orders(raw: pd.DataFrame, mapping: Mapping, first_row: int = 0) -> pd.
     _check_unique(frame["order_id"], inputs["order_id"])
     if "label" in inputs and mapping.label_known_after is not None:
         delay = pd.Timedelta(parse_window(mapping.label_known_after))
-        frame["label_known_at"] = (frame["created_at"] + delay).where(frame["label"].notna())
+        try:
+            known = frame["created_at"] + delay
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            raise HistoryImportError(
+                f"label_known_after {mapping.label_known_after} puts labels past the year 2262"
+            ) from None
+        frame["label_known_at"] = known.where(frame["label"].notna())
     elif "label" in inputs:
         frame["label_known_at"] = _label_times(frame, inputs["label_known_at"])
     return frame

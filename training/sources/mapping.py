@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from features.catalog import current
 from features.pack_schema import parse_window
 from features.schema import COLUMN_NAMES, REQUIRED
+from features.yaml_files import read_yaml_mapping
 
 ITEMS = "items"
 ITEM_FIELDS = ("item_count", "limited_quantity", "max_item_quantity")
@@ -137,14 +138,9 @@ class Mapping(BaseModel):
 
 def load_mapping(path: Path) -> Mapping:
     """Read and validate a mapping YAML file."""
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Yaml12Loader)
-    except OSError as error:
-        raise HistoryImportError(f"cannot read mapping {path.name}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise HistoryImportError(f"mapping {path.name} is not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise HistoryImportError(f"mapping {path.name} must be a YAML mapping with a 'columns' key")
+    raw = read_yaml_mapping(
+        path, "mapping", HistoryImportError, _Yaml12Loader, " with a 'columns' key"
+    )
     try:
         return Mapping.model_validate(raw)
     except ValidationError as error:

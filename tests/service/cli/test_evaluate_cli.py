@@ -50,6 +50,7 @@ def test_evaluate_writes_the_report_and_prints_the_summary(
         "start": None,
         "exclude_known_fraud": False,
     }
+    assert len(saved["folds"]) == 2
     for fold in saved["folds"]:
         gap = pd.Timestamp(fold["test_start"]) - pd.Timestamp(fold["train_end"])
         assert gap == pd.Timedelta(days=60)
@@ -72,6 +73,7 @@ def test_known_fraud_entities_are_left_out_of_the_test_days(
     assert result.exit_code == 0, result.output
     every = json.loads((out / "evaluation.json").read_text())["folds"]
     kept = json.loads((again / "evaluation.json").read_text())["folds"]
+    assert len(every) == len(kept) == 2
     for whole, part in zip(every, kept, strict=True):
         left_out = part["counts"]["test_left_out_known_fraud"]
         assert left_out > 0 and whole["counts"]["test_left_out_known_fraud"] == 0

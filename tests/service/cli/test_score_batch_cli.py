@@ -13,14 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from features.catalog import spec_hash
-from features.schema import DECLINE_DELAY
 from models.registry import connect, load_version, log_scorer, promote
 from models.scorer import ModelCard, Thresholds
 from service.cli import app, score_batch_cmd
 from service.settings import ServiceSettings
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
-from training.sources.payloads import order_payload
+from tests.service.shop import post, shop_events
 
 runner = CliRunner()
 ORDERS = 400
@@ -80,26 +79,6 @@ def outcome_driven_champion(settings: ServiceSettings) -> None:
     promote(settings, version)
 
 
-def replay(orders: pd.DataFrame) -> list[tuple[pd.Timestamp, int, str, int]]:
-    """Return (time, tie, kind, row) of every order, decline and label, as the shop sends them."""
-    created = cast(list[pd.Timestamp], orders["created_at"].tolist())
-    declined = orders["payment_declined"].fillna(False).tolist()
-    labels = orders["label"].tolist()
-    known = cast(list[pd.Timestamp], orders["label_known_at"].tolist())
-    flagged = cast(list[pd.Timestamp], orders["fraud_known_at"].tolist())
-    out: list[tuple[pd.Timestamp, int, str, int]] = []
-    for i, moment in enumerate(created):
-        out.append((moment, 0, "order", i))
-        if declined[i]:
-            out.append((moment + DECLINE_DELAY, 1, "decline", i))
-        if pd.isna(labels[i]):
-            continue
-        if pd.notna(flagged[i]):
-            out.append((flagged[i], 1, "fraud", i))
-        out.append((known[i], 2, "fraud" if labels[i] == 1 else "legit", i))
-    return sorted((e for e in out if e[0] <= max(created)), key=lambda e: (e[0], e[1]))
-
-
 @pytest.fixture(scope="module")
 def served(
     tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame
@@ -108,23 +87,14 @@ def served(
     settings = prepared_settings(tmp_path_factory.mktemp("served"), history, empty_store=True)
     outcome_driven_champion(settings)  # version 2, the champion
     answers: dict[str, dict[str, Any]] = {}
-    events = replay(history)
+    events = shop_events(history)
     assert {kind for _, _, kind, _ in events} == {"order", "decline", "fraud", "legit"}
     with api_client(settings) as client:
-        for moment, _, kind, row in events:
-            order_id = cast(str, history.at[row, "order_id"])
-            if kind == "order":
-                response = client.post("/v1/orders/score", json=order_payload(history.iloc[row]))
-                answers[order_id] = response.json()
-            elif kind == "decline":
-                response = client.post(
-                    f"/v1/orders/{order_id}/payment",
-                    json={"status": "declined", "known_at": moment.isoformat()},
-                )
-            else:
-                label = {"order_id": order_id, "label": kind, "known_at": moment.isoformat()}
-                response = client.post("/v1/labels", json=label)
+        for event in events:
+            response = post(client, history, event)
             assert response.status_code == 200, response.text
+            if event[2] == "order":
+                answers[cast(str, history.at[event[3], "order_id"])] = response.json()
     return settings, answers
 
 
@@ -301,6 +271,9 @@ def test_a_bad_file_mapping_or_output_is_one_line_before_any_heavy_work(
     one_line_error(result, message)
     assert result.stderr.count("\n") == 1
     assert not (tmp_path / "scores.csv").exists() and not list(tmp_path.glob(".*.partial"))
+    written = Path(out)
+    assert written.is_dir() or not written.exists()
+    assert not written.parent.exists() or not list(written.parent.glob(".*.partial"))
 
 
 @pytest.mark.parametrize(

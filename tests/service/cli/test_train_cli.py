@@ -187,3 +187,25 @@ def test_tuning_searches_on_validation_and_trains_with_the_best_parameters(
     client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
     run_id = str(client.get_model_version_by_alias(settings.model_name, CHALLENGER).run_id)
     assert client.get_run(run_id).data.params["tuning_trials"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--gap", "99999999999w"], "--gap: '99999999999w' is longer than 10000 days"),
+        (["--fp-budget", "nan"], "--fp-budget: must be a number from 0 to 1, got nan"),
+        (["--review-capacity", "inf"], "--review-capacity: must be a number from 0 to inf"),
+        (["--tune-minutes", "1e5"], "--tune-minutes: must be a number from 0 to 1440, got 100000"),
+    ],
+)
+def test_an_out_of_range_number_is_a_message(
+    data_dir: Path, extra: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["train", *extra])
+    refused(result.stderr, result.output, message)
+
+
+def test_an_unreadable_order_log_is_a_message(data_dir: Path) -> None:
+    (data_dir / "orders.parquet").write_bytes(b"not parquet at all")
+    result = runner.invoke(app, ["train"])
+    refused(result.stderr, result.output, "cannot read the order log")

@@ -101,7 +101,7 @@ def test_an_expiry_and_only_an_expiry_carries_an_outcome(engine: Engine) -> None
 def test_approve_releases_labels_legit_and_tells_the_order_system(engine: Engine) -> None:
     case_id = open_case(engine, "ord-1")
     claim(engine, case_id, ANN, CLAIM)
-    closed = decide_case(engine, case_id, ANN, "approve", "customer_verified", "called her")
+    closed, _ = decide_case(engine, case_id, ANN, "approve", "customer_verified", "called her")
     assert (closed.status, closed.reviewer, closed.reason_code) == (
         "approved",
         "ann",
@@ -116,7 +116,7 @@ def test_approve_releases_labels_legit_and_tells_the_order_system(engine: Engine
 
 def test_reject_cancels_with_its_scenario_and_labels_fraud(engine: Engine) -> None:
     case_id = open_case(engine, "ord-1")
-    closed = decide_case(engine, case_id, ANN, "reject", "confirmed_fraud", None, "card_testing")
+    closed, _ = decide_case(engine, case_id, ANN, "reject", "confirmed_fraud", None, "card_testing")
     assert (closed.status, closed.scenario) == ("rejected", "card_testing")
     found = stock_of(engine, "ord-1")
     assert found is not None and found[0] == "cancelled"
@@ -225,7 +225,8 @@ def test_an_escalated_case_waits_for_a_senior_reviewer(engine: Engine) -> None:
         decide_case(engine, case_id, BO, "approve", "customer_verified")
     taken = claim_next(engine, SENIOR, CLAIM)
     assert taken is not None and taken.id == case_id
-    assert decide_case(engine, case_id, SENIOR, "approve", "customer_verified").status == "approved"
+    closed, _ = decide_case(engine, case_id, SENIOR, "approve", "customer_verified")
+    assert closed.status == "approved"
 
 
 def test_the_queue_puts_cases_near_their_sla_first_then_expected_loss(engine: Engine) -> None:

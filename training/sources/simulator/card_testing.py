@@ -18,6 +18,8 @@ TESTERS = actors.AccountHabits(named_share=0.4, lead_minutes=(1.0, 5 * 24 * 60.0
 # mostly for its own country.
 DISGUISED_PRICE_EUR = 0.5 * baskets.EVERYDAY_PRICE_EUR
 DOMESTIC_CARDS = 0.75
+# Share of a session's orders the issuers decline (drawn per session).
+DECLINED = (0.55, 0.9)
 
 
 def card_testing(
@@ -31,12 +33,19 @@ def card_testing(
     """Return n card-testing orders, in sessions of eight to fifty."""
     sizes = actors.campaign_sizes(rng, n, 8, 50)
     session = _disguised if hard else _blunt
-    return orders.concat([session(rng, entities, period, size) for size in sizes])
+    return orders.concat(
+        [
+            orders.campaign(
+                rng, session(rng, entities, period, size), orders.CARD_TESTING, DECLINED
+            )
+            for size in sizes
+        ]
+    )
 
 
 def _blunt(
     rng: np.random.Generator, entities: World, period: timeline.Period, n: int
-) -> orders.Orders:
+) -> dict[str, Array]:
     """Run the list within minutes from a bot farm, on cards from anywhere."""
     code = actors.storefront(rng)
     # Testers work around the clock, so their sessions ignore the shop's daily rhythm.
@@ -69,7 +78,7 @@ def _blunt(
     billing = actors.addresses_in(rng, entities, issuer)
     shipping = actors.addresses_in(rng, entities, np.full(count, code, dtype=object))
     items = baskets.basket(rng, np.ones(n, dtype=np.int64), price_eur=6.0, sigma=0.6)
-    return orders.make(
+    return dict(
         created_ms=created,
         customer=customers[account],
         device=device,
@@ -77,15 +86,13 @@ def _blunt(
         payment=cards[card_of_order],
         ship=shipping[account],
         bill=billing[card_of_order],
-        declined=rng.random(n) < rng.uniform(0.55, 0.9),
-        scenario=orders.scenario_codes(n, orders.CARD_TESTING),
         **items,
     )
 
 
 def _disguised(
     rng: np.random.Generator, entities: World, period: timeline.Period, n: int
-) -> orders.Orders:
+) -> dict[str, Array]:
     """Run the list over days from aged accounts, each card as if its holder ordered it."""
     code = actors.storefront(rng)
     alone = np.zeros(n, dtype=np.int64)
@@ -108,7 +115,7 @@ def _disguised(
     home = actors.addresses_in(rng, entities, issuer)[card_of_order]
     ip = actors.residential_proxies(rng, entities, issuer[card_of_order])
     items = difficulty.everyday_baskets(rng, n, price_eur=DISGUISED_PRICE_EUR)
-    return orders.make(
+    return dict(
         created_ms=created,
         customer=customers[account],
         device=device,
@@ -116,8 +123,6 @@ def _disguised(
         payment=cards[card_of_order],
         ship=home,
         bill=home,
-        declined=rng.random(n) < rng.uniform(0.55, 0.9),
-        scenario=orders.scenario_codes(n, orders.CARD_TESTING),
         **items,
     )
 

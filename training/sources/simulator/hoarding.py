@@ -19,6 +19,8 @@ SLEEPERS = actors.AccountHabits(
 # At hard, units of a limited SKU per order, one to five: more than honest buyers take
 # (baskets.LAUNCH_EACH), but rarely the limit, so a burst no longer sits at it.
 DISGUISED_EACH = (0.3, 0.4, 0.15, 0.1, 0.05)
+# Share of a burst's orders declined (drawn per burst).
+DECLINED = (0.15, 0.5)
 
 
 def stock_hoarding(
@@ -33,12 +35,19 @@ def stock_hoarding(
     """Return n hoarding orders, in bursts of a dozen to eighty."""
     sizes = actors.campaign_sizes(rng, n, 12, 80)
     burst = _disguised if hard else _blunt
-    return orders.concat([burst(rng, entities, period, launch_ms, size) for size in sizes])
+    return orders.concat(
+        [
+            orders.campaign(
+                rng, burst(rng, entities, period, launch_ms, size), orders.HOARDING, DECLINED
+            )
+            for size in sizes
+        ]
+    )
 
 
 def _blunt(
     rng: np.random.Generator, entities: World, period: timeline.Period, launch_ms: Array, n: int
-) -> orders.Orders:
+) -> dict[str, Array]:
     """Buy at the limit within minutes: fresh accounts, bot devices, datacenter networks."""
     code = actors.storefront(rng)
     # Most bots are waiting for the drop like everybody else; some hit unannounced restocks.
@@ -86,7 +95,7 @@ def _blunt(
         limited_skus=rng.choice([1, 2, 3], size=n, p=[0.5, 0.35, 0.15]),
         limited_each=rng.choice([5, 4, 3], size=n, p=[0.75, 0.15, 0.1]),
     )
-    return orders.make(
+    return dict(
         created_ms=created,
         customer=customers[account],
         device=device,
@@ -94,15 +103,13 @@ def _blunt(
         payment=cards[account],
         ship=ship,
         bill=ship,
-        declined=rng.random(n) < rng.uniform(0.15, 0.5),
-        scenario=orders.scenario_codes(n, orders.HOARDING),
         **items,
     )
 
 
 def _disguised(
     rng: np.random.Generator, entities: World, period: timeline.Period, launch_ms: Array, n: int
-) -> orders.Orders:
+) -> dict[str, Array]:
     """Buy with the crowd: aged accounts, own devices and home proxies, a few units each."""
     code = actors.storefront(rng)
     if rng.random() < 0.65:
@@ -130,7 +137,7 @@ def _disguised(
         limited_skus=1 + (rng.random(n) < 0.15),
         limited_each=rng.choice([1, 2, 3, 4, 5], size=n, p=DISGUISED_EACH),
     )
-    return orders.make(
+    return dict(
         created_ms=created,
         customer=customers[account],
         device=device,
@@ -138,7 +145,5 @@ def _disguised(
         payment=cards[account],
         ship=ship,
         bill=ship,
-        declined=rng.random(n) < rng.uniform(0.15, 0.5),
-        scenario=orders.scenario_codes(n, orders.HOARDING),
         **items,
     )

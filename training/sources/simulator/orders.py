@@ -68,6 +68,20 @@ def size(batch: Orders) -> int:
     return len(batch["created_ms"])
 
 
+def campaign(
+    rng: np.random.Generator,
+    parts: dict[str, Array],
+    scenario: int,
+    declined: float | tuple[float, float],
+) -> Orders:
+    """Return a fraud campaign's orders from their parts: each declined with the share given
+    (or one drawn from the range, per campaign), all of one scenario."""
+    n = len(parts["created_ms"])
+    draws = rng.random(n)
+    share = declined if isinstance(declined, float) else rng.uniform(*declined)
+    return make(**parts, declined=draws < share, scenario=scenario_codes(n, scenario))
+
+
 def scenario_codes(n: int, code: int) -> Array:
     """Return a scenario column of one code."""
     return np.full(n, code, dtype=np.int8)

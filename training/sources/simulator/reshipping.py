@@ -17,6 +17,8 @@ Array = npt.NDArray[Any]
 MULES = actors.AccountHabits(named_share=1.0, lead_minutes=(60.0, 10 * 24 * 60.0), phone_share=0.6)
 # At hard, what mules buy: resellable, dearer than most baskets, in an ordinary mix.
 DISGUISED_PRICE_EUR = 2.0 * baskets.EVERYDAY_PRICE_EUR
+# Share of a ring's orders declined.
+DECLINED = 0.08
 
 
 def reshipping(
@@ -35,7 +37,12 @@ def reshipping(
     ring = _disguised if hard else _blunt
     return orders.concat(
         [
-            ring(rng, entities, pop, period, size, (i / slices, (i + 1) / slices))
+            orders.campaign(
+                rng,
+                ring(rng, entities, pop, period, size, (i / slices, (i + 1) / slices)),
+                orders.RESHIPPING,
+                DECLINED,
+            )
             for i, size in enumerate(rng.permutation(sizes))
         ]
     )
@@ -70,7 +77,7 @@ def _blunt(
     period: timeline.Period,
     n: int,
     within: tuple[float, float],
-) -> orders.Orders:
+) -> dict[str, Array]:
     """Ship every mule's order to one door within days, on cards from anywhere."""
     code = actors.storefront(rng)
     drop = actors.addresses_near(rng, entities, code, 1, spread_km=2.0)[0]
@@ -102,7 +109,7 @@ def _blunt(
     cluster = actors.hosting_cluster(rng, entities, 3, code)
     ip[hosted] = cluster[rng.integers(len(cluster), size=len(hosted))]
     items = baskets.basket(rng, 1 + (rng.random(n) < 0.4), price_eur=260.0, sigma=0.6)
-    return orders.make(
+    return dict(
         created_ms=created,
         customer=customers[account],
         device=device,
@@ -110,8 +117,6 @@ def _blunt(
         payment=payment,
         ship=np.full(n, drop, dtype=np.int64),
         bill=bill,
-        declined=rng.random(n) < 0.08,
-        scenario=orders.scenario_codes(n, orders.RESHIPPING),
         **items,
     )
 
@@ -123,7 +128,7 @@ def _disguised(
     period: timeline.Period,
     n: int,
     within: tuple[float, float],
-) -> orders.Orders:
+) -> dict[str, Array]:
     """Pace the parcels over weeks to flats used in turn, from mostly breached accounts."""
     code = actors.storefront(rng)
     created = _paced_times(rng, period, n, within)
@@ -155,7 +160,7 @@ def _disguised(
     # A sticky home-line proxy per mule, in the shop's country, like a customer's own line.
     ip = actors.residential_proxies(rng, entities, np.full(count, code, dtype=object))[account]
     items = difficulty.everyday_baskets(rng, n, price_eur=DISGUISED_PRICE_EUR)
-    return orders.make(
+    return dict(
         created_ms=created,
         customer=customers[account],
         device=device,
@@ -163,8 +168,6 @@ def _disguised(
         payment=payment[card],
         ship=flat[account],
         bill=bill[card],
-        declined=rng.random(n) < 0.08,
-        scenario=orders.scenario_codes(n, orders.RESHIPPING),
         **items,
     )
 

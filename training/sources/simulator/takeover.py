@@ -23,6 +23,8 @@ from training.sources.simulator.world import World
 Array = npt.NDArray[Any]
 # At hard, what a disguised attacker buys: dearer than the owner's usual, not outlandish.
 DISGUISED_PRICE_EUR = 3.0 * baskets.EVERYDAY_PRICE_EUR
+# Share of taken-over orders declined (the card is the owner's own).
+DECLINED = 0.06
 
 
 def account_takeover(
@@ -55,13 +57,8 @@ def account_takeover(
         parts = _blunt(rng, entities, pop, victim, owner, begin)
     who = victim[owner]
     moved = (parts["created_ms"][:, None] >= pop.moves_ms[who]).sum(axis=1)
-    return orders.make(
-        customer=pop.rows[who],
-        bill=pop.homes[who, moved],
-        declined=rng.random(len(owner)) < 0.06,
-        scenario=orders.scenario_codes(len(owner), orders.TAKEOVER),
-        **parts,
-    )
+    parts = {**parts, "customer": pop.rows[who], "bill": pop.homes[who, moved]}
+    return orders.campaign(rng, parts, orders.TAKEOVER, DECLINED)
 
 
 def _blunt(
