@@ -117,10 +117,9 @@ class ServedFeatures:
 
     def as_dict(self) -> dict[str, float | None]:
         """Return name → value, None for missing values (JSON has no NaN)."""
-        return {
-            n: (None if np.isnan(v) else float(v))
-            for n, v in zip(self.names, self.matrix[0], strict=True)
-        }
+        # `tolist` hands back Python floats in one call; NaN is the one float unequal to itself.
+        values = self.matrix[0].tolist()
+        return {n: (v if v == v else None) for n, v in zip(self.names, values, strict=True)}
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import uuid4
 
-from sqlalchemy import Connection, Engine, Insert, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table
 
 from features.columns import moment_ms
 from features.spec import Stream
@@ -26,7 +25,7 @@ from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.chain import committed, content_hash, normalize
 from service.persistence.db import writing
 from service.persistence.driver_insert import DriverInsert
-from service.persistence.feature_updates import owe_feature_update
+from service.persistence.feature_updates import OwedUpdate, owe_feature_updates
 from service.persistence.personal import seal, take, value_rows
 from service.persistence.records import DecisionRecord, NewDecision, PersonalValue
 from service.persistence.review import link_rows, open_review
@@ -34,16 +33,10 @@ from service.persistence.tables import DecisionLinkRow, DecisionRow, OutboxEvent
 
 DECISIONS = cast(Table, DecisionRow.__table__)
 SCORING_ACTOR = "service:scoring"
-# Built once per dialect: an order id stored already (a retry, a race) skips its row and
-# is found by its absence from what RETURNING hands back.
-INSERT_DECISIONS: dict[str, Insert] = {
-    "sqlite": sqlite.insert(DECISIONS)
-    .on_conflict_do_nothing(index_elements=["order_id"])
-    .returning(DECISIONS.c.id),
-    "postgresql": postgresql.insert(DECISIONS)
-    .on_conflict_do_nothing(index_elements=["order_id"])
-    .returning(DECISIONS.c.id),
-}
+# An order id stored already (a retry, a race) skips its row, and is told by it.
+INSERT_DECISIONS = DriverInsert(
+    DECISIONS, tuple(c.name for c in DECISIONS.columns), skip_existing="order_id"
+)
 # The rows every decision adds, through the driver (see `driver_insert`).
 INSERT_VALUES = DriverInsert(
     cast(Table, PersonalValueRow.__table__),
@@ -118,11 +111,8 @@ def write(connection: Connection, batch: Sequence[PreparedDecision]) -> list[boo
 
     A decision whose order id is stored already writes nothing at all.
     """
-    added = connection.execute(
-        INSERT_DECISIONS[connection.dialect.name], [p.row for p in batch]
-    ).scalars()
-    inserted = set(added)
-    new = [p for p in batch if p.record.id in inserted]
+    inserted = INSERT_DECISIONS.insert_new(connection, [p.row for p in batch])
+    new = [p for p, added in zip(batch, inserted, strict=True) if added]
     if new:
         values = [value for p in new for value in p.values]
         if values:
@@ -132,13 +122,15 @@ def write(connection: Connection, batch: Sequence[PreparedDecision]) -> list[boo
         if links:
             INSERT_LINKS.execute(connection, links)
         INSERT_EVENTS.execute(connection, [p.event for p in new])
+        owed = [
+            OwedUpdate(p.record.order_id, Stream.ORDERS.value, moment_ms(p.record.created_at))
+            for p in new
+        ]
+        owe_feature_updates(connection, owed)
         for p in new:
-            owe_feature_update(
-                connection, p.record.order_id, Stream.ORDERS.value, moment_ms(p.record.created_at)
-            )
             if p.open_case:
                 open_review(connection, p.record, p.sla)
-    return [p.record.id in inserted for p in batch]
+    return inserted
 
 
 class _Rehearsed(Exception):

@@ -11,19 +11,39 @@ drainer died expires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.orm import Session
 
-from service.persistence.chain import json_round_trip
 from service.persistence.db import translate_errors, writing
+from service.persistence.driver_insert import DriverInsert
 from service.persistence.tables import FeatureUpdateRow
 
 # Done rows are kept this long (to look into), then purged by the drainer.
 KEEP_DONE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class OwedUpdate:
+    """One event of an order whose update the online store is owed."""
+
+    order_id: str
+    stream: str
+    time_ms: int
+    key: str | None = None
+    withdraws_ms: int | None = None
+    """The time of the order's event this one withdraws (a withdrawn fraud label)."""
+
+
+# The row every owed update adds, through the driver (see `driver_insert`).
+INSERT_OWED = DriverInsert(
+    cast(Table, FeatureUpdateRow.__table__),
+    ("created_at", "payload", "attempts", "last_error", "done_at"),
+)
 
 
 def owe_feature_update(
@@ -39,24 +59,26 @@ def owe_feature_update(
     The row names the order, not its values: no personal data waits here.
     `withdraws_ms` makes it the withdrawal of the order's event counted then.
     """
-    payload: dict[str, object] = {
-        "order_id": order_id,
-        "stream": stream,
-        "time_ms": time_ms,
-        "key": key,
-    }
-    if withdraws_ms is not None:
-        payload["withdraws_ms"] = withdraws_ms
-    connection.execute(
-        insert(FeatureUpdateRow),
-        {
-            "created_at": datetime.now(UTC),
-            "payload": cast(dict[str, Any], json_round_trip(payload)),
-            "attempts": 0,
-            "last_error": None,
-            "done_at": None,
-        },
-    )
+    owe_feature_updates(connection, [OwedUpdate(order_id, stream, time_ms, key, withdraws_ms)])
+
+
+def owe_feature_updates(connection: Connection, owed: Sequence[OwedUpdate]) -> None:
+    """Store the updates these events owe the online store, in the caller's transaction."""
+    now = datetime.now(UTC)
+    rows = []
+    for event in owed:
+        payload: dict[str, object] = {
+            "order_id": event.order_id,
+            "stream": event.stream,
+            "time_ms": int(event.time_ms),
+            "key": event.key,
+        }
+        if event.withdraws_ms is not None:
+            payload["withdraws_ms"] = int(event.withdraws_ms)
+        row = {"created_at": now, "payload": payload, "attempts": 0}
+        rows.append({**row, "last_error": None, "done_at": None})
+    if rows:
+        INSERT_OWED.execute(connection, rows)
 
 
 @translate_errors
