@@ -28,6 +28,7 @@ from load import Sample
 
 from explain.contributions import explain
 from features.columns import enrich
+from features.currency import rates_for
 from features.store import open_store
 from models.registry import load_scorer
 from models.scorer import Scorer
@@ -97,7 +98,8 @@ def feature_rows(settings: ServiceSettings, scorer: Scorer, order_ids: list[str]
 
 def entity_rows(settings: ServiceSettings, live_rows: list[int]) -> list[dict[str, Any]]:
     """Return the Feast entity rows (join key to value) of these live-stream orders."""
-    frame = enrich(pd.read_parquet(settings.data_dir / LIVE_FILE)).iloc[live_rows]
+    live = pd.read_parquet(settings.data_dir / LIVE_FILE)
+    frame = enrich(live, rates_for(settings)).iloc[live_rows]
     views = [v for v in open_store(settings).list_feature_views() if v.online]
     keys = sorted({key for view in views for key in view.join_keys})
     missing = [key for key in keys if key not in frame.columns]

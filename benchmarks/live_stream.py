@@ -135,6 +135,7 @@ def prepare(
     from features.schema import conform
     from features.store import apply, materialize
     from models.registry import promote
+    from service.cli.demo import write_simulated_rates
     from training.sources.simulator import simulate_orders
     from training.train import train
 
@@ -151,6 +152,8 @@ def prepare(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     orders.iloc[:-live].to_parquet(settings.orders_path, index=False)
     orders.iloc[-live:].to_parquet(settings.data_dir / LIVE_FILE, index=False)
+    # The simulator's amounts are in several currencies: the demo's rate table converts them.
+    write_simulated_rates(settings, orders)
     say(f"building features from {n_orders - live:,} orders, {live:,} held out as live")
     build_offline_sources(conform(pd.read_parquet(settings.orders_path)), settings)
     apply(settings)
