@@ -33,7 +33,7 @@ from pathlib import Path
 from bench_steps import Feed
 from live_stream import is_prepared, load_stream, say
 
-from service.app import build_state
+from service.app import build_state, settle_collector
 from service.inputs import bounded, time_bounds
 from service.persistence.repository import decision_committer
 from service.scoring.schemas import Order
@@ -68,6 +68,7 @@ def main() -> int:
         sys.exit(f"{settings.data_dir} is not prepared: run benchmarks/bench.py on it first")
     feed = Feed(settings, load_stream(settings))
     state = build_state(settings)
+    settle_collector()  # as the server's lifespan does
     scoring, bounds = state["scoring"], time_bounds(settings)
 
     def decide(body: bytes) -> None:
