@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import redis
 
+from features.settings import RATES_FILE
 from service.settings import ServiceSettings
 
 LIVE_FILE = "bench-live.parquet"
@@ -108,6 +109,9 @@ def is_prepared(settings: ServiceSettings) -> bool:
 
     marker = _marker(settings)
     if marker.get("online_store") != settings.online_store:
+        return False
+    if not (settings.data_dir / RATES_FILE).exists():
+        say("preparing again: the data dir has no exchange rates (prepared by an older release)")
         return False
     if settings.online_store == "redis":
         redis_url = settings.redis_url.get_secret_value()

@@ -61,7 +61,7 @@ CHECKPOINT_SECONDS = 1.0
 # How often cases past their SLA are expired (and their stock moved).
 EXPIRY_SECONDS = 15.0
 # The collector's thresholds while serving (generation 0 allocations, then passes of 0 and 1).
-GC_THRESHOLDS = (10_000, 50, 1_000)
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 class State(TypedDict):
@@ -116,7 +116,9 @@ def settle_collector() -> None:
     walk it again and again and show up as latency spikes. An order allocates
     thousands of short-lived objects, and the default thresholds (700, 10, 10) start
     a young collection every few hundred: fewer, larger passes cost less in all
-    (about 8 % of an order's CPU in `benchmarks/profile_decide.py`).
+    (about 8 % of an order's CPU in `benchmarks/profile_decide.py`). The older
+    generations keep their default ratios, so cyclic garbage is still collected
+    in full as often, counted in young passes.
     """
     gc.collect()
     gc.freeze()

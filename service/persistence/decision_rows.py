@@ -3,9 +3,11 @@
 `prepare` does all the work of a decision that needs no database: fields as
 they will read back, personal values sealed, the audit entry and its content
 hash, the outbox event, the entity links. `write` inserts a batch of prepared
-decisions in the caller's transaction with one statement per table, skipping
-(not failing on) a decision whose order id is stored already, and adds what
-each new decision owes: its feature update, and its review case when asked.
+decisions in the caller's transaction, through the driver: one statement per
+decision (`ON CONFLICT (order_id) DO NOTHING RETURNING`), which skips (does
+not fail on) a decision whose order id is stored already, then one statement
+per table for the rows of the new ones, and what each new decision owes: its
+feature update, and its review case when asked.
 """
 
 from __future__ import annotations

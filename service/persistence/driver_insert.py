@@ -54,6 +54,8 @@ class DriverInsert:
 
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert the rows (each holds every column) in the connection's transaction."""
+        if self._skip_existing is not None:
+            raise TypeError("an insert that skips stored rows tells which: use insert_new")
         compiled = self._for(connection.dialect)
         connection.exec_driver_sql(compiled.sql, [compiled.bound(row) for row in rows])
 

@@ -75,8 +75,15 @@ def owe_feature_updates(connection: Connection, owed: Sequence[OwedUpdate]) -> N
         }
         if event.withdraws_ms is not None:
             payload["withdraws_ms"] = int(event.withdraws_ms)
-        row = {"created_at": now, "payload": payload, "attempts": 0}
-        rows.append({**row, "last_error": None, "done_at": None})
+        rows.append(
+            {
+                "created_at": now,
+                "payload": payload,
+                "attempts": 0,
+                "last_error": None,
+                "done_at": None,
+            }
+        )
     if rows:
         INSERT_OWED.execute(connection, rows)
 

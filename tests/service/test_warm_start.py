@@ -12,11 +12,13 @@ import pytest
 from models.scorer import Scorer
 from service.models import ModelHolder
 from service.persistence.decision_rows import (
+    INSERT_DECISIONS,
     INSERT_ENTRIES,
     INSERT_EVENTS,
     INSERT_LINKS,
     INSERT_VALUES,
 )
+from service.persistence.feature_updates import INSERT_OWED
 from service.settings import ServiceSettings
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
@@ -33,7 +35,14 @@ def test_the_first_order_after_a_start_compiles_none_of_its_statements(
     own_settings: ServiceSettings, stream: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Compiled by the inserts themselves, unlogged: they must be compiled by the warm-up.
-    inserts = (INSERT_VALUES, INSERT_ENTRIES, INSERT_LINKS, INSERT_EVENTS)
+    inserts = (
+        INSERT_DECISIONS,
+        INSERT_VALUES,
+        INSERT_ENTRIES,
+        INSERT_LINKS,
+        INSERT_EVENTS,
+        INSERT_OWED,
+    )
     for insert in inserts:
         insert._compiled.clear()
     with api_client(own_settings) as client:

@@ -19,11 +19,11 @@ from service.persistence import (
 )
 from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.chain import commitment
-from service.persistence.tables import DecisionRow, ReviewCaseRow
+from service.persistence.tables import DecisionRow, FeatureUpdateRow, ReviewCaseRow
 from tests.service.persistence.samples import ORDER_TIME, log_verifies, sample_decision
 
 
-def _count(engine: Engine, model: type[DecisionRow] | type[ReviewCaseRow]) -> int:
+def _count(engine: Engine, model: type[DecisionRow | ReviewCaseRow | FeatureUpdateRow]) -> int:
     with engine.connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -74,6 +74,7 @@ def test_a_repeated_order_returns_the_first_decision_unchanged(engine: Engine) -
     assert again == first
     assert _count(engine, DecisionRow) == 1
     assert _count(engine, ReviewCaseRow) == 1
+    assert _count(engine, FeatureUpdateRow) == 1  # the retry owes no second update
 
 
 def test_a_case_opens_only_when_asked(engine: Engine) -> None:

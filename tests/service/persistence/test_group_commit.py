@@ -28,7 +28,12 @@ from service.persistence import (
 from service.persistence.db import within, writing
 from service.persistence.group_commit import GroupCommitter
 from service.persistence.repository import decision_committer
-from service.persistence.tables import FeatureUpdateRow, OutboxEventRow, ReviewCaseRow
+from service.persistence.tables import (
+    DecisionRow,
+    FeatureUpdateRow,
+    OutboxEventRow,
+    ReviewCaseRow,
+)
 from tests.service.persistence.samples import log_verifies, sample_decision
 
 WAIT_S = 10.0
@@ -110,6 +115,13 @@ def rows_of(engine: Engine, table: Any, order_id: str, *where: Any) -> int:
 
 def created_events(engine: Engine, order_id: str) -> int:
     return rows_of(engine, OutboxEventRow, order_id, OutboxEventRow.kind == "decision.created")
+
+
+def owed_updates(engine: Engine, order_id: str) -> int:
+    """Count the feature updates owed for an order (the row names it in its payload only)."""
+    with engine.connect() as connection:
+        payloads = connection.execute(select(FeatureUpdateRow.payload)).scalars()
+        return sum(1 for payload in payloads if payload["order_id"] == order_id)
 
 
 def test_concurrent_decisions_share_commits_and_each_is_stored_when_it_returns(
@@ -233,6 +245,23 @@ def test_one_order_twice_in_one_transaction_is_stored_once_and_a_changed_body_re
     assert created and not created_again and again == first
     assert isinstance(callers[3].error, ConflictingRequest)
     assert created_events(engine, "gc-twice") == 1
+    assert owed_updates(engine, "gc-twice") == 1
+
+
+def test_a_batch_tells_which_of_its_decisions_are_new(engine: Engine) -> None:
+    save_decision(engine, sample_decision("mix-stored"), False)
+
+    def prepared(order_id: str) -> decision_rows.PreparedDecision:
+        return decision_rows.prepare(sample_decision(order_id), False, timedelta(hours=1))
+
+    order_ids = ["mix-a", "mix-stored", "mix-b", "mix-a"]
+    with writing(engine) as connection:
+        added = decision_rows.write(connection, [prepared(o) for o in order_ids])
+    assert added == [True, False, True, False]
+    for order_id in ("mix-a", "mix-stored", "mix-b"):
+        assert rows_of(engine, DecisionRow, order_id) == 1
+        assert created_events(engine, order_id) == 1
+        assert owed_updates(engine, order_id) == 1
 
 
 @pytest.mark.parametrize("batch", [1, 3])
