@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from feast import FeatureStore
 
 from features.breaker import BreakerOpen, CircuitBreaker
 from features.catalog import current
-from features.currency import RateTable, rates_for, to_reporting
-from features.ipclusters import lookup
+from features.currency import RateTable, rates_for
+from features.order_row import entity_keys, with_reporting_amount
 from features.settings import FeatureSettings
 from features.spec import Columns, Entity, Stream
 from features.state import EntityState, apply_event, evaluate
@@ -35,31 +35,6 @@ from features.state_stores import (
 )
 from features.vector import feature_matrix
 
-TEXT_COLUMNS = frozenset(
-    {
-        "order_id",
-        "customer_id",
-        "email",
-        "phone",
-        "device_id",
-        "user_agent",
-        "ip",
-        "payment_id",
-        "payment_method",
-        "card_bin",
-        "card_last4",
-        "card_country",
-        "shipping_address_id",
-        "shipping_country",
-        "billing_address_id",
-        "billing_country",
-        "currency",
-        "time_zone",
-        "scenario",
-        "ip_cluster",
-        "ip_country",
-    }
-)
 LOCK_STRIPES = 256
 # Conditional writes of one event before it goes to the outbox (another writer kept winning),
 # and the time they may take together, in online-store timeouts.
@@ -68,33 +43,6 @@ WRITE_BUDGET_TIMEOUTS = 2
 T = TypeVar("T")
 # How often the scoring path looks whether the exchange-rate file changed.
 RATES_CHECK_SECONDS = 1.0
-
-
-def order_columns(order: Mapping[str, Any]) -> Columns:
-    """Return one canonical order (times in epoch ms) as one-row feature columns with IP info."""
-    values = dict(order)
-    ip = values.get("ip")
-    info = lookup(str(ip)) if ip else None
-    values["ip_cluster"] = info.cluster if info else None
-    values["ip_country"] = info.country if info else None
-    values["ip_is_hosting"] = info.is_hosting if info else None
-    columns: dict[str, np.ndarray] = {}
-    extra_text = current().extra_text
-    for name, value in values.items():
-        if name in TEXT_COLUMNS or name in extra_text:
-            columns[name] = np.array([None if value is None else str(value)], dtype=object)
-        else:
-            columns[name] = np.array([np.nan if value is None else float(value)])
-    return columns
-
-
-def with_reporting_amount(order: Columns, rates: RateTable) -> Columns:
-    """Return one order's columns with its amount in the reporting currency, as `enrich` adds it."""
-    if "amount_reporting" in order:
-        return order
-    currency = order.get("currency", np.array([None], dtype=object))
-    converted = to_reporting(order["amount"], currency, order["created_at"], rates)
-    return {**order, "amount_reporting": converted}
 
 
 # What a degraded answer names as the part that could not be used.
@@ -150,16 +98,6 @@ def event_id(
     if withdraws_ms is not None:
         base = f"{base}#withdraws:{withdraws_ms}"
     return base if key is None else f"{base}#{key}"
-
-
-def entity_keys(order: Columns) -> dict[Entity, str]:
-    """Return the order's entity keys (entities the order does not name are left out)."""
-    keys = {}
-    for entity in current().entities:
-        value = order.get(entity.key, np.array([None], dtype=object))[0]
-        if value is not None:
-            keys[entity] = str(value)
-    return keys
 
 
 class OnlineFeatures:

@@ -21,7 +21,8 @@ import pandas as pd
 
 from features.catalog import current
 from features.currency import RateTable
-from features.online import entity_keys, event_id, order_columns, with_reporting_amount
+from features.online import event_id
+from features.order_row import entity_keys, order_columns, with_reporting_amount
 from features.repo import STATE_FIELD, TIMESTAMP_FIELD, state_path
 from features.settings import FeatureSettings
 from features.spec import Entity, Stream

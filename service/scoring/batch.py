@@ -26,7 +26,8 @@ import pandas as pd
 from explain.contributions import explain
 from features.columns import to_columns
 from features.offline import fraud_withdrawals, stream_times
-from features.online import OnlineFeatures, order_columns
+from features.online import OnlineFeatures
+from features.order_row import order_columns
 from features.settings import FeatureSettings
 from features.spec import Columns, Stream
 from features.state_stores import OnlineStoreUnavailable, state_store

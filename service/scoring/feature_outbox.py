@@ -19,7 +19,8 @@ from uuid import uuid4
 
 from sqlalchemy import Engine
 
-from features.online import OnlineFeatures, event_id, order_columns
+from features.online import OnlineFeatures, event_id
+from features.order_row import order_columns
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
 from service.persistence import (

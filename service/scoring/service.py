@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 from explain.contributions import explain
 from features.columns import moment_ms
 from features.ipclusters import lookup
-from features.online import OnlineFeatures, ServedFeatures, order_columns
+from features.online import OnlineFeatures, ServedFeatures
+from features.order_row import order_columns
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable
 from models.scorer import Action, Scorer

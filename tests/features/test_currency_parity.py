@@ -15,7 +15,7 @@ from features.aggregates import AGGREGATES
 from features.columns import enrich, to_columns
 from features.currency import RateTable, write_rates
 from features.offline import point_in_time
-from features.online import order_columns, with_reporting_amount
+from features.order_row import order_columns, with_reporting_amount
 from features.spec import ENTITIES, Stream
 from features.state import EntityState, apply_event, dumps, evaluate, loads
 from features.vector import feature_matrix

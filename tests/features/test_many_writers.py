@@ -21,7 +21,8 @@ from features.aggregates import AGGREGATES
 from features.build import build_offline_sources
 from features.columns import DECLINE_DELAY_MS, to_columns
 from features.offline import point_in_time
-from features.online import OnlineFeatures, order_columns
+from features.online import OnlineFeatures
+from features.order_row import order_columns
 from features.settings import FeatureSettings
 from features.spec import Stream
 from features.state_stores import OnlineStoreUnavailable

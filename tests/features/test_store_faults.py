@@ -17,7 +17,8 @@ import redis
 from features.aggregates import AGGREGATES
 from features.build import build_offline_sources
 from features.columns import enrich
-from features.online import STATE_LOST, STORE_DOWN, OnlineFeatures, order_columns
+from features.online import STATE_LOST, STORE_DOWN, OnlineFeatures
+from features.order_row import order_columns
 from features.settings import FeatureSettings
 from features.spec import Stream
 from features.state_stores import OnlineStateLost, OnlineStoreUnavailable

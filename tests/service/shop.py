@@ -6,6 +6,7 @@ replay a stream through the API check the service against an independent account
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import cast
 
 import pandas as pd
@@ -64,3 +65,17 @@ def post(client: TestClient, orders: pd.DataFrame, event: Event) -> Response:
         }
         response = client.post("/v1/labels", json=label)
     return response
+
+
+def replay(client: TestClient, orders: pd.DataFrame) -> Iterator[tuple[Event, Response]]:
+    """Send the whole stream, each event answered 200; yield each event with its answer.
+
+    The stream holds every kind of event (order, decline, fraud, legit), or the
+    replay would prove less than it claims.
+    """
+    events = shop_events(orders)
+    assert {kind for _, _, kind, _ in events} == {"order", "decline", "fraud", "legit"}
+    for event in events:
+        response = post(client, orders, event)
+        assert response.status_code == 200, response.text
+        yield event, response

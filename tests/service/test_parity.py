@@ -18,7 +18,7 @@ from service.persistence import decision_by_order, make_engine
 from tests.packs import EXAMPLE_PACK, pack_in_use
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
-from tests.service.shop import post, shop_events
+from tests.service.shop import replay
 
 REPLAYED = 900
 
@@ -66,12 +66,8 @@ def test_replayed_stream_is_served_exactly_the_offline_vectors(
     assert (orders.loc[won, "label_known_at"] <= last).sum() >= 5
     redis_url = request.getfixturevalue("redis_url") if online_store == "redis" else None
     settings = prepared_settings(tmp_path, orders, online_store, redis_url, empty_store=True)
-    replay = shop_events(orders)
-    assert {kind for _, _, kind, _ in replay} == {"order", "decline", "fraud", "legit"}
     with api_client(settings) as client:
-        for event in replay:
-            response = post(client, orders, event)
-            assert response.status_code == 200, response.text
+        for event, response in replay(client, orders):
             if event[2] in ("fraud", "legit"):
                 assert response.json()["applied_to_features"], response.text
 

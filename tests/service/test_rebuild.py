@@ -12,7 +12,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from features.aggregates import AGGREGATES
-from features.online import OnlineFeatures, entity_keys, order_columns, with_reporting_amount
+from features.online import OnlineFeatures
+from features.order_row import entity_keys, order_columns, with_reporting_amount
 from features.spec import Entity, Stream
 from features.state import EntityState, apply_event, evaluate
 from features.store import materialize, open_store

@@ -19,7 +19,7 @@ from service.cli import app, score_batch_cmd
 from service.settings import ServiceSettings
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
-from tests.service.shop import post, shop_events
+from tests.service.shop import replay
 
 runner = CliRunner()
 ORDERS = 400
@@ -87,12 +87,8 @@ def served(
     settings = prepared_settings(tmp_path_factory.mktemp("served"), history, empty_store=True)
     outcome_driven_champion(settings)  # version 2, the champion
     answers: dict[str, dict[str, Any]] = {}
-    events = shop_events(history)
-    assert {kind for _, _, kind, _ in events} == {"order", "decline", "fraud", "legit"}
     with api_client(settings) as client:
-        for event in events:
-            response = post(client, history, event)
-            assert response.status_code == 200, response.text
+        for event, response in replay(client, history):
             if event[2] == "order":
                 answers[cast(str, history.at[event[3], "order_id"])] = response.json()
     return settings, answers
