@@ -21,7 +21,7 @@ from service.persistence.audit_log import append_entry, label_body, payment_body
 from service.persistence.chain import utc
 from service.persistence.db import translate_errors, writing
 from service.persistence.errors import ConflictingRequest, InvalidRecord
-from service.persistence.feature_updates import owe_feature_update
+from service.persistence.feature_updates import OwedUpdate, owe_feature_updates
 from service.persistence.label_walk import LabelStep, lock_labels, owe_label_step
 from service.persistence.records import (
     Label,
@@ -144,7 +144,8 @@ def save_payment_event(
     def owe(connection: Connection, stored_id: int) -> None:
         if status == "declined" and decline_time_ms is not None:
             stream = Stream.DECLINES.value
-            owe_feature_update(connection, order_id, stream, decline_time_ms, str(stored_id))
+            owed = OwedUpdate(order_id, stream, decline_time_ms, str(stored_id))
+            owe_feature_updates(connection, [owed])
 
     return _store_once(engine, PaymentOutcomeRow, "payment", row, entry, owe)
 

@@ -46,24 +46,11 @@ INSERT_OWED = DriverInsert(
 )
 
 
-def owe_feature_update(
-    connection: Connection,
-    order_id: str,
-    stream: str,
-    time_ms: int,
-    key: str | None = None,
-    withdraws_ms: int | None = None,
-) -> None:
-    """Store, in the caller's transaction, the update an event of an order owes the online store.
-
-    The row names the order, not its values: no personal data waits here.
-    `withdraws_ms` makes it the withdrawal of the order's event counted then.
-    """
-    owe_feature_updates(connection, [OwedUpdate(order_id, stream, time_ms, key, withdraws_ms)])
-
-
 def owe_feature_updates(connection: Connection, owed: Sequence[OwedUpdate]) -> None:
-    """Store the updates these events owe the online store, in the caller's transaction."""
+    """Store, in the caller's transaction, the updates these events owe the online store.
+
+    A row names its order, not the order's values: no personal data waits here.
+    """
     now = datetime.now(UTC)
     rows = []
     for event in owed:

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select
 
 from features.columns import moment_ms
 from features.spec import Stream
-from service.persistence.feature_updates import owe_feature_update
+from service.persistence.feature_updates import OwedUpdate, owe_feature_updates
 from service.persistence.tables import DecisionRow, LabelRow
 
 
@@ -108,13 +108,15 @@ def owe_label_step(
     before = walk((row.label, row.known_at, str(row.id)) for row in earlier)
     after = before.then(label, known_at, str(label_id))
     made = after.steps[len(before.steps) :]
-    for step in made:
-        owe_feature_update(
-            connection,
+    owed = [
+        OwedUpdate(
             order_id,
             step.stream.value,
             moment_ms(step.at),
             step.key,
             withdraws_ms=None if step.withdraws is None else moment_ms(step.withdraws),
         )
+        for step in made
+    ]
+    owe_feature_updates(connection, owed)
     return made

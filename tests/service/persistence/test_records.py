@@ -25,7 +25,7 @@ from service.persistence import (
     save_payment_outcome,
 )
 from service.persistence.db import writing
-from service.persistence.feature_updates import owe_feature_update
+from service.persistence.feature_updates import OwedUpdate, owe_feature_updates
 from service.persistence.tables import FeatureUpdateRow
 from tests.service.persistence.samples import sample_decision
 
@@ -117,7 +117,7 @@ def test_a_decision_owes_its_feature_update_in_its_own_transaction(engine: Engin
 def test_the_outbox_is_claimed_by_one_drainer_and_finished_by_it(engine: Engine) -> None:
     for i in range(3):
         with writing(engine) as connection:
-            owe_feature_update(connection, f"o{i}", "declines", 1_000 + i, key=str(i))
+            owe_feature_updates(connection, [OwedUpdate(f"o{i}", "declines", 1_000 + i, str(i))])
     now, lease = timedelta(0), timedelta(seconds=60)
     assert claim_feature_updates(engine, "a", timedelta(hours=1), lease) == []  # not settled
     mine = claim_feature_updates(engine, "a", now, lease, limit=2)
