@@ -90,10 +90,14 @@ def current() -> Spec:
 
 
 def use_pack(path: Path | None) -> Spec:
-    """Make a feature pack (or none) the one in use by this process and those it starts."""
+    """Make a feature pack (or none) the one in use by this process and those it starts.
+
+    A pack that does not load (`FeaturePackError`) leaves the one in use as it was.
+    """
     if path is None:
         os.environ.pop(PACK_VARIABLE, None)
     else:
+        load_pack(path)  # refused before anything changes
         os.environ[PACK_VARIABLE] = str(path.resolve())
     current.cache_clear()
     spec_hash.cache_clear()

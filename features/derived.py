@@ -8,9 +8,10 @@ a whole training frame and a single order at scoring time.
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
 from features.spec import Columns, Derived, Family
 
@@ -34,21 +35,33 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / denominator, np.nan)
 
 
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """Return a time zone by its IANA name, None for a name this machine does not know."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # unknown, malformed, or a folder of zones
+        return None
+
+
 def _zone_offsets(c: Columns) -> np.ndarray:
-    """Return each order's UTC offset in hours in the customer's time zone (NaN: none known)."""
+    """Return each order's UTC offset in hours in the customer's time zone (NaN: none known).
+
+    Order by order, with `zoneinfo`: one order at scoring time costs microseconds,
+    where building a pandas index per zone cost a fraction of a millisecond.
+    """
     created = c["created_at"]
     out = np.full(len(created), np.nan)
     zones = c.get("time_zone")
     if zones is None:
         return out
-    for zone in {z for z in zones if isinstance(z, str)}:
-        rows = np.flatnonzero(zones == zone)
-        try:
-            moments = pd.to_datetime(created[rows], unit="ms", utc=True)
-            local = moments.tz_convert(zone).tz_localize(None)
-        except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
-            continue  # not a zone this machine knows: the next source, or UTC
-        out[rows] = (local - moments.tz_localize(None)) / pd.Timedelta(hours=1)
+    for row, name in enumerate(zones):
+        zone = _zone(name) if isinstance(name, str) and name else None
+        moment = created[row]
+        if zone is None or moment != moment:  # no zone known, or no time (NaN)
+            continue
+        offset = datetime.fromtimestamp(moment / 1000, zone).utcoffset()
+        out[row] = offset / timedelta(hours=1) if offset is not None else np.nan
     return out
 
 

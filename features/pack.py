@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,6 @@ from features.pack_schema import (
 )
 from features.schema import COLUMN_NAMES, COLUMNS, Column
 from features.spec import (
-    BUCKETS_PER_WINDOW,
     ENTITIES,
     FAMILIES,
     Agg,
@@ -129,14 +127,19 @@ def _build(declared: FeaturePack, source: str) -> Pack:
     aggregates = tuple(
         a for entry in declared.aggregates for a in _aggregates(entry, by_entity, kinds)
     )
-    derived = (*_values(declared, kinds), *_ratios(declared, kinds, aggregates))
-    taken = {*_builtin_names(), *(c.name for c in readable)}
+    values = _values(declared, kinds)
+    derived = (*values, *_ratios(declared, kinds, aggregates))
+    features = set(_builtin_names())
+    columns_read = {c.name for c in readable}
+    value_names = {f.name for f in values}
     for name in [f.name for f in aggregates] + [f.name for f in derived]:
-        if name in taken:
+        # A value feature is named after its own column; any other name must be free.
+        clash = features if name in value_names else features | columns_read
+        if name in clash:
             raise ValueError(
                 f"feature {name!r} is declared twice, or is a built-in feature or a column"
             )
-        taken.add(name)
+        features.add(name)
     for entity in by_entity.values():
         for stream in Stream:
             # The online state's plan refuses a column both counted distinct and summed.
@@ -207,8 +210,6 @@ def _aggregates(
     for window in entry.windows:
         name, text = _expand(entry.name, entry.text, window)
         length = None if window is None else parse_window(window)
-        if length is not None and length % (BUCKETS_PER_WINDOW * timedelta(milliseconds=1)):
-            raise ValueError(f"{where}: window {window} is not a multiple of 60 ms")
         out.append(
             Aggregate(
                 name,
@@ -237,7 +238,7 @@ def _values(declared: FeaturePack, kinds: Mapping[str, pa.DataType]) -> list[Der
                 (column,),
                 _operand(column),
                 check_text(entry.text),
-                entry.text_when_false,
+                None if entry.text_when_false is None else check_text(entry.text_when_false),
                 family=entry.family,
             )
         )

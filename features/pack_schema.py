@@ -41,7 +41,7 @@ def check_text(text: str) -> str:
     """Return a feature's sentence once it is a template of `{value}` alone."""
     try:
         text.format(value=1.0)
-    except (KeyError, IndexError, ValueError) as error:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
         raise ValueError(f"text {text!r} is not a template of {{value}}: {error}") from None
     return text
 

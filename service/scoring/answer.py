@@ -18,14 +18,16 @@ from service.scoring.fail_policy import degraded_parts
 from service.scoring.schemas import Decision
 
 Stock = tuple[StockState, list[StockTransition]]
+# The answer's fields in `Decision`'s order, so a new decision and a repeated one read alike.
+ANSWER_FIELDS = tuple(Decision.model_fields)
 
 
 def answer(record: DecisionRecord, stock: Stock | None = None) -> dict[str, Any]:
     """Return the API answer for a stored decision as plain data, laid out as `Decision`."""
     state, steps = stock if stock else (None, [])
     parts, policy = degraded_parts(record.rules)
-    return {
-        # Stored as `Reason`'s fields, which are `ReasonOut`'s.
+    fields = {
+        # The reasons are stored as `Reason`'s fields, which are `ReasonOut`'s.
         **decision_fields(record),
         "stock": {
             "freeze": record.freeze,
@@ -50,6 +52,7 @@ def answer(record: DecisionRecord, stock: Stock | None = None) -> dict[str, Any]
         "latency_ms": record.latency_ms,
         "decided_at": record.decided_at,
     }
+    return {name: fields[name] for name in ANSWER_FIELDS}
 
 
 def answer_json(record: DecisionRecord, stock: Stock | None = None) -> bytes:

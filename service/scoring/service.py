@@ -41,7 +41,7 @@ from service.scoring.order_forms import OrderForms
 from service.scoring.schemas import Order, canonical_of
 from service.scoring.stopwatch import Stopwatch
 from service.scoring.verdict import judge, reviewed_tiers
-from service.scoring.warm import WARM_UP_IP, warm_order, warm_plans, warm_scorer
+from service.scoring.warm import WARM_UP_IP, warm_order, warm_plans
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,7 @@ class ScoringService:
         warm_plans()
         scorer = self._model.current
         if scorer is None:
-            return
-        warm_scorer(scorer)
+            return  # the model holder warms each champion it loads (`warm_scorer`)
         received = datetime.now(UTC)
         order = warm_order(f"warm-up-{uuid4().hex}", received)
         forms = order.forms(received)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from features.catalog import Spec, current, spec_hash
+from features.catalog import PACK_VARIABLE, Spec, current, spec_hash, use_pack
 from features.columns import enrich, to_columns
 from features.pack import FeaturePackError, load_pack
 from features.schema import conform
@@ -92,6 +93,10 @@ def test_pack_columns_pass_through_the_canonical_form(terminal_pack: Spec) -> No
             "both counted distinct and summed",
         ),
         ("values: [{column: label, text: t}]", "not a number or flag column"),
+        ("values: [{column: amount, text: t}]", "built-in"),
+        ("values: [{column: shipping_lat, text: t}, {column: shipping_lat, text: u}]", "twice"),
+        ("aggregates: [{name: x, entity: device, agg: count, text: '{value.x}'}]", "template"),
+        ("aggregates: [{name: x, entity: device, agg: count, text: '{value[0]}'}]", "template"),
         ("aggregates: [{name: x, entity: device, agg: sum, of: label, text: t}]", "no column"),
         ("aggregates: [{name: created_at, entity: device, agg: count, text: t}]", "a column"),
         (
@@ -116,3 +121,23 @@ def test_a_ratio_reads_a_request_time_feature_not_the_column_of_its_name(tmp_pat
     columns = {"amount": np.array([100.0]), "amount_reporting": np.array([50.0])}
     columns["item_count"] = np.array([2.0])
     assert ratio.compute(columns).tolist() == [25.0]  # the reporting amount, per item
+
+
+def test_a_value_feature_is_named_after_its_own_column(tmp_path: Path) -> None:
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(
+        "values: [{column: shipping_lat, text: 'latitude {value}', text_when_false: none}]"
+    )
+    (value,) = load_pack(pack).derived
+    assert value.name == "shipping_lat"
+    assert value.compute({"shipping_lat": np.array([52.5])}).tolist() == [52.5]
+
+
+def test_a_pack_that_does_not_load_leaves_the_one_in_use(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("aggregates: [{name: x, entity: shop, agg: count, text: t}]")
+    with pack_in_use(EXAMPLE_PACK) as in_use:
+        with pytest.raises(FeaturePackError):
+            use_pack(broken)
+        assert os.environ[PACK_VARIABLE] == str(EXAMPLE_PACK.resolve())
+        assert current() == in_use

@@ -15,6 +15,7 @@ from service.persistence.db import writing
 from service.persistence.stock import move, stock_of
 from service.scoring.answer import answer_json, to_response
 from service.scoring.fail_policy import RULE
+from service.scoring.schemas import Decision
 from tests.service.persistence.samples import sample_decision
 
 REASONS = [
@@ -42,6 +43,8 @@ def test_the_json_answer_is_the_decision_models_answer(engine: Engine, rules: li
     for held in (None, stock):
         fast = orjson.loads(answer_json(record, held))
         assert fast == json.loads(to_response(record, held).model_dump_json())
+        # A new decision's answer and a repeated one's list their fields alike.
+        assert list(fast) == list(Decision.model_fields)
     answer = orjson.loads(answer_json(record, stock))
     assert answer["decided_at"] == "2024-03-01T07:30:15.654321Z"  # as pydantic writes it
     shown = [datetime.fromisoformat(step["at"]) for step in answer["stock"]["history"]]

@@ -215,7 +215,7 @@ BAD_INPUTS = {
     "unknown field": "mapping mapping.yaml: columns: unknown canonical field(s) 'when'",
     "column not in file": "column 'fingerprint' (mapped to device_id) not in orders.csv",
     "no output folder": "--out: cannot write",
-    "output is a folder": "--out: ",
+    "output is a folder": "--out: {folder} is a folder; name the CSV file to write",
     "too many reasons": "--reasons: must be from 0 to 5, got 6",
     "no rows per chunk": "--chunk-rows: must be at least 1, got 0",
 }
@@ -264,7 +264,7 @@ def test_a_bad_file_mapping_or_output_is_one_line_before_any_heavy_work(
     data, mapping, out, *extra = bad_inputs(case, tmp_path, files)
     settings = ServiceSettings(data_dir=tmp_path / "data")
     result = score_batch(settings, Path(data), Path(mapping), Path(out), *map(str, extra))
-    one_line_error(result, message)
+    one_line_error(result, message.format(folder=tmp_path))
     assert result.stderr.count("\n") == 1
     assert not (tmp_path / "scores.csv").exists() and not list(tmp_path.glob(".*.partial"))
     written = Path(out)
@@ -309,7 +309,7 @@ def test_a_row_found_wrong_further_down_stops_the_run_and_leaves_no_output(
     edited, out = tmp_path / "orders.csv", tmp_path / "scores.csv"
     table.to_csv(edited, index=False)
     result = score_batch(served[0], edited, mapping, out, "--chunk-rows", "100")
-    one_line_error(result, message)
+    one_line_error(result, message.format(folder=tmp_path))
     if edit.startswith("swap"):
         assert "is before row" in result.stderr and "sort it by created_at" in result.stderr
     if edit.startswith("repeat"):
