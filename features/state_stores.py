@@ -11,8 +11,8 @@ dominated the scoring time:
 - `SqliteStates` reads the five states with one statement and writes them in
   one transaction (one writer behind a Python lock, a reader per thread, WAL
   without fsyncs, a background `checkpoint`: `features.online_stores.sqlite`).
-- `RedisStates` reads the five states in one pipelined round trip and writes
-  them in one MULTI/EXEC, with the optional key TTL.
+- `RedisStates` reads the five states in one script call and writes them in
+  another, with the optional key TTL (`features.online_stores.redis_store`).
 
 Both write all of an order or none. Writes go through the online store rather
 than `FeatureStore.push`: push runs its batch-source checks and DataFrame
@@ -298,7 +298,7 @@ class SqliteStates(RowStates):
 
 
 class RedisStates(RowStates):
-    """States in Redis: one pipelined round trip per read, one MULTI/EXEC per write."""
+    """States in Redis: one script call per read, one per write."""
 
 
 @contextmanager

@@ -38,6 +38,10 @@ BUSY_SET = "ordershield_busy_ms"
 CONNECT_TIMEOUT_S = 5
 # pg_advisory_xact_lock key of migrations.
 MIGRATE_LOCK = 0x4F53_0001
+# A PostgreSQL transaction's statement and lock timeouts, local to it (psycopg's parameters).
+BOUND_TRANSACTION = (
+    "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)"
+)
 
 # JSON columns are written and read with orjson, several times faster than `json`.
 JSON_CODEC: dict[str, Any] = {"json_serializer": dump_json, "json_deserializer": orjson.loads}
@@ -223,9 +227,9 @@ def writing(engine: Engine) -> Iterator[Connection]:
     ):
         remaining = _remaining()
         if remaining is not None and connection.dialect.name == "postgresql":
-            budget = max(int(remaining * 1000), 1)
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {budget}")
-            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {budget}")
+            # Both timeouts for this transaction only, in one round trip.
+            budget = str(max(int(remaining * 1000), 1))
+            connection.exec_driver_sql(BOUND_TRANSACTION, (budget, budget))
         yield connection
 
 

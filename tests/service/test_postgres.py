@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 from service.persistence.db import BUSY_TIMEOUT_MS, make_engine, within, writing
@@ -159,10 +159,19 @@ def test_a_transaction_without_a_deadline_waits_for_a_lock_no_longer_than_sqlite
 ) -> None:
     engine = make_engine(postgres_url)
     try:
+        settings = ("lock_timeout", "statement_timeout")
+
+        def shown(connection: Connection) -> list[str]:
+            return [connection.exec_driver_sql(f"SHOW {s}").scalar_one() for s in settings]
+
         with writing(engine) as connection:
-            bound = connection.exec_driver_sql("SHOW lock_timeout").scalar_one()
-        assert bound == f"{BUSY_TIMEOUT_MS // 1000}s"
+            unbounded = shown(connection)
+        assert unbounded[0] == f"{BUSY_TIMEOUT_MS // 1000}s"
         with within(0.25), writing(engine) as connection:
-            assert connection.exec_driver_sql("SHOW lock_timeout").scalar_one() != bound
+            # Both timeouts are the deadline's remaining milliseconds, for this transaction.
+            for setting, value in zip(settings, shown(connection), strict=True):
+                assert value.endswith("ms") and 0 < int(value[:-2]) <= 250, (setting, value)
+        with writing(engine) as connection:
+            assert shown(connection) == unbounded
     finally:
         engine.dispose()
