@@ -24,7 +24,7 @@ from features.currency import RateTable, rates_for
 from features.order_row import entity_keys, with_reporting_amount
 from features.settings import FeatureSettings
 from features.spec import Columns, Entity, Stream
-from features.state import EntityState, apply_event, evaluate
+from features.state import EntityState, apply_event, evaluate_all
 from features.state_stores import (
     OnlineStateLost,
     OnlineStoreUnavailable,
@@ -292,13 +292,16 @@ class OrderFeatures:
         wanted = set(names)
         states = self._read.states
         aggregates: dict[str, np.ndarray] = {}
-        for feature in current().aggregates:
-            if feature.name not in wanted:
+        for entity, features in current().aggregates_of.items():
+            asked = [f for f in features if f.name in wanted]
+            if not asked:
                 continue
-            value = np.nan
-            if feature.entity in self._keys and self.degraded_part is None:
-                value = evaluate(states.get(feature.entity), feature, now)
-            aggregates[feature.name] = np.array([value])
+            if entity in self._keys and self.degraded_part is None:
+                column = np.array(evaluate_all(states.get(entity), asked, now))
+            else:
+                column = np.full(len(asked), np.nan)
+            for index, feature in enumerate(asked):
+                aggregates[feature.name] = column[index : index + 1]
         matrix = feature_matrix(self._order, aggregates, names)
         return ServedFeatures(names, matrix, self.degraded_part)
 

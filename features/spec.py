@@ -73,6 +73,10 @@ class Entity:
     description: str
     family: Family
 
+    def __hash__(self) -> int:
+        """Hash by name alone (equal entities have equal names): states are keyed by entity."""
+        return hash(self.name)
+
 
 CUSTOMER = Entity("customer", "customer_id", "the ordering account", "customer")
 DEVICE = Entity("device", "device_id", "the device fingerprint", "device")
@@ -104,6 +108,10 @@ class Aggregate:
     of: str | None = None
     cap: int = DISTINCT_CAP
     """The largest distinct count read (distinct counts only)."""
+
+    def __hash__(self) -> int:
+        """Hash by name alone (equal features have equal names): plans are cached by features."""
+        return hash(self.name)
 
     @cached_property  # read for every event and every served value
     def bucket_ms(self) -> int | None:

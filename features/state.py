@@ -55,7 +55,7 @@ FOLDED_TO, NEWEST, COLUMNS, RECENT, WITHDRAWN = 0, 1, 2, 3, 4
 
 def stream_field(stream: Stream) -> str:
     """Return the state field of a stream's recent events (no feature has an '@')."""
-    return "@" + stream.value
+    return "@" + stream  # a `StrEnum` is its value: no `.value` lookup per read
 
 
 def value_hash(value: object) -> int:
@@ -199,10 +199,31 @@ def _value_of(feature: Aggregate, columns: Sequence[str], event: Sequence[Any]) 
 
 def evaluate(state: EntityState | None, feature: Aggregate, t_ms: int) -> float:
     """Return a feature's value read at time `t_ms`: the events before it, as offline."""
+    return evaluate_all(state, (feature,), t_ms)[0]
+
+
+def evaluate_all(
+    state: EntityState | None, features: Sequence[Aggregate], t_ms: int
+) -> list[float]:
+    """Return the values of one entity's features read at `t_ms`, each as `evaluate`.
+
+    A stream's recent events before `t_ms` are picked once per window start,
+    not once per feature: an order reads dozens of features from few windows.
+    """
     state = state or {}
+    picked: dict[tuple[str, float], list[list[Any]]] = {}
+    return [_value_at(state, feature, t_ms, picked) for feature in features]
+
+
+def _value_at(
+    state: EntityState,
+    feature: Aggregate,
+    t_ms: int,
+    picked: dict[tuple[str, float], list[list[Any]]],
+) -> float:
     partial = state.get(feature.name)
     oldest = None if feature.bucket_ms is None else window_start(feature, t_ms)
-    recent = _recent_values(state, feature, t_ms, oldest)
+    recent = _recent_values(state, feature, t_ms, oldest, picked)
     if recent is None:
         return math.nan  # kept under a spec without this feature's column: not known
     if feature.agg in (Agg.HOURS_SINCE_FIRST, Agg.HOURS_SINCE_LAST):
@@ -230,18 +251,26 @@ def _withdrawn(state: EntityState, feature: Aggregate, t_ms: int, oldest: int | 
 
 
 def _recent_values(
-    state: EntityState, feature: Aggregate, t_ms: int, oldest: int | None
+    state: EntityState,
+    feature: Aggregate,
+    t_ms: int,
+    oldest: int | None,
+    picked: dict[tuple[str, float], list[list[Any]]],
 ) -> list[Any] | None:
     """Return what the recent events a read at `t_ms` counts hold (their times, for counts).
 
     None when they do not keep the feature's column: the state was written under a
     spec without the feature, and its value is missing until the state is rebuilt.
+    `picked` keeps the events a read picked, by stream and window start, for the next feature.
     """
-    part = state.get(stream_field(feature.stream))
+    field = stream_field(feature.stream)
+    part = state.get(field)
     if not part:
         return []
     lower = -math.inf if oldest is None else oldest
-    events = [e for e in part[RECENT] if lower <= e[0] < t_ms]
+    events = picked.get((field, lower))
+    if events is None:
+        events = picked[field, lower] = [e for e in part[RECENT] if lower <= e[0] < t_ms]
     if feature.of is None:
         return [e[0] for e in events]
     if feature.of not in part[COLUMNS]:
