@@ -3,10 +3,10 @@
 `prepare` does all the work of a decision that needs no database: fields as
 they will read back, personal values sealed, the audit entry and its content
 hash, the outbox event, the entity links. `write` inserts a batch of prepared
-decisions in the caller's transaction, through the driver: one statement per
-decision (`ON CONFLICT (order_id) DO NOTHING RETURNING`), which skips (does
-not fail on) a decision whose order id is stored already, then one statement
-per table for the rows of the new ones, and what each new decision owes: its
+decisions in the caller's transaction, through the driver: the decisions in
+a few multi-row statements (`ON CONFLICT (order_id) DO NOTHING RETURNING`),
+which skip (do not fail on) a decision whose order id is stored already, then
+one statement per table for the rows of the new ones, and what each new decision owes: its
 feature update, and its review case when asked.
 """
 
@@ -142,8 +142,10 @@ class _Rehearsed(Exception):
 def rehearse(engine: Engine, prepared: PreparedDecision) -> None:
     """Run a decision's statements in a transaction that is rolled back, storing nothing.
 
-    The first real decision then finds every statement compiled and cached.
+    The first real decision then finds every statement compiled and cached, and
+    so does the first batch of many (its decisions' inserts hold several rows).
     """
+    INSERT_DECISIONS.compile_all(engine.dialect)
     try:
         with writing(engine) as connection:
             write(connection, [prepared])

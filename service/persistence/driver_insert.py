@@ -10,34 +10,53 @@ error translation, events and transaction.
 
 With `skip_existing` (a unique column), a row whose value there is stored
 already is skipped, not an error, and `insert_new` tells which rows were new.
+It inserts many rows per statement (`INSERT … VALUES (…), (…) ON CONFLICT DO
+NOTHING RETURNING`): a batch of decisions is one round trip to PostgreSQL,
+not one per decision. Statements hold a power of two of rows, up to
+`ROWS_PER_STATEMENT`, so a handful of them are compiled (`compile_all`, at
+the warm-up) whatever the batch's size.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Dialect, Insert, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 Processor = Callable[[Any], Any] | None
+# The most rows `insert_new` puts in one statement.
+ROWS_PER_STATEMENT = 32
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where a bind parameter's value comes from: a row of the statement, and a column."""
+
+    row: int
+    column: str
 
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    names: tuple[str, ...]  # bind names, in the statement's order
+    slots: tuple[_Slot, ...]  # what each bind takes, in the statement's order
+    names: tuple[str, ...]  # the binds' names, in the same order
     processors: tuple[Processor, ...]
     positional: bool
 
-    def bound(self, row: Mapping[str, Any]) -> Any:
-        """Return a row's parameters as the driver takes them, each value bound by its type."""
-        pairs = zip(self.names, self.processors, strict=True)
+    def bound(self, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """Return the rows' parameters as the driver takes them, each value bound by its type."""
+        values = (
+            rows[slot.row][slot.column] if bind is None else bind(rows[slot.row][slot.column])
+            for slot, bind in zip(self.slots, self.processors, strict=True)
+        )
         if self.positional:
-            return tuple(row[n] if p is None else p(row[n]) for n, p in pairs)
-        return {n: row[n] if p is None else p(row[n]) for n, p in pairs}
+            return tuple(values)
+        return dict(zip(self.names, values, strict=True))
 
 
 class DriverInsert:
@@ -49,52 +68,96 @@ class DriverInsert:
         self._table = table
         self._columns = tuple(columns)
         self._skip_existing = skip_existing
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, int], _Compiled] = {}
         self._lock = threading.Lock()
 
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert the rows (each holds every column) in the connection's transaction."""
         if self._skip_existing is not None:
             raise TypeError("an insert that skips stored rows tells which: use insert_new")
-        compiled = self._for(connection.dialect)
-        connection.exec_driver_sql(compiled.sql, [compiled.bound(row) for row in rows])
+        compiled = self._for(connection.dialect, 1)
+        connection.exec_driver_sql(compiled.sql, [compiled.bound((row,)) for row in rows])
 
     def insert_new(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
-        """Insert the rows one statement each, skipping stored ones; return which were new."""
-        if self._skip_existing is None:
-            raise TypeError("insert_new needs a skip_existing column")
-        compiled = self._for(connection.dialect)
-        return [
-            connection.exec_driver_sql(compiled.sql, compiled.bound(row)).first() is not None
-            for row in rows
-        ]
+        """Insert the rows, skipping stored ones; return which were new.
 
-    def _for(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
+        New: the statement returned the row's unique value, and no earlier row of
+        `rows` has it (of two rows with one value, the first is inserted).
+        """
+        unique = self._skip_existing
+        if unique is None:
+            raise TypeError("insert_new needs a skip_existing column")
+        inserted: set[Any] = set()
+        start = 0
+        for size in statement_sizes(len(rows)):
+            compiled = self._for(connection.dialect, size)
+            chunk = rows[start : start + size]
+            result = connection.exec_driver_sql(compiled.sql, compiled.bound(chunk))
+            inserted.update(result.scalars())
+            start += size
+        seen: set[Any] = set()
+        new = []
+        for row in rows:
+            new.append(row[unique] in inserted and row[unique] not in seen)
+            seen.add(row[unique])
+        return new
+
+    def compile_all(self, dialect: Dialect) -> None:
+        """Compile every statement this insert can run on `dialect` (a warm-up)."""
+        sizes = [1]
+        if self._skip_existing is not None:
+            sizes = [1 << n for n in range(ROWS_PER_STATEMENT.bit_length())]
+        for size in sizes:
+            self._for(dialect, size)
+
+    def _for(self, dialect: Dialect, rows: int) -> _Compiled:
+        found = self._compiled.get((dialect.name, rows))
         if found is None:
             with self._lock:
-                found = self._compiled.setdefault(dialect.name, self._compile(dialect))
+                found = self._compiled.setdefault(
+                    (dialect.name, rows), self._compile(dialect, rows)
+                )
         return found
 
-    def _statement(self, dialect: Dialect) -> Insert:
+    def _statement(self, dialect: Dialect, slots: list[dict[str, _Slot]]) -> Insert:
         if self._skip_existing is None:
-            return insert(self._table)
+            return insert(self._table).values(slots)
         unique = self._table.c[self._skip_existing]
         if dialect.name == "postgresql":
-            skipping: Insert = postgresql.insert(self._table).on_conflict_do_nothing(
-                index_elements=[unique]
+            skipping: Insert = (
+                postgresql.insert(self._table)
+                .values(slots)
+                .on_conflict_do_nothing(index_elements=[unique])
             )
         else:
-            skipping = sqlite.insert(self._table).on_conflict_do_nothing(index_elements=[unique])
+            skipping = (
+                sqlite.insert(self._table)
+                .values(slots)
+                .on_conflict_do_nothing(index_elements=[unique])
+            )
         return skipping.returning(unique)
 
-    def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self._statement(dialect).compile(
-            dialect=dialect, column_keys=list(self._columns)
+    def _compile(self, dialect: Dialect, rows: int) -> _Compiled:
+        """Compile the statement of `rows` rows; each bind's value names the slot it takes."""
+        slots = [{c: _Slot(row, c) for c in self._columns} for row in range(rows)]
+        compiled = self._statement(dialect, slots).compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        binds = [compiled.binds[name] for name in names]
+        taken = tuple(bind.value for bind in binds)
+        if not all(isinstance(slot, _Slot) for slot in taken):
+            raise TypeError(f"{self._table.name}: a bind takes no row's value")
+        return _Compiled(
+            compiled.string,
+            cast(tuple[_Slot, ...], taken),
+            names,
+            tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
+            compiled.positional,
         )
-        names = tuple(compiled.positiontup or ()) if compiled.positional else self._columns
-        binds = compiled.binds
-        processors = tuple(
-            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        )
-        return _Compiled(compiled.string, names, processors, compiled.positional)
+
+
+def statement_sizes(count: int) -> Iterator[int]:
+    """Split `count` rows into statements of a power of two rows, at most `ROWS_PER_STATEMENT`."""
+    while count:
+        size = min(ROWS_PER_STATEMENT, 1 << (count.bit_length() - 1))
+        yield size
+        count -= size

@@ -18,6 +18,7 @@ from service.persistence.decision_rows import (
     INSERT_LINKS,
     INSERT_VALUES,
 )
+from service.persistence.driver_insert import ROWS_PER_STATEMENT
 from service.persistence.feature_updates import INSERT_OWED
 from service.settings import ServiceSettings
 from tests.service.clients import api_client
@@ -47,6 +48,9 @@ def test_the_first_order_after_a_start_compiles_none_of_its_statements(
         insert._compiled.clear()
     with api_client(own_settings) as client:
         assert all(insert._compiled for insert in inserts), "the warm-up left an insert cold"
+        # A batch of decisions is inserted in statements of 1, 2, 4 ... rows: all compiled.
+        sizes = {size for _, size in INSERT_DECISIONS._compiled}
+        assert sizes == {1 << n for n in range(ROWS_PER_STATEMENT.bit_length())}, sizes
         # SQLAlchemy logs each statement, then whether its compiled form was cached.
         caplog.set_level(logging.INFO, logger="sqlalchemy.engine.Engine")
         order = dict(order_payload(stream.iloc[310]), order_id="warm-first")

@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +28,7 @@ from service.persistence import (
     save_decision,
 )
 from service.persistence.db import within, writing
+from service.persistence.driver_insert import ROWS_PER_STATEMENT, statement_sizes
 from service.persistence.group_commit import GroupCommitter
 from service.persistence.repository import decision_committer
 from service.persistence.tables import (
@@ -262,6 +265,40 @@ def test_a_batch_tells_which_of_its_decisions_are_new(engine: Engine) -> None:
         assert rows_of(engine, DecisionRow, order_id) == 1
         assert created_events(engine, order_id) == 1
         assert owed_updates(engine, order_id) == 1
+
+
+def test_a_batch_of_many_statements_tells_which_are_new_across_them(engine: Engine) -> None:
+    # 45 decisions are inserted by statements of 32, 8, 4 and 1 rows: repeats cross them.
+    for stored in ("many-stored-0", "many-stored-1"):
+        save_decision(engine, sample_decision(stored), False)
+    order_ids = [f"many-{n}" for n in range(41)]
+    order_ids[5] = "many-stored-0"  # stored before, in the first statement
+    order_ids[33] = "many-2"  # first inserted by the first statement, repeated in the second
+    order_ids[38] = "many-stored-1"  # stored before, in the third statement
+    order_ids += ["many-40", "many-3", "many-stored-0", "many-last"]  # the last two statements
+    assert list(statement_sizes(len(order_ids))) == [32, 8, 4, 1]
+    batch = [
+        decision_rows.prepare(sample_decision(o), False, timedelta(hours=1)) for o in order_ids
+    ]
+    with writing(engine) as connection:
+        added = decision_rows.write(connection, batch)
+    # Not new: the two stored before, and each repeat of an order id earlier in the batch.
+    assert [n for n, new in enumerate(added) if not new] == [5, 33, 38, 41, 42, 43]
+    for prepared, new in zip(batch, added, strict=True):
+        order_id = prepared.record.order_id
+        assert rows_of(engine, DecisionRow, order_id) == 1
+        assert created_events(engine, order_id) == 1
+        if new:  # the stored row is this decision's, as it was prepared
+            assert decision_by_order(engine, order_id) == prepared.record
+
+
+@given(st.integers(min_value=0, max_value=500))
+def test_a_batch_is_split_into_statements_of_a_power_of_two_rows(count: int) -> None:
+    sizes = list(statement_sizes(count))
+    assert sum(sizes) == count
+    assert all(size & (size - 1) == 0 and 1 <= size <= ROWS_PER_STATEMENT for size in sizes)
+    # Fewest statements: full ones, then one per bit of the rest.
+    assert len(sizes) == count // ROWS_PER_STATEMENT + (count % ROWS_PER_STATEMENT).bit_count()
 
 
 @pytest.mark.parametrize("batch", [1, 3])
