@@ -9,7 +9,6 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
-import pycountry
 from annotated_types import MaxLen
 from email_validator import EmailNotValidError, validate_email
 from fastapi import Path
@@ -25,11 +24,10 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from pydantic_extra_types.country import CountryAlpha2
-from pydantic_extra_types.currency_code import Currency
 from pydantic_extra_types.timezone_name import TimeZoneName
 
 from features.catalog import current
+from features.codes import Country, OrderCurrency
 from features.columns import moment_ms
 from features.currency import TooManyDecimals, check_minor_units
 from service.inputs import STORED, EventTime, PastTime, RequestModel, has_control
@@ -56,10 +54,6 @@ Money = Annotated[
         }
     ),
 ]
-# Codes ISO 4217 withdrew recently but order systems still send (the libraries follow ISO).
-WithdrawnCurrency = Literal["ANG", "BGN", "ZWL"]
-# Kosovo: user-assigned in ISO 3166-1, but used by card networks and shops alike.
-UserAssignedCountry = Literal["XK"]
 
 
 def _email(value: str) -> str:
@@ -76,11 +70,6 @@ def _email(value: str) -> str:
 Email = Annotated[
     str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_email)
 ]
-COUNTRIES = sorted({country.alpha_2 for country in pycountry.countries} | {"XK"})
-Country = Annotated[
-    CountryAlpha2 | UserAssignedCountry, WithJsonSchema({"type": "string", "enum": COUNTRIES})
-]
-OrderCurrency = Currency | WithdrawnCurrency
 
 
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.catalog import current
+from features.codes import CODED_COLUMNS, as_taken
 from features.pack_schema import parse_window
 from features.schema import COLUMNS, TIMESTAMP, Column, conform
 from training.sources.mapping import (
@@ -172,6 +173,8 @@ def _parse(column: _Input, mapping: Mapping) -> pd.Series:
         return _labels(column, mapping)
     if kind == TIMESTAMP:
         return _timestamps(column, mapping)
+    if column.field in CODED_COLUMNS:
+        return _codes(column)
     if pa.types.is_boolean(kind):
         return _booleans(column)
     if pa.types.is_integer(kind):
@@ -187,6 +190,17 @@ def _text(values: pd.Series) -> pd.Series:
         values = values.astype("Int64")
     text = values.astype("string").str.strip()
     return text.mask(text == "")
+
+
+def _codes(column: _Input) -> pd.Series:
+    """Return a coded column (country, currency, time zone) as the scoring API would take it."""
+    text = _text(column.values)
+    taken = {code: as_taken(column.field, code) for code in text.dropna().unique()}
+    _, meaning = CODED_COLUMNS[column.field]
+    column.reject(
+        text.isin([c for c, t in taken.items() if t is None]), f"{{value}} is not {meaning}"
+    )
+    return text.map(taken, na_action="ignore").astype("string")
 
 
 def _numbers(column: _Input) -> pd.Series:

@@ -246,6 +246,56 @@ def test_bad_values_name_column_and_row(
         load_history(write_csv(tmp_path, edit), SMALL_MAPPING)
 
 
+def with_codes(frame: pd.DataFrame) -> None:
+    """Give every row a customer time zone and a shipping country, both valid."""
+    frame["zone"] = "Europe/Berlin"
+    frame["ship_country"] = "DE"
+
+
+def coded_mapping(tmp_path: Path) -> Path:
+    """Write the small mapping with the columns of `with_codes` mapped."""
+    return write_mapping(
+        tmp_path, lambda m: m["columns"].update(time_zone="zone", shipping_country="ship_country")
+    )
+
+
+def test_valid_codes_are_kept_as_the_api_takes_them(tmp_path: Path) -> None:
+    def edit(frame: pd.DataFrame) -> None:
+        with_codes(frame)
+        frame.loc[2, "ccy"], frame.loc[3, "ship_country"] = "eur", "de"  # the API takes these
+
+    history = load_history(write_csv(tmp_path, edit), coded_mapping(tmp_path))
+    assert set(history["time_zone"]) == {"Europe/Berlin"}
+    assert set(history["shipping_country"]) == {"DE"}
+    assert set(history["currency"]) == {"EUR"}
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value", "message"),
+    [
+        ("ccy", 3, "XYZ", "(mapped to currency), row 3: 'XYZ' is not an ISO 4217 currency code"),
+        ("ccy", 4, "BTC", "(mapped to currency), row 4: 'BTC' is not an ISO 4217 currency code"),
+        ("zone", 5, "Mars/Base", "(mapped to time_zone), row 5: 'Mars/Base' is not an IANA time"),
+        (
+            "ship_country",
+            6,
+            "Germany",
+            "(mapped to shipping_country), row 6: 'Germany' is not an ISO 3166-1 alpha-2",
+        ),
+    ],
+    ids=["unknown-currency", "crypto-currency", "unknown-zone", "country-spelled-out"],
+)
+def test_codes_the_api_would_refuse_are_refused(
+    tmp_path: Path, column: str, row: int, value: str, message: str
+) -> None:
+    def edit(frame: pd.DataFrame) -> None:
+        with_codes(frame)
+        set_cell(column, row, value)(frame)
+
+    with pytest.raises(HistoryImportError, match=re.escape(f"column {column!r} {message}")):
+        load_history(write_csv(tmp_path, edit), coded_mapping(tmp_path))
+
+
 def test_bad_values_in_parquet_name_column_and_row(tmp_path: Path) -> None:
     frame = pd.read_parquet(SMALL_PARQUET)
     frame.loc[11, "order_total"] = -12.5
