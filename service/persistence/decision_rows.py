@@ -25,7 +25,7 @@ from features.spec import Stream
 from service.persistence.audit_log import DECISION_CREATED, PENDING, pending_row
 from service.persistence.audit_rows import PersonalValueRow
 from service.persistence.chain import committed, content_hash, normalize
-from service.persistence.db import writing
+from service.persistence.db import translate_errors, writing
 from service.persistence.driver_insert import DriverInsert
 from service.persistence.feature_updates import OwedUpdate, owe_feature_updates
 from service.persistence.personal import seal, take, value_rows
@@ -135,17 +135,26 @@ def write(connection: Connection, batch: Sequence[PreparedDecision]) -> list[boo
     return inserted
 
 
+def compile_inserts(engine: Engine) -> None:
+    """Compile every insert a batch of decisions can run (of 1, 2, 4 … rows) for `engine`.
+
+    Apart from `rehearse`: compiling takes a while, and must not eat into the
+    deadline the rehearsal's statements run under.
+    """
+    INSERT_DECISIONS.compile_all(engine.dialect)
+
+
 class _Rehearsed(Exception):
     """Ends a rehearsal: its transaction rolls back."""
 
 
+@translate_errors
 def rehearse(engine: Engine, prepared: PreparedDecision) -> None:
     """Run a decision's statements in a transaction that is rolled back, storing nothing.
 
-    The first real decision then finds every statement compiled and cached, and
-    so does the first batch of many (its decisions' inserts hold several rows).
+    The first real decision then finds every statement compiled and cached. A
+    database that fails or runs out of time raises `DatabaseUnavailable`.
     """
-    INSERT_DECISIONS.compile_all(engine.dialect)
     try:
         with writing(engine) as connection:
             write(connection, [prepared])

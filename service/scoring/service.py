@@ -30,7 +30,7 @@ from service.persistence import (
     save_decision,
 )
 from service.persistence.db import within
-from service.persistence.decision_rows import prepare, rehearse
+from service.persistence.decision_rows import compile_inserts, prepare, rehearse
 from service.persistence.errors import DatabaseUnavailable
 from service.persistence.label_walk import LabelStep
 from service.persistence.repository import same_request
@@ -96,6 +96,7 @@ class ScoringService:
         watch, started = Stopwatch(), time.perf_counter()
         new = self._new_decision(order, forms, received, scorer, served, started, watch)
         prepared = prepare(new, True, self._sla, links, PERSONAL_PATHS)
+        compile_inserts(self._engine)
         try:
             with within(self._write_timeout_s):
                 rehearse(self._engine, prepared)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,10 +12,13 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, Dialect, create_engine, text
 from sqlalchemy.engine import make_url
 
+from service.app import build_state
 from service.persistence.db import BUSY_TIMEOUT_MS, make_engine, within, writing
+from service.persistence.decision_rows import INSERT_DECISIONS
+from service.persistence.driver_insert import ROWS_PER_STATEMENT, DriverInsert
 from service.settings import ServiceSettings
 from tests.conftest import ADMIN_URL
 from tests.service.clients import api_client
@@ -175,3 +180,50 @@ def test_a_transaction_without_a_deadline_waits_for_a_lock_no_longer_than_sqlite
             assert shown(connection) == unbounded
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def warm_up_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.WARNING, logger="service.scoring.service")
+    return caplog
+
+
+def skipped_warm_up(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "warm-up without" in r.getMessage()]
+
+
+def test_compiling_the_inserts_does_not_eat_the_warm_ups_write_deadline(
+    pg_settings: ServiceSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    warm_up_logs: pytest.LogCaptureFixture,
+) -> None:
+    # A slow machine: each statement compiles in 50 ms, six of them three times the deadline.
+    compile_insert = DriverInsert._compile
+
+    def slowly(insert: DriverInsert, dialect: Dialect, rows: int) -> Any:
+        time.sleep(0.05)
+        return compile_insert(insert, dialect, rows)
+
+    monkeypatch.setattr(DriverInsert, "_compile", slowly)
+    INSERT_DECISIONS._compiled.clear()
+    settings = pg_settings.model_copy(update={"decision_write_timeout_ms": 100.0})
+    state = build_state(settings)
+    try:
+        assert skipped_warm_up(warm_up_logs) == []
+        assert len(INSERT_DECISIONS._compiled) == ROWS_PER_STATEMENT.bit_length()
+    finally:
+        state["engine"].dispose()
+
+
+def test_a_database_out_of_time_at_the_warm_up_is_a_warning_not_a_failed_start(
+    pg_settings: ServiceSettings, warm_up_logs: pytest.LogCaptureFixture
+) -> None:
+    state, other = build_state(pg_settings), make_engine(pg_settings.db_url)
+    try:
+        with writing(other) as blocker:
+            blocker.exec_driver_sql("LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE")
+            state["scoring"].warm_up()  # its statements wait for the lock past their deadline
+        assert len(skipped_warm_up(warm_up_logs)) == 1
+    finally:
+        state["engine"].dispose()
+        other.dispose()
