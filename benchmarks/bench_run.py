@@ -74,9 +74,11 @@ def run_parts(parts: Parts, feeds: tuple[Feed, Feed], command: str) -> int:
         try:
             ensure_database(parts.two.db_url)
             results.rss_mib[2] = serve(parts.two, 2, parts.connections, pair)
-            results.states.append((parts.two, largest_rows(parts.two)))
         except Exception as error:  # the figures of parts 1-6 are still worth printing
             results.two_error = f"{type(error).__name__}: {error}"
+        # After both sessions when they share a data dir: part 1's state, if part 7 failed.
+        if results.two_error is None or parts.single.data_dir == parts.two.data_dir:
+            results.states.append((parts.two, largest_rows(parts.two)))
     finally:
         for feed in feeds:
             feed.save()
