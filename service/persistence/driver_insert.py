@@ -11,10 +11,11 @@ error translation, events and transaction.
 With `skip_existing` (a unique column), a row whose value there is stored
 already is skipped, not an error, and `insert_new` tells which rows were new.
 It inserts many rows per statement (`INSERT … VALUES (…), (…) ON CONFLICT DO
-NOTHING RETURNING`): a batch of decisions is one round trip to PostgreSQL,
-not one per decision. Statements hold a power of two of rows, up to
-`ROWS_PER_STATEMENT`, so a handful of them are compiled (`compile_all`, at
-the warm-up) whatever the batch's size.
+NOTHING RETURNING`), so a batch of decisions costs a few round trips to
+PostgreSQL, not one per decision. Statements hold a power of two of rows, up
+to `ROWS_PER_STATEMENT`: a handful of them are compiled (`compile_all`, at
+the warm-up) whatever the batch's size, and a batch of n rows takes
+n // 32 + (the 1-bits of n % 32) statements (a batch of 31: five; of 64: two).
 """
 
 from __future__ import annotations
@@ -81,26 +82,27 @@ class DriverInsert:
     def insert_new(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
         """Insert the rows, skipping stored ones; return which were new.
 
-        New: the statement returned the row's unique value, and no earlier row of
-        `rows` has it (of two rows with one value, the first is inserted).
+        Of rows sharing a unique value only the first is sent (which of them a
+        database would keep from one statement is not specified anywhere), and
+        it is new if the statement returned its value.
         """
         unique = self._skip_existing
         if unique is None:
             raise TypeError("insert_new needs a skip_existing column")
+        first: dict[Any, int] = {}
+        for index, row in enumerate(rows):
+            first.setdefault(row[unique], index)
+        sent = [rows[index] for index in first.values()]
         inserted: set[Any] = set()
         start = 0
-        for size in statement_sizes(len(rows)):
+        for size in statement_sizes(len(sent)):
             compiled = self._for(connection.dialect, size)
-            chunk = rows[start : start + size]
-            result = connection.exec_driver_sql(compiled.sql, compiled.bound(chunk))
+            result = connection.exec_driver_sql(
+                compiled.sql, compiled.bound(sent[start : start + size])
+            )
             inserted.update(result.scalars())
             start += size
-        seen: set[Any] = set()
-        new = []
-        for row in rows:
-            new.append(row[unique] in inserted and row[unique] not in seen)
-            seen.add(row[unique])
-        return new
+        return [first[row[unique]] == n and row[unique] in inserted for n, row in enumerate(rows)]
 
     def compile_all(self, dialect: Dialect) -> None:
         """Compile every statement this insert can run on `dialect` (a warm-up)."""

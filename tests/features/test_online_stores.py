@@ -80,6 +80,20 @@ def test_a_relative_sqlite_path_is_in_the_feature_repo(tmp_path: Path) -> None:
     assert (event_us, values) == (1_700_000_000_000_001, {"f": b"value"})
 
 
+def test_a_redis_read_gives_every_cell_in_its_place(tmp_path: Path, redis_url: str) -> None:
+    settings = FeatureSettings(
+        data_dir=tmp_path, online_store="redis", redis_url=SecretStr(redis_url)
+    )
+    rows = redis_rows(RepoConfig(**store_config(settings)))
+    written = micros(moment(1_700_000_000_000_001))
+    rows.write([Row("v", "cells-k", {"f": b"\x00value\xff", "g": b""}, event_us=written)])
+    # Missing cells first, between and last: each reads as None in its own place.
+    cells = [("v", "cells-none", "f"), ("v", "cells-k", "f"), ("v", "cells-k", "missing")]
+    cells += [("v", "cells-k", "g"), ("w", "cells-k", "f")]
+    assert rows.read(cells) == [None, b"\x00value\xff", None, b"", None]
+    assert rows.read([]) == []
+
+
 def test_rows_are_keyed_by_one_string_join_key() -> None:
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
