@@ -59,10 +59,9 @@ def build_offline_sources(
                 TIMESTAMP_FIELD: enriched["created_at"][mask].reset_index(drop=True),
             }
         )
-        for feature in current().aggregates:
-            if feature.entity == entity:
-                column = values.get(feature.name, np.full(len(enriched), np.nan))
-                frame[feature.name] = column[mask]
+        for feature in current().aggregates_of[entity]:
+            column = values.get(feature.name, np.full(len(enriched), np.nan))
+            frame[feature.name] = column[mask]
         # Orders of one entity at the same millisecond see the same past: keep one row.
         frame = frame.drop_duplicates([entity.key, TIMESTAMP_FIELD])
         frame.to_parquet(aggregates_path(settings, entity), index=False)

@@ -82,7 +82,7 @@ def rebuild_states(
     it and counts nothing again.
     """
     rebuilt = {entity: dict(found) for entity, found in snapshot.states.items()}
-    by_entity = {e: [f for f in current().aggregates if f.entity == e] for e in current().entities}
+    by_entity = current().aggregates_of
     applied: list[str] = []
     for event in sorted(events, key=lambda e: e.time_ms):
         if event.time_ms < snapshot.as_of_ms:

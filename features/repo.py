@@ -70,7 +70,7 @@ def definitions(settings: FeatureSettings) -> list[object]:
             value_type=ValueType.STRING,
             description=spec_entity.description,
         )
-        names = [f.name for f in current().aggregates if f.entity == spec_entity]
+        names = [f.name for f in current().aggregates_of[spec_entity]]
         aggregates = FeatureView(
             name=aggregates_view_name(spec_entity),
             entities=[entity],
