@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from service.scoring.schemas import Country, Email, OrderCurrency
+from features.codes import Country, OrderCurrency
+from service.scoring.schemas import Email
 
 
 @pytest.mark.parametrize(
