@@ -8,21 +8,19 @@ Fields the mapping leaves out stay null; nothing is guessed.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.catalog import current
 from features.codes import CODED_COLUMNS, as_taken
 from features.pack_schema import parse_window
 from features.schema import COLUMNS, TIMESTAMP, Column, conform
+from training.sources.baskets import item_counts
 from training.sources.mapping import (
     ITEM_FIELDS,
     ITEMS,
@@ -31,6 +29,7 @@ from training.sources.mapping import (
     load_mapping,
     value_keys,
 )
+from training.sources.user_column import UserColumn, text_of
 
 __all__ = ["CSV_OPTIONS", "HistoryImportError", "file_kind", "load_history", "parse_orders"]
 
@@ -39,8 +38,6 @@ _BOOLEANS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
 _BOOLEANS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
 _RANGES = {"amount": (0.0, np.inf), "shipping_lat": (-90.0, 90.0), "shipping_lon": (-180, 180)}
 _INT32_MAX = 2**31 - 1
-# Keeps any basket's total inside int32; no real order line holds a million units.
-_MAX_QUANTITY = 1_000_000
 # An ISO 8601 time followed by a UTC offset; strings without one are local to the mapping's zone.
 _OFFSET = r"[T ]\d{2}.*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 # How CSV cells are read: everything as text so values are parsed, and rejected, by the
@@ -51,37 +48,6 @@ CSV_OPTIONS: dict[str, Any] = {
     "na_values": [""],
     "encoding": "utf-8-sig",
 }
-_ITEM = pa.struct(
-    [
-        ("sku", pa.string()),
-        ("quantity", pa.float64()),
-        ("unit_price", pa.float64()),
-        ("limited_stock", pa.bool_()),
-    ]
-)
-
-
-@dataclass(frozen=True)
-class _Input:
-    """One user column and the canonical field it is mapped to."""
-
-    field: str
-    source: str
-    values: pd.Series
-    first_row: int = 0
-    """Data rows of the file before these values (a chunk's place in the file)."""
-
-    def reject(self, bad: pd.Series, problem: str) -> None:
-        """Raise for the first row flagged in `bad`; `{value}` in `problem` shows its value."""
-        flags = bad.fillna(False).to_numpy(dtype=bool)
-        if flags.any():
-            row = int(flags.argmax())
-            raise self.error(row, problem.replace("{value}", _show(self.values.iloc[row])))
-
-    def error(self, row: int, problem: str) -> HistoryImportError:
-        """Return an error about one row of this column."""
-        where = f"column {self.source!r} (mapped to {self.field}), row {self.first_row + row + 1}"
-        return HistoryImportError(f"{where}: {problem}")
 
 
 def load_history(data_path: Path, mapping_path: Path) -> pd.DataFrame:
@@ -102,12 +68,13 @@ def parse_orders(raw: pd.DataFrame, mapping: Mapping, first_row: int = 0) -> pd.
     `first_row` counts the file's data rows before `raw`, so that errors name the file's row.
     """
     inputs = {
-        field: _Input(field, name, raw[name], first_row) for field, name in mapping.columns.items()
+        field: UserColumn(field, name, raw[name], first_row)
+        for field, name in mapping.columns.items()
     }
     frame = pd.DataFrame(index=raw.index)
     for field, column in inputs.items():
         if field == ITEMS:
-            frame[list(ITEM_FIELDS)] = _items(column)
+            frame[list(ITEM_FIELDS)] = item_counts(column)
             continue
         frame[field] = _parse(column, mapping)
         if _column(field).required:
@@ -167,7 +134,7 @@ def file_kind(path: Path, columns: dict[str, str]) -> str:
     return kind
 
 
-def _parse(column: _Input, mapping: Mapping) -> pd.Series:
+def _parse(column: UserColumn, mapping: Mapping) -> pd.Series:
     kind = _column(column.field).type
     if column.field == "label":
         return _labels(column, mapping)
@@ -181,20 +148,12 @@ def _parse(column: _Input, mapping: Mapping) -> pd.Series:
         return _counts(column)
     if pa.types.is_floating(kind):
         return _numbers(column)
-    return _text(column.values)
+    return text_of(column.values)
 
 
-def _text(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_float_dtype(values.dtype) and (values.dropna() % 1 == 0).all():
-        # Integer ids read from parquet as floats (because of gaps) must not gain a ".0".
-        values = values.astype("Int64")
-    text = values.astype("string").str.strip()
-    return text.mask(text == "")
-
-
-def _codes(column: _Input) -> pd.Series:
+def _codes(column: UserColumn) -> pd.Series:
     """Return a coded column (country, currency, time zone) as the scoring API would take it."""
-    text = _text(column.values)
+    text = text_of(column.values)
     taken = {code: as_taken(column.field, code) for code in text.dropna().unique()}
     _, meaning = CODED_COLUMNS[column.field]
     column.reject(
@@ -203,12 +162,12 @@ def _codes(column: _Input) -> pd.Series:
     return text.map(taken, na_action="ignore").astype("string")
 
 
-def _numbers(column: _Input) -> pd.Series:
+def _numbers(column: UserColumn) -> pd.Series:
     values = column.values
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         number = values.astype("float64")
     else:
-        text = _text(values)
+        text = text_of(values)
         number = pd.to_numeric(text, errors="coerce").astype("float64")
         column.reject(text.notna() & number.isna(), "cannot parse {value} as a number")
     column.reject(number.abs() == np.inf, "{value} is not a finite number")
@@ -219,14 +178,14 @@ def _numbers(column: _Input) -> pd.Series:
     return number
 
 
-def _counts(column: _Input) -> pd.Series:
+def _counts(column: UserColumn) -> pd.Series:
     number = _numbers(column)
     column.reject(number.notna() & (number % 1 != 0), "{value} is not a whole number")
     column.reject((number < 0) | (number > _INT32_MAX), "{value} is not a count")
     return number.astype("Int32")
 
 
-def _booleans(column: _Input) -> pd.Series:
+def _booleans(column: UserColumn) -> pd.Series:
     if pd.api.types.is_bool_dtype(column.values.dtype):
         return column.values.astype("boolean")
     keys = value_keys(column.values)
@@ -235,7 +194,7 @@ def _booleans(column: _Input) -> pd.Series:
     return flags.astype("boolean")
 
 
-def _labels(column: _Input, mapping: Mapping) -> pd.Series:
+def _labels(column: UserColumn, mapping: Mapping) -> pd.Series:
     lookup = mapping.label_values.lookup()
     keys = value_keys(column.values)
     labels = keys.map(lookup)
@@ -248,12 +207,12 @@ def _labels(column: _Input, mapping: Mapping) -> pd.Series:
     return labels.astype("Int8")
 
 
-def _timestamps(column: _Input, mapping: Mapping) -> pd.Series:
+def _timestamps(column: UserColumn, mapping: Mapping) -> pd.Series:
     values = column.values
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         utc: pd.Series = _localise(values, mapping).dt.tz_convert("UTC")
         return utc
-    text = _text(values)
+    text = text_of(values)
     fmt = mapping.timestamp_format
     if fmt is None:
         aware = text.str.contains(_OFFSET, regex=True).fillna(False).astype(bool)
@@ -284,97 +243,7 @@ def _localise(stamps: pd.Series, mapping: Mapping) -> pd.Series:
     return localised
 
 
-def _items(column: _Input) -> pd.DataFrame:
-    text = _text(column.values)
-    present = np.flatnonzero(text.notna().to_numpy())
-    items = _basket_items(column, text, present)
-    items["limited"] = items["quantity"].where(items["limited"], 0.0)
-    counts = items.groupby("row").agg(
-        item_count=("quantity", "sum"), limited_quantity=("limited", "sum")
-    )
-    per_sku = items.groupby(["row", "sku"])["quantity"].sum()
-    counts["max_item_quantity"] = per_sku.groupby("row").max()
-    totals = pd.DataFrame(0.0, index=present, columns=list(ITEM_FIELDS))
-    totals.loc[counts.index, list(ITEM_FIELDS)] = counts[list(ITEM_FIELDS)]
-    # Rows without a basket stay unknown; an empty basket is a known zero.
-    return totals.reindex(range(len(text))).set_axis(text.index).astype("Int32")
-
-
-def _basket_items(column: _Input, text: pd.Series, present: np.ndarray) -> pd.DataFrame:
-    try:
-        # pandas has no vectorised JSON decoder: each cell is decoded once, arrow does the rest.
-        # The stubs type a list-typed pa.array as a plain Array; at run time it is a ListArray.
-        baskets = cast(
-            "pa.ListArray[pa.ListScalar[pa.StructType]]",
-            pa.array([json.loads(cell) for cell in text.iloc[present]], type=pa.list_(_ITEM)),
-        )
-    except (ValueError, TypeError, RecursionError, pa.ArrowException) as error:
-        raise _basket_error(column, text, error) from None
-    # The stubs say list_flatten returns a ListArray; it returns the child values, here structs.
-    flat = cast(pa.StructArray, pc.list_flatten(baskets))
-    items = pd.DataFrame(
-        {
-            "row": present[pc.list_parent_indices(baskets).to_numpy()],
-            "sku": flat.field("sku").to_pandas(),
-            "quantity": flat.field("quantity").to_pandas(),
-            "unit_price": flat.field("unit_price").to_pandas(),
-            # Items that do not say they are limited are counted as not limited.
-            "limited": flat.field("limited_stock").fill_null(False).to_pandas(),
-        }
-    )
-    quantity = items["quantity"]
-    whole = (quantity % 1 == 0) & (quantity >= 1) & (quantity <= _MAX_QUANTITY)
-    problems = np.select(
-        [
-            items["sku"].fillna("").str.strip() == "",
-            quantity.isna(),
-            ~whole,
-            items["unit_price"] < 0,
-        ],
-        [
-            "has no sku",
-            "has no quantity",
-            f"quantity must be a whole number from 1 to {_MAX_QUANTITY:,}",
-            "unit_price must not be negative",
-        ],
-        default="",
-    )
-    bad = np.flatnonzero(problems != "")
-    if bad.size:
-        number = items.groupby("row").cumcount().iloc[bad[0]] + 1
-        raise column.error(int(items["row"].iloc[bad[0]]), f"item {number} {problems[bad[0]]}")
-    return items
-
-
-def _basket_error(column: _Input, text: pd.Series, error: Exception) -> HistoryImportError:
-    # Runs only after decoding failed, to name the first row at fault.
-    for row, cell in enumerate(text):
-        if isinstance(cell, str) and (problem := _basket_problem(cell)):
-            return column.error(row, problem)
-    return HistoryImportError(f"column {column.source!r} (mapped to items): {error}")
-
-
-def _basket_problem(cell: str) -> str | None:
-    try:
-        basket = json.loads(cell)
-    except (ValueError, RecursionError):
-        return f"cannot parse {_show(cell)} as a JSON list of items"
-    if not isinstance(basket, list):
-        return f"items must be a JSON list of objects, got {_show(cell)}"
-    for number, item in enumerate(basket, start=1):
-        if not isinstance(item, dict):
-            return f"item {number} is not an object"
-        if not isinstance(item.get("sku"), str | None):
-            return f"item {number}: sku must be a string"
-        for key in ("quantity", "unit_price"):
-            if isinstance(item.get(key), bool) or not isinstance(item.get(key), int | float | None):
-                return f"item {number}: {key} must be a number"
-        if not isinstance(item.get("limited_stock"), bool | None):
-            return f"item {number}: limited_stock must be true or false"
-    return None
-
-
-def _check_unique(ids: pd.Series, column: _Input) -> None:
+def _check_unique(ids: pd.Series, column: UserColumn) -> None:
     repeated = ids.duplicated().to_numpy()
     if repeated.any():
         second = int(repeated.argmax())
@@ -385,7 +254,7 @@ def _check_unique(ids: pd.Series, column: _Input) -> None:
         )
 
 
-def _label_times(frame: pd.DataFrame, column: _Input) -> pd.Series:
+def _label_times(frame: pd.DataFrame, column: UserColumn) -> pd.Series:
     labelled = frame["label"].notna()
     known_at, created_at = frame["label_known_at"], frame["created_at"]
     column.reject(
@@ -402,9 +271,3 @@ def _label_times(frame: pd.DataFrame, column: _Input) -> pd.Series:
         )
     # A time without a label says nothing; keeping it would fake a known outcome.
     return known_at.mask(~labelled)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return str(value.item() if isinstance(value, np.generic) else value)
