@@ -10,36 +10,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from features.catalog import current
 from features.currency import RateTable, to_reporting
 from features.ipclusters import lookup
+from features.schema import COLUMNS
 from features.spec import Columns, Entity
 
+# Text as the canonical schema declares it, and the IP's network and country `lookup` adds.
 TEXT_COLUMNS = frozenset(
-    {
-        "order_id",
-        "customer_id",
-        "email",
-        "phone",
-        "device_id",
-        "user_agent",
-        "ip",
-        "payment_id",
-        "payment_method",
-        "card_bin",
-        "card_last4",
-        "card_country",
-        "shipping_address_id",
-        "shipping_country",
-        "billing_address_id",
-        "billing_country",
-        "currency",
-        "time_zone",
-        "scenario",
-        "ip_cluster",
-        "ip_country",
-    }
+    {c.name for c in COLUMNS if pa.types.is_string(c.type)} | {"ip_cluster", "ip_country"}
 )
 
 

@@ -6,8 +6,8 @@ hash, the outbox event, the entity links. `write` inserts a batch of prepared
 decisions in the caller's transaction, through the driver: the decisions in
 a few multi-row statements (`ON CONFLICT (order_id) DO NOTHING RETURNING`),
 which skip (do not fail on) a decision whose order id is stored already, then
-one statement per table for the rows of the new ones, and what each new decision owes: its
-feature update, and its review case when asked.
+one statement per table for the rows of the new ones, and what each new
+decision owes: its feature update, and its review case when asked.
 """
 
 from __future__ import annotations
