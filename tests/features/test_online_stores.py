@@ -94,6 +94,19 @@ def test_a_redis_read_gives_every_cell_in_its_place(tmp_path: Path, redis_url: s
     assert rows.read([]) == []
 
 
+def test_the_redis_client_parses_replies_in_c(tmp_path: Path, redis_url: str) -> None:
+    # hiredis packs and parses in C: without it every scored order pays Python's parser twice.
+    settings = FeatureSettings(
+        data_dir=tmp_path, online_store="redis", redis_url=SecretStr(redis_url)
+    )
+    pool = redis_rows(RepoConfig(**store_config(settings))).client.connection_pool
+    connection = pool.get_connection()
+    try:
+        assert type(connection._parser).__name__ == "_HiredisParser"
+    finally:
+        pool.release(connection)
+
+
 def test_rows_are_keyed_by_one_string_join_key() -> None:
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
