@@ -17,6 +17,7 @@ from models.registry import connect, load_version, log_scorer, promote
 from models.scorer import ModelCard, Thresholds
 from service.cli import app, score_batch_cmd
 from service.settings import ServiceSettings
+from tests.packs import EXAMPLE_PACK, pack_in_use
 from tests.service.clients import api_client
 from tests.service.conftest import prepared_settings
 from tests.service.shop import replay
@@ -25,6 +26,8 @@ runner = CliRunner()
 ORDERS = 400
 # The features a later event moves: the test's champion scores mostly on them.
 MOVED_BY_LATER_EVENTS = ("fraud", "declines", "labelled")
+# With the example pack, the terminal's features drive the champion too.
+PACK_DRIVERS = (*MOVED_BY_LATER_EVENTS, "terminal_")
 CUTS = Thresholds(0.1, 0.2, 0.5)
 CHUNK = 7
 TIES = (100, CHUNK * 22 - 1)  # the second pair straddles two chunks
@@ -59,16 +62,19 @@ def history(stream: pd.DataFrame) -> pd.DataFrame:
     return orders
 
 
-def outcome_driven_champion(settings: ServiceSettings) -> None:
-    """Register and promote a booster whose score moves with declines, labels and fraud counts.
+def outcome_driven_champion(
+    settings: ServiceSettings, words: tuple[str, ...] = MOVED_BY_LATER_EVENTS
+) -> None:
+    """Register and promote a booster whose score moves with the features named by `words`.
 
-    Trained on small counts, so its splits fall between the values real counts take:
-    a decline or a label the replay missed changes the score of every later order it touches.
+    By default declines, labels and fraud counts. Trained on small counts, so its splits
+    fall between the values real counts take: a decline or a label the replay missed
+    changes the score of every later order it touches.
     """
     names = load_version(settings, "1").card.features
     rng = np.random.default_rng(1)
     matrix = rng.poisson(0.5, size=(4000, len(names))).astype(float)
-    drivers = [j for j, n in enumerate(names) if any(w in n for w in MOVED_BY_LATER_EVENTS)]
+    drivers = [j for j, n in enumerate(names) if any(w in n for w in words)]
     assert len(drivers) >= 5, names
     labels = matrix[:, drivers].sum(axis=1) + rng.normal(scale=0.5, size=4000) > 0.5 * len(drivers)
     parameters = {"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1}
@@ -79,30 +85,41 @@ def outcome_driven_champion(settings: ServiceSettings) -> None:
     promote(settings, version)
 
 
-@pytest.fixture(scope="module")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame
+def serve(
+    folder: Path, orders: pd.DataFrame, words: tuple[str, ...] = MOVED_BY_LATER_EVENTS
 ) -> tuple[ServiceSettings, dict[str, dict[str, Any]]]:
-    """Post the stream to the API in time order, its labels at their known times; its answers."""
-    settings = prepared_settings(tmp_path_factory.mktemp("served"), history, empty_store=True)
-    outcome_driven_champion(settings)  # version 2, the champion
+    """Post a stream to the API in time order, its labels at their known times; its answers."""
+    settings = prepared_settings(folder, orders, empty_store=True)
+    outcome_driven_champion(settings, words)  # version 2, the champion
     answers: dict[str, dict[str, Any]] = {}
     with api_client(settings) as client:
-        for event, response in replay(client, history):
+        for event, response in replay(client, orders):
             if event[2] == "order":
-                answers[cast(str, history.at[event[3], "order_id"])] = response.json()
+                answers[cast(str, orders.at[event[3], "order_id"])] = response.json()
     return settings, answers
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame) -> tuple[Path, Path]:
-    """The stream as a shop's CSV export (and parquet beside it) and the mapping of its columns."""
-    folder = tmp_path_factory.mktemp("export")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame
+) -> tuple[ServiceSettings, dict[str, dict[str, Any]]]:
+    """The history posted to the API, and its answers."""
+    return serve(tmp_path_factory.mktemp("served"), history)
+
+
+def export(folder: Path, orders: pd.DataFrame) -> tuple[Path, Path]:
+    """Write a stream as a CSV export (and parquet beside it) and the mapping of its columns."""
     data, mapping = folder / "orders.csv", folder / "mapping.yaml"
-    history.to_csv(data, index=False)
-    history.to_parquet(folder / "orders.parquet", index=False)
-    mapping.write_text("columns:\n" + "".join(f"  {name}: {name}\n" for name in history.columns))
+    orders.to_csv(data, index=False)
+    orders.to_parquet(folder / "orders.parquet", index=False)
+    mapping.write_text("columns:\n" + "".join(f"  {name}: {name}\n" for name in orders.columns))
     return data, mapping
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, history: pd.DataFrame) -> tuple[Path, Path]:
+    """The history as an export and its mapping."""
+    return export(tmp_path_factory.mktemp("export"), history)
 
 
 def score_batch(
@@ -133,15 +150,11 @@ def read(out: Path) -> pd.DataFrame:
     return pd.read_csv(out, dtype=str, keep_default_na=False)
 
 
-def test_every_order_gets_the_answer_the_service_gave_at_its_time(
-    served: tuple[ServiceSettings, dict[str, dict[str, Any]]],
-    history: pd.DataFrame,
-    scored: Path,
-) -> None:
-    _, answers = served
-    table = read(scored)
-    assert list(table["order_id"]) == list(history["order_id"])
-    mismatches = []
+def mismatches(
+    table: pd.DataFrame, answers: dict[str, dict[str, Any]]
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Return each output row that differs from the service's answer to its order."""
+    found = []
     for row in table.itertuples(index=False):
         answer = answers[str(row.order_id)]
         reasons = [(r["feature"], r["text"]) for r in answer["reasons"][:3]]
@@ -165,13 +178,50 @@ def test_every_order_gets_the_answer_the_service_gave_at_its_time(
             "reasons": reasons,
         }
         if mine != theirs:
-            mismatches.append((row.order_id, mine, theirs))
-    assert not mismatches, mismatches[:3]
+            found.append((str(row.order_id), mine, theirs))
+    return found
+
+
+def test_every_order_gets_the_answer_the_service_gave_at_its_time(
+    served: tuple[ServiceSettings, dict[str, dict[str, Any]]],
+    history: pd.DataFrame,
+    scored: Path,
+) -> None:
+    _, answers = served
+    table = read(scored)
+    assert list(table["order_id"]) == list(history["order_id"])
+    wrong = mismatches(table, answers)
+    assert not wrong, wrong[:3]
     # Tiers and actions varied, and the file's labels are passed on.
     assert set(table["tier"]) == {"low", "medium", "high", "critical"}
     assert set(table["action"]) == {"approve", "review", "decline"}
     assert "true" in set(table["freeze"])
     assert list(table["label"]) == [str(v) if pd.notna(v) else "" for v in history["label"]]
+
+
+def test_with_a_feature_pack_every_order_gets_the_service_answer_too(
+    tmp_path: Path, history: pd.DataFrame
+) -> None:
+    # The pack's columns, in the file and sent as the orders' attributes: four busy terminals.
+    orders = history.assign(
+        terminal_id="t" + (history.index % 4).astype(str),
+        channel=np.where(history.index % 3 == 0, "app", "web"),
+    )
+    with pack_in_use(EXAMPLE_PACK):
+        settings, answers = serve(tmp_path / "served", orders, PACK_DRIVERS)
+        champion = load_version(settings, "2").card.features
+        data, mapping = export(tmp_path, orders)
+        out = tmp_path / "scores.csv"
+        result = score_batch(settings, data, mapping, out, "--features", str(EXAMPLE_PACK))
+    assert result.exit_code == 0, result.output
+    assert "terminal_fraud_30d" in champion and "terminal_orders_1d" in champion
+    table = read(out)
+    assert list(table["order_id"]) == list(orders["order_id"])
+    wrong = mismatches(table, answers)
+    assert not wrong, wrong[:3]
+    # The terminals' features decided some orders: they are among the reasons of answers.
+    named = {str(r["feature"]) for answer in answers.values() for r in answer["reasons"]}
+    assert any(name.startswith("terminal_") for name in named), named
 
 
 def test_a_file_read_in_small_chunks_gives_the_same_output(
