@@ -29,7 +29,7 @@ def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """Return numerator / denominator, NaN where the denominator is zero or missing."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator > 0, numerator / denominator, np.nan)
@@ -114,7 +114,7 @@ def _risk(entity: str, window: str, words: str, family: Family) -> Derived:
         (fraud, labelled),
         # A fraud label after an earlier legitimate one counts later than its order's
         # first label: the share is capped at 1.
-        lambda c: np.minimum(_ratio(c[fraud], c[labelled]), 1.0),
+        lambda c: np.minimum(ratio(c[fraud], c[labelled]), 1.0),
         f"{{value:.0%}} of the orders here labelled in the last {words} were fraud",
         family=family,
     )
@@ -139,7 +139,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived(
         "amount_vs_customer_mean",
         ("amount_reporting", "customer_amount_mean"),
-        lambda c: _ratio(c["amount_reporting"], c["customer_amount_mean"]),
+        lambda c: ratio(c["amount_reporting"], c["customer_amount_mean"]),
         "the order is {value:.1f}x this account's average",
         family="customer",
     ),
@@ -192,7 +192,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived(
         "limited_share",
         ("limited_quantity", "item_count"),
-        lambda c: _ratio(c["limited_quantity"], c["item_count"]),
+        lambda c: ratio(c["limited_quantity"], c["item_count"]),
         "{value:.0%} of the items are limited stock",
         family="order",
     ),

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from features.aggregates import AGGREGATES
 from features.columns import ADDED_COLUMNS
-from features.derived import DERIVED
+from features.derived import DERIVED, ratio
 from features.pack_schema import (
     NAME,
     FeaturePack,
@@ -261,10 +261,7 @@ def _ratio_of(numerator: str, denominator: str) -> Callable[[Columns], np.ndarra
     top_of, bottom_of = _operand(numerator), _operand(denominator)
 
     def compute(c: Columns) -> np.ndarray:
-        top = np.asarray(top_of(c), dtype=float)
-        bottom = np.asarray(bottom_of(c), dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(bottom > 0, top / bottom, np.nan)
+        return ratio(np.asarray(top_of(c), dtype=float), np.asarray(bottom_of(c), dtype=float))
 
     return compute
 
