@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from features.aggregates import RISK_ENTITIES, RISK_WINDOWS, WINDOW_WORDS
 from features.spec import Columns, Derived, Family
 
 MS_PER_HOUR = 3_600_000.0
@@ -93,13 +94,6 @@ def _local_time_unknown(c: Columns) -> np.ndarray:
     """Return 1.0 where neither a time zone nor a location gives the local time (UTC read)."""
     unknown: np.ndarray = np.isnan(_offsets(c)).astype(float)
     return unknown
-
-
-RISK_ENTITIES: tuple[tuple[str, Family], ...] = (
-    ("device", "device"),
-    ("ip", "network"),
-    ("payment", "payment"),
-)
 
 
 def _risk(entity: str, window: str, words: str, family: Family) -> Derived:
@@ -245,8 +239,8 @@ DERIVED: tuple[Derived, ...] = (
         family="network",
     ),
     *(
-        _risk(entity, window, words, family)
-        for entity, family in RISK_ENTITIES
-        for window, words in (("1d", "day"), ("7d", "7 days"), ("30d", "30 days"))
+        _risk(prefix, window, WINDOW_WORDS[window], entity.family)
+        for prefix, entity in RISK_ENTITIES.items()
+        for window in RISK_WINDOWS
     ),
 )
