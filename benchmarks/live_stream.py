@@ -139,7 +139,7 @@ def prepare(
     from features.schema import conform
     from features.store import apply, materialize
     from models.registry import promote
-    from service.cli.demo import write_simulated_rates
+    from service.cli.simulated_rates import write_simulated_rates
     from training.sources.simulator import simulate_orders
     from training.train import train
 

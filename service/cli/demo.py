@@ -16,9 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.build import write_order_log
-from features.currency import write_rates
 from features.schema import DECLINE_DELAY
-from features.settings import RATES_FILE
 from features.store import materialize
 from models.registry import promote
 from service.audit.changes import record_promotion
@@ -31,32 +29,14 @@ from service.auth.roles import KEY_ROLE_DEFAULT, PERSON_ROLES, SERVICE_SCOPES
 from service.cli.db import database
 from service.cli.features_cmd import apply_features
 from service.cli.server import running_server
+from service.cli.simulated_rates import write_simulated_rates
 from service.cli.training_cmd import print_result
 from service.settings import ServiceSettings
 from training.sources.demo_split import split_for_demo
 from training.sources.payloads import order_payload
-from training.sources.simulator.geo import FX_PER_EUR
 
 # Wide enough for reasons to read as sentences even when not on a terminal.
 console = Console(width=max(Console().width, 150))
-
-
-def write_simulated_rates(settings: ServiceSettings, orders: pd.DataFrame) -> Path:
-    """Write the simulator's exchange rates as the data dir's rate table; return its path."""
-    reporting = str(settings.reporting_currency)
-    if reporting not in FX_PER_EUR:
-        raise typer.BadParameter(
-            f"the demo simulates amounts in {', '.join(FX_PER_EUR)}: report in one of them",
-            param_hint="ORDERSHIELD_REPORTING_CURRENCY",
-        )
-    # One row per currency from the first order's day: the simulator's rates never move.
-    first_day = orders["created_at"].min().date()
-    per_reporting = FX_PER_EUR[reporting]
-    rows = [(first_day, code, rate / per_reporting) for code, rate in FX_PER_EUR.items()]
-    path = settings.data_dir / RATES_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_rates(path, reporting, [row for row in rows if row[1] != reporting])
-    return path
 
 
 def replay(url: str, api_key: str, live: pd.DataFrame) -> list[dict[str, Any]]:

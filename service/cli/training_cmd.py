@@ -18,6 +18,7 @@ from models.registry import promote as promote_version
 from service.cli.errors import fail, fail_option
 from service.cli.features_cmd import apply_features
 from service.cli.packs import FeaturesOption, use_features
+from service.cli.simulated_rates import write_simulated_rates
 from service.settings import ServiceSettings
 from training.feature_choice import by_missing_fields
 from training.protocol import ProtocolError
@@ -44,7 +45,11 @@ def simulate(
         ),
     ] = "normal",
 ) -> None:
-    """Simulate a labelled order stream with fraud scenarios into the data dir."""
+    """Simulate a labelled order stream with fraud scenarios into the data dir.
+
+    The simulator's exchange rates go beside it as the data dir's rate table,
+    unless `exchange_rates_path` names a table of your own.
+    """
     from training.sources.simulator import simulate_orders
 
     settings = ServiceSettings()
@@ -59,6 +64,8 @@ def simulate(
             difficulty=difficulty,
         )
     write_order_log(frame, settings)
+    if settings.exchange_rates_path is None:
+        console.print(f"exchange rates → {write_simulated_rates(settings, frame)}")
     fraud = frame[frame["label"] == 1]
     console.print(
         f"{len(frame):,} orders, {len(fraud):,} fraud ({len(fraud) / len(frame):.2%}, "

@@ -1,19 +1,25 @@
-"""The demo's rate table converts every currency the simulator trades in."""
+"""The simulated data's rate table converts every currency the simulator trades in."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from features.columns import enrich
-from features.currency import rates_for
-from service.cli.demo import write_simulated_rates
+from features.currency import rates_for, write_rates
+from features.settings import RATES_FILE
+from service.cli import app
+from service.cli.simulated_rates import write_simulated_rates
 from service.settings import ServiceSettings
 from training.sources.simulator import simulate_orders
 from training.sources.simulator.geo import FX_PER_EUR
+
+runner = CliRunner()
 
 
 def test_every_simulated_amount_converts_back_to_euros(tmp_path: Path) -> None:
@@ -38,3 +44,22 @@ def test_a_reporting_currency_the_simulator_lacks_is_refused(
     monkeypatch.setenv("ORDERSHIELD_REPORTING_CURRENCY", "JPY")
     with pytest.raises(typer.BadParameter, match="EUR, GBP, USD"):
         write_simulated_rates(ServiceSettings(data_dir=tmp_path), simulate_orders(50, seed=1))
+
+
+def test_simulate_writes_the_rates_beside_the_orders_unless_a_table_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path / "data"))
+    result = runner.invoke(app, ["simulate", "--orders", "300", "--days", "3"])
+    assert result.exit_code == 0, result.output
+    settings = ServiceSettings()
+    assert settings.exchange_rates == tmp_path / "data" / RATES_FILE
+    assert set(rates_for(settings).rates) == set(FX_PER_EUR) - {"EUR"}
+    # A table of the operator's own is theirs: nothing is written beside the orders.
+    own = tmp_path / "own.csv"
+    write_rates(own, "EUR", [(date(2026, 1, 1), "USD", 1.1)])
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("ORDERSHIELD_EXCHANGE_RATES_PATH", str(own))
+    result = runner.invoke(app, ["simulate", "--orders", "300", "--days", "3"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "other" / RATES_FILE).exists()

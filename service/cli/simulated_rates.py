@@ -1,0 +1,36 @@
+"""The simulator's exchange rates, written as a data dir's rate table.
+
+`ordershield simulate` and `ordershield demo` write it beside the orders, so
+the feature build and `serve` on that data dir convert every simulated amount
+to the reporting currency with no setting (`features.currency`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from features.currency import write_rates
+from features.settings import RATES_FILE
+from service.settings import ServiceSettings
+from training.sources.simulator.geo import FX_PER_EUR
+
+
+def write_simulated_rates(settings: ServiceSettings, orders: pd.DataFrame) -> Path:
+    """Write the simulator's exchange rates as the data dir's rate table; return its path."""
+    reporting = str(settings.reporting_currency)
+    if reporting not in FX_PER_EUR:
+        raise typer.BadParameter(
+            f"the simulator trades in {', '.join(FX_PER_EUR)}: report in one of them",
+            param_hint="ORDERSHIELD_REPORTING_CURRENCY",
+        )
+    # One row per currency from the first order's day: the simulator's rates never move.
+    first_day = orders["created_at"].min().date()
+    per_reporting = FX_PER_EUR[reporting]
+    rows = [(first_day, code, rate / per_reporting) for code, rate in FX_PER_EUR.items()]
+    path = settings.data_dir / RATES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_rates(path, reporting, [row for row in rows if row[1] != reporting])
+    return path
