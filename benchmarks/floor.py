@@ -1,24 +1,23 @@
-"""The floor under the scoring call: server CPU per order of HTTP and validation alone.
+"""The floor under the scoring call: server CPU per order before any feature, model or decision.
 
 Usage, from the repository root with the project's virtualenv:
 
-    python benchmarks/floor.py [--rates 200,300] [--duration 15]
+    python benchmarks/floor.py [--rates 200,300] [--duration 15] [--rungs http,keyed]
 
 For each rung of `floor_server.py` (the body read; validated as an `Order`
-through FastAPI; plus one hop to the thread pool) it starts that server, warms
-it up, sends the warm-up order (every optional part set, a new order id each
-time) open loop at each rate with the benchmark's own client, and prints the
-server's CPU per order (user + system of its process, from `/proc`) and the
-latency percentiles. No feature, model, SHAP or database work is in it: what it
-prints is what the service pays before it does any of its own.
+through FastAPI; plus one hop to the thread pool; plus the API key's lookup in
+SQLite in a thread of its own) it starts that server, warms it up, sends the
+warm-up order (every optional part set, a new order id each time) open loop
+at each rate with the benchmark's own client, and prints the server's CPU per
+order (user + system of its process, from `/proc`) and the latency
+percentiles. No feature, model, SHAP or decision work is in it: what it prints
+is what the service pays before it does any of its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,10 +29,9 @@ from http_client import Client
 from load import Run, open_loop, run_loop, timed
 from machine import machine_rows, percentiles
 
-from service.cli.server import free_port
+from service.cli.server import free_port, started
 from service.scoring.warm import WARM_UP_ORDER
 
-READY_TIMEOUT_S = 60.0
 WARMUP_ORDERS = 500
 
 
@@ -57,27 +55,13 @@ def bodies(count: int, prefix: str) -> list[bytes]:
 
 @contextmanager
 def floor_server(rung: str) -> Iterator[tuple[int, int, str]]:
-    """Start the floor server of `rung`; yield its port, pid and API key once it answers."""
+    """Start the floor server of `rung`; yield its port, pid and API key once it is ready."""
     port = free_port()
     command = [sys.executable, "benchmarks/floor_server.py", "--rung", rung, "--port", str(port)]
-    process = subprocess.Popen(command)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the floor server exited with status {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as ready:
-                    token = str(orjson.loads(ready.read())["token"])
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield port, process.pid, token
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with started(command, port) as server:
+        with urllib.request.urlopen(f"{server.url}/readyz", timeout=5) as ready:
+            token = str(orjson.loads(ready.read())["token"])
+        yield port, server.process.pid, token
 
 
 async def measure(

@@ -1,16 +1,19 @@
 """A server that answers the scoring call with a fixed decision: the floor under the real one.
 
 Run by `floor.py` (`python benchmarks/floor_server.py --rung RUNG --port PORT`).
-It serves `POST /v1/orders/score` on the uvicorn protocol the service runs
-(httptools with the read deadline, on uvloop), and does one rung of what the
-real route does before any feature, model or database is touched:
+It is served as the service is (`service.http_server.config`: httptools with
+the read deadline, the connection limit, uvloop), with the service's own
+middleware (request time bounds, body size limit, security headers), its
+thread pool and its garbage-collector settings, and its scoring route does one
+rung of what the real route does before any feature, model or decision:
 
 - `http`: reads the body as bytes and answers;
 - `validated`: validates the body as an `Order`, through FastAPI, as the real route does;
-- `threaded`: that, then one hop to a thread pool and back, as the real route scores there;
+- `threaded`: that, then one hop to the thread pool and back, as the real route scores there;
 - `keyed`: that, after the API key is looked up in a thread (SQLite), as the real guard does.
 
-Every rung answers the same decision-sized JSON, so the HTTP work is alike.
+Left out: the bearer-scheme dependency, the rate limit's count and the scoring
+dependency. Every rung answers the same decision-sized JSON.
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ import orjson
 import uvicorn
 from fastapi import FastAPI, Header, Request, Response
 
+from service import security_headers
+from service.app import settle_collector
 from service.auth.keys import create_key, key_principal
 from service.blocking import executor, in_thread
-from service.http_server import protocol
+from service.body_limit import BodySizeLimit
+from service.http_server import config
+from service.inputs import RequestTimeBounds, time_bounds
 from service.persistence import make_engine
 from service.persistence.db import migrate
 from service.scoring.schemas import Order
@@ -35,8 +42,6 @@ from service.settings import ServiceSettings
 
 RUNGS = ("http", "validated", "threaded", "keyed")
 SCORE_PATH = "/v1/orders/score"
-# As many threads as the service gives its pool by default.
-THREADS = 4
 # The shape and size of a real answer: five reasons, a frozen stock, the model.
 ANSWER = orjson.dumps(
     {
@@ -66,15 +71,19 @@ def _nothing() -> None:
     return None
 
 
-def floor_app(rung: str) -> FastAPI:
+def floor_app(rung: str, settings: ServiceSettings) -> FastAPI:
     """Return an app whose scoring route does `rung` and answers the fixed decision."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        asyncio.get_running_loop().set_default_executor(executor(THREADS))
+        asyncio.get_running_loop().set_default_executor(executor(settings.threads))
+        settle_collector()
         yield
 
     app = FastAPI(lifespan=lifespan)
+    app.add_middleware(RequestTimeBounds, bounds=time_bounds(settings))
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    security_headers.install(app)
 
     @app.get("/readyz")
     async def ready(request: Request) -> dict[str, str]:
@@ -95,10 +104,8 @@ def floor_app(rung: str) -> FastAPI:
 
         @app.post(SCORE_PATH)
         async def keyed(order: Order, authorization: str = Header()) -> Response:
-            principal = await in_thread(
-                key_principal, engine, authorization.removeprefix("Bearer ")
-            )
-            if principal is None:
+            token = authorization.removeprefix("Bearer ")
+            if await in_thread(key_principal, engine, token) is None:
                 return Response(status_code=401)
             await in_thread(_nothing)
             return Response(ANSWER, media_type="application/json")
@@ -122,16 +129,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     settings = ServiceSettings()
-    config = uvicorn.Config(
-        floor_app(args.rung),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        http=protocol(settings),
-        loop="uvloop",
-        timeout_keep_alive=settings.http_keep_alive_seconds,
-    )
-    uvicorn.Server(config).run()
+    app = floor_app(args.rung, settings)
+    uvicorn.Server(config(settings, "127.0.0.1", args.port, "warning", app)).run()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from features.spec import (
     ADDRESS,
@@ -26,8 +27,21 @@ def _a(name: str, entity: Entity, agg: Agg, text: str, **kw: object) -> Aggregat
 # Entity risk is read over these windows: fraud among the labels that became known in one.
 RISK_WINDOWS: dict[str, timedelta] = {"1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 WINDOW_WORDS = {"1d": "day", "7d": "7 days", "30d": "30 days"}
-# The entities whose risk is read (`features.derived`), by their features' prefix.
-RISK_ENTITIES: dict[str, Entity] = {"device": DEVICE, "ip": IP_CLUSTER, "payment": PAYMENT}
+
+
+class RiskEntity(NamedTuple):
+    """An entity whose risk is read (`features.derived`): its features' prefix, whose orders."""
+
+    prefix: str
+    entity: Entity
+    whose: str
+
+
+RISK_ENTITIES = (
+    RiskEntity("device", DEVICE, "from this device"),
+    RiskEntity("ip", IP_CLUSTER, "from this network"),
+    RiskEntity("payment", PAYMENT, "on this payment account"),
+)
 
 
 def _risk_counts(entity: Entity, prefix: str, whose: str) -> tuple[Aggregate, ...]:
@@ -107,7 +121,5 @@ AGGREGATES: tuple[Aggregate, ...] = (
     _a("payment_orders_7d", PAYMENT, Agg.COUNT, "this payment account was used for {value:.0f} orders in the last 7 days", window=7 * DAY),
     *_spending(CUSTOMER, "customer", "of this account"),
     *_spending(PAYMENT, "payment", "on this payment account"),
-    *_risk_counts(RISK_ENTITIES["device"], "device", "from this device"),
-    *_risk_counts(RISK_ENTITIES["ip"], "ip", "from this network"),
-    *_risk_counts(RISK_ENTITIES["payment"], "payment", "on this payment account"),
+    *(a for risk in RISK_ENTITIES for a in _risk_counts(risk.entity, risk.prefix, risk.whose)),
 )

@@ -158,11 +158,16 @@ def _row(line: list[str], reporting: str, where: str) -> tuple[str, int, float]:
 
 
 def write_rates(path: Path, reporting: str, rows: Iterable[tuple[date, str, float]]) -> None:
-    """Write a rate table file: (date, currency, units of it per reporting unit) rows."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    """Write a rate table file: (date, currency, units of it per reporting unit) rows.
+
+    Written beside it and renamed into place, so a server reading it never sees half a table.
+    """
+    part = path.with_name(f".{path.name}.partial")
+    with part.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["date", "currency", f"per_{reporting}"])
         writer.writerows((day.isoformat(), code, repr(rate)) for day, code, rate in rows)
+    part.replace(path)
 
 
 _missing: Counter[tuple[str, str]] = Counter()

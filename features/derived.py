@@ -239,8 +239,8 @@ DERIVED: tuple[Derived, ...] = (
         family="network",
     ),
     *(
-        _risk(prefix, window, WINDOW_WORDS[window], entity.family)
-        for prefix, entity in RISK_ENTITIES.items()
+        _risk(risk.prefix, window, WINDOW_WORDS[window], risk.entity.family)
+        for risk in RISK_ENTITIES
         for window in RISK_WINDOWS
     ),
 )

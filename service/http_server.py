@@ -22,6 +22,7 @@ import asyncio
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.app import create_app
@@ -134,10 +135,12 @@ def protocol(settings: ServiceSettings) -> type[asyncio.Protocol]:
     return type("HttpProtocol", (HttpToolsWithDeadline,), limits)
 
 
-def config(settings: ServiceSettings, host: str, port: int, log_level: str) -> uvicorn.Config:
-    """Return the uvicorn configuration of a server of this app."""
+def config(
+    settings: ServiceSettings, host: str, port: int, log_level: str, app: ASGIApp | None = None
+) -> uvicorn.Config:
+    """Return the uvicorn configuration of a server of this app (or of `app`, served alike)."""
     return uvicorn.Config(
-        create_app(settings),
+        app or create_app(settings),
         host=host,
         port=port,
         log_level=log_level,

@@ -59,7 +59,14 @@ def running_server(settings: ServiceSettings, port: int | None = None) -> Iterat
     # process loads the service and nothing of the command line or of training.
     command = [sys.executable, "-m", "service.http_server"]
     options = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen([*command, *options], env=server_env(settings))
+    with started([*command, *options], port, server_env(settings)) as server:
+        yield server
+
+
+@contextmanager
+def started(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run a server command listening on `port`; yield it once /readyz answers 200, then stop it."""
+    process = subprocess.Popen(command, env=env)
     server = Server(f"http://127.0.0.1:{port}", process)
     try:
         _wait_ready(server)

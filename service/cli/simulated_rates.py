@@ -18,14 +18,18 @@ from service.settings import ServiceSettings
 from training.sources.simulator.geo import FX_PER_EUR
 
 
+def unsupported_reporting(settings: ServiceSettings) -> str | None:
+    """Return why the simulator has no rates to the reporting currency (None: it has)."""
+    if str(settings.reporting_currency) in FX_PER_EUR:
+        return None
+    return f"the simulator trades in {', '.join(FX_PER_EUR)}: report in one of them"
+
+
 def write_simulated_rates(settings: ServiceSettings, orders: pd.DataFrame) -> Path:
     """Write the simulator's exchange rates as the data dir's rate table; return its path."""
+    if problem := unsupported_reporting(settings):
+        raise typer.BadParameter(problem, param_hint="ORDERSHIELD_REPORTING_CURRENCY")
     reporting = str(settings.reporting_currency)
-    if reporting not in FX_PER_EUR:
-        raise typer.BadParameter(
-            f"the simulator trades in {', '.join(FX_PER_EUR)}: report in one of them",
-            param_hint="ORDERSHIELD_REPORTING_CURRENCY",
-        )
     # One row per currency from the first order's day: the simulator's rates never move.
     first_day = orders["created_at"].min().date()
     per_reporting = FX_PER_EUR[reporting]

@@ -18,7 +18,7 @@ from models.registry import promote as promote_version
 from service.cli.errors import fail, fail_option
 from service.cli.features_cmd import apply_features
 from service.cli.packs import FeaturesOption, use_features
-from service.cli.simulated_rates import write_simulated_rates
+from service.cli.simulated_rates import unsupported_reporting, write_simulated_rates
 from service.settings import ServiceSettings
 from training.feature_choice import by_missing_fields
 from training.protocol import ProtocolError
@@ -47,12 +47,19 @@ def simulate(
 ) -> None:
     """Simulate a labelled order stream with fraud scenarios into the data dir.
 
-    The simulator's exchange rates go beside it as the data dir's rate table,
-    unless `exchange_rates_path` names a table of your own.
+    The simulator's fixed exchange rates go beside it as the data dir's rate
+    table, unless ORDERSHIELD_EXCHANGE_RATES_PATH names a table of your own or
+    the data dir holds one already (it is kept).
     """
     from training.sources.simulator import simulate_orders
 
     settings = ServiceSettings()
+    writes_rates = settings.exchange_rates is None
+    if writes_rates and (problem := unsupported_reporting(settings)):
+        fail(
+            f"ORDERSHIELD_REPORTING_CURRENCY: {problem}, "
+            "or set ORDERSHIELD_EXCHANGE_RATES_PATH to a rate table of your own"
+        )
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("simulating orders", total=orders)
         frame = simulate_orders(
@@ -64,8 +71,9 @@ def simulate(
             difficulty=difficulty,
         )
     write_order_log(frame, settings)
-    if settings.exchange_rates_path is None:
-        console.print(f"exchange rates → {write_simulated_rates(settings, frame)}")
+    if writes_rates:
+        path = write_simulated_rates(settings, frame)
+        console.print(f"the simulator's fixed exchange rates → {path} (not for real orders)")
     fraud = frame[frame["label"] == 1]
     console.print(
         f"{len(frame):,} orders, {len(fraud):,} fraud ({len(fraud) / len(frame):.2%}, "

@@ -211,7 +211,8 @@ def test_with_a_feature_pack_every_order_gets_the_service_answer_too(
         settings, answers = serve(tmp_path / "served", orders, PACK_DRIVERS)
         champion = load_version(settings, "2").card.features
         data, mapping = export(tmp_path, orders)
-        out = tmp_path / "scores.csv"
+    out = tmp_path / "scores.csv"
+    with pack_in_use(None):  # the command takes the pack from its option alone
         result = score_batch(settings, data, mapping, out, "--features", str(EXAMPLE_PACK))
     assert result.exit_code == 0, result.output
     assert "terminal_fraud_30d" in champion and "terminal_orders_1d" in champion

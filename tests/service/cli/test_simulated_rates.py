@@ -63,3 +63,30 @@ def test_simulate_writes_the_rates_beside_the_orders_unless_a_table_is_set(
     result = runner.invoke(app, ["simulate", "--orders", "300", "--days", "3"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "other" / RATES_FILE).exists()
+
+
+def test_simulate_keeps_a_rate_table_the_data_dir_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
+    write_rates(tmp_path / RATES_FILE, "EUR", [(date(2026, 1, 1), "USD", 1.1)])
+    before = (tmp_path / RATES_FILE).read_bytes()
+    result = runner.invoke(app, ["simulate", "--orders", "300", "--days", "3"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / RATES_FILE).read_bytes() == before
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_simulate_refuses_a_reporting_currency_it_has_no_rates_for_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERSHIELD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ORDERSHIELD_REPORTING_CURRENCY", "JPY")
+    result = runner.invoke(app, ["simulate", "--orders", "300", "--days", "3"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: ORDERSHIELD_REPORTING_CURRENCY: the simulator trades in EUR, GBP, USD: "
+        "report in one of them, or set ORDERSHIELD_EXCHANGE_RATES_PATH to a rate table "
+        "of your own\n"
+    )
+    assert list(tmp_path.iterdir()) == []
