@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import redis
 
+from features.catalog import spec_hash
 from features.settings import RATES_FILE
 from service.settings import ServiceSettings
 
@@ -98,17 +99,23 @@ def write_marker(settings: ServiceSettings, clock_ms: int, batch: int) -> None:
     # `batch` (when the data dir was prepared) keeps order ids unique across preparations.
     redis_url = settings.redis_url.get_secret_value()
     marker = {"online_store": settings.online_store, "redis_url": redis_url}
-    text = json.dumps({**marker, "clock_ms": clock_ms, "batch": batch})
+    # The spec its champion was trained on: a data dir of another spec is prepared again.
+    text = json.dumps({**marker, "clock_ms": clock_ms, "batch": batch, "spec_hash": spec_hash()})
     (settings.data_dir / MARKER_FILE).write_text(text)
 
 
 def is_prepared(settings: ServiceSettings) -> bool:
-    """Return whether the data dir holds a live stream and a servable champion for this store."""
-    from models.registry import RegistryError, load_scorer
-    from models.scorer import SpecMismatchError
+    """Return whether the data dir holds a live stream and a servable champion for this store.
 
+    Told from the marker alone, without opening the model registry: MLflow keeps the
+    store it opened for a data dir, and would write into the deleted one once the
+    data dir is removed and prepared again in this process.
+    """
     marker = _marker(settings)
     if marker.get("online_store") != settings.online_store:
+        return False
+    if marker.get("spec_hash") != spec_hash():
+        say("preparing again: the data dir's champion was trained on another feature spec")
         return False
     if not (settings.data_dir / RATES_FILE).exists():
         say("preparing again: the data dir has no exchange rates (prepared by an older release)")
@@ -119,11 +126,6 @@ def is_prepared(settings: ServiceSettings) -> bool:
         if marker.get("redis_url") != redis_url or owner != _owner(settings):
             say(f"preparing again: {redis_url} holds the states of another data dir, or none")
             return False
-    try:
-        load_scorer(settings)  # refuses a champion trained on another feature spec
-    except (RegistryError, SpecMismatchError) as error:
-        say(f"preparing again: {error}")
-        return False
     return True
 
 
