@@ -159,7 +159,7 @@ def prepare(
     orders.iloc[:-live].to_parquet(settings.orders_path, index=False)
     orders.iloc[-live:].to_parquet(settings.data_dir / LIVE_FILE, index=False)
     # The simulator's amounts are in several currencies: the demo's rate table converts them.
-    write_simulated_rates(settings, orders)
+    write_simulated_rates(settings)
     say(f"building features from {n_orders - live:,} orders, {live:,} held out as live")
     build_offline_sources(conform(pd.read_parquet(settings.orders_path)), settings)
     apply(settings)

@@ -162,7 +162,7 @@ def demo(
     console.rule(f"1. simulating {orders:,} orders")
     simulated = simulate_orders(orders, seed=seed)
     # In the data dir, the rates are found by this build and by `serve` on this data alike.
-    write_simulated_rates(settings, simulated)
+    write_simulated_rates(settings)
     split = split_for_demo(simulated)
     write_order_log(split.history, settings)
     console.rule("2. features: offline aggregates, Feast apply, materialize")

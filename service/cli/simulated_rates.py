@@ -7,9 +7,9 @@ to the reporting currency with no setting (`features.currency`).
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
-import pandas as pd
 import typer
 
 from features.currency import write_rates
@@ -25,15 +25,16 @@ def unsupported_reporting(settings: ServiceSettings) -> str | None:
     return f"the simulator trades in {', '.join(FX_PER_EUR)}: report in one of them"
 
 
-def write_simulated_rates(settings: ServiceSettings, orders: pd.DataFrame) -> Path:
+def write_simulated_rates(settings: ServiceSettings) -> Path:
     """Write the simulator's exchange rates as the data dir's rate table; return its path."""
     if problem := unsupported_reporting(settings):
         raise typer.BadParameter(problem, param_hint="ORDERSHIELD_REPORTING_CURRENCY")
     reporting = str(settings.reporting_currency)
-    # One row per currency from the first order's day: the simulator's rates never move.
-    first_day = orders["created_at"].min().date()
+    # The simulator's rates never move: one row per currency, in force from the earliest
+    # time an event may have (`earliest_event_time`), so it holds for any simulated period.
+    since = settings.earliest_event_time.astimezone(UTC).date()
     per_reporting = FX_PER_EUR[reporting]
-    rows = [(first_day, code, rate / per_reporting) for code, rate in FX_PER_EUR.items()]
+    rows = [(since, code, rate / per_reporting) for code, rate in FX_PER_EUR.items()]
     path = settings.data_dir / RATES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     write_rates(path, reporting, [row for row in rows if row[1] != reporting])

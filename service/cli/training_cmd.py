@@ -72,8 +72,10 @@ def simulate(
         )
     write_order_log(frame, settings)
     if writes_rates:
-        path = write_simulated_rates(settings, frame)
+        path = write_simulated_rates(settings)
         console.print(f"the simulator's fixed exchange rates → {path} (not for real orders)")
+    else:
+        console.print(f"exchange rates: the table in use is kept, {settings.exchange_rates}")
     fraud = frame[frame["label"] == 1]
     console.print(
         f"{len(frame):,} orders, {len(fraud):,} fraud ({len(fraud) / len(frame):.2%}, "

@@ -26,7 +26,7 @@ def test_every_simulated_amount_converts_back_to_euros(tmp_path: Path) -> None:
     orders = simulate_orders(2000, seed=3)
     settings = ServiceSettings(data_dir=tmp_path)
     # In the data dir: found with no setting, by the build and by `serve` alike.
-    path = write_simulated_rates(settings, orders)
+    path = write_simulated_rates(settings)
     assert settings.exchange_rates == path
     enriched = enrich(orders, rates_for(settings))
     assert set(enriched["currency"]) == set(FX_PER_EUR)
@@ -43,7 +43,7 @@ def test_a_reporting_currency_the_simulator_lacks_is_refused(
 ) -> None:
     monkeypatch.setenv("ORDERSHIELD_REPORTING_CURRENCY", "JPY")
     with pytest.raises(typer.BadParameter, match="EUR, GBP, USD"):
-        write_simulated_rates(ServiceSettings(data_dir=tmp_path), simulate_orders(50, seed=1))
+        write_simulated_rates(ServiceSettings(data_dir=tmp_path))
 
 
 def test_simulate_writes_the_rates_beside_the_orders_unless_a_table_is_set(
@@ -90,3 +90,12 @@ def test_simulate_refuses_a_reporting_currency_it_has_no_rates_for_before_any_wo
         "of your own\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_simulated_table_converts_any_simulated_period(tmp_path: Path) -> None:
+    # Kept across simulations (a second `simulate` keeps it), it must hold for an earlier start.
+    settings = ServiceSettings(data_dir=tmp_path)
+    write_simulated_rates(settings)
+    earliest = settings.earliest_event_time.date().isoformat()
+    orders = simulate_orders(300, seed=2, start=earliest, days=3)
+    assert enrich(orders, rates_for(settings))["amount_reporting"].notna().all()
