@@ -122,11 +122,17 @@ def is_prepared(settings: ServiceSettings) -> bool:
         return False
     if settings.online_store == "redis":
         redis_url = settings.redis_url.get_secret_value()
-        owner = redis.Redis.from_url(redis_url).get(OWNER_KEY)
+        owner = _redis(settings).get(OWNER_KEY)
         if marker.get("redis_url") != redis_url or owner != _owner(settings):
             say(f"preparing again: {redis_url} holds the states of another data dir, or none")
             return False
     return True
+
+
+def _redis(settings: ServiceSettings) -> redis.Redis[bytes]:
+    """Return a client of the benchmark's Redis; a flush of a large store may take seconds."""
+    url = settings.redis_url.get_secret_value()
+    return redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
 
 
 def _owner(settings: ServiceSettings) -> bytes:
@@ -150,7 +156,7 @@ def prepare(
     if live >= n_orders // 2:
         sys.exit(f"--orders {n_orders:,} is too few for {live:,} live orders")
     if settings.online_store == "redis":
-        redis.Redis.from_url(settings.redis_url.get_secret_value()).flushdb()
+        _redis(settings).flushdb()
     say(f"preparing {settings.data_dir}: simulating {n_orders:,} orders")
     start = datetime.now(UTC) - REPLAY_ROOM - timedelta(days=days)
     orders = simulate_orders(n_orders, seed=seed, start=start.date().isoformat(), days=days)
@@ -158,7 +164,7 @@ def prepare(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     orders.iloc[:-live].to_parquet(settings.orders_path, index=False)
     orders.iloc[-live:].to_parquet(settings.data_dir / LIVE_FILE, index=False)
-    # The simulator's amounts are in several currencies: the demo's rate table converts them.
+    # The simulator's amounts are in several currencies: its rate table converts them.
     write_simulated_rates(settings)
     say(f"building features from {n_orders - live:,} orders, {live:,} held out as live")
     build_offline_sources(conform(pd.read_parquet(settings.orders_path)), settings)
@@ -168,7 +174,7 @@ def prepare(
     promote(settings, result.version)
     say(f"promoted version {result.version}")
     if settings.online_store == "redis":
-        redis.Redis.from_url(settings.redis_url.get_secret_value()).set(OWNER_KEY, _owner(settings))
+        _redis(settings).set(OWNER_KEY, _owner(settings))
     write_marker(settings, int(_epoch_ms(orders["created_at"])[-live]), int(time.time()))
 
 
